@@ -1,0 +1,106 @@
+"""An in-memory adapter that honours the port exactly: the flow's tests drive it to prove the
+flow knows nothing of any backend. It lives in tests, not adapters: it is no backend."""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from adapters.port import SweepRef, SweepState, SweepStatus, Trial, TrialStatus
+from adapters.spec import HpoConfig, RangeType
+
+
+@dataclass
+class _Sweep:
+    spec: HpoConfig
+    trials: list[Trial] = field(default_factory=list)
+    status: SweepStatus = SweepStatus.RUNNING
+    polls: int = 0
+
+
+class FakeAdapter:
+    """Each poll finishes `per_poll` more trials; the objective is a smooth function of the params.
+
+    `model_dir`, when given, is where each trial's model "lands" (a directory per trial): the
+    flow registers whatever it finds there, so tests can put a real MLflow model in it.
+    """
+
+    backend = "fake"
+
+    def __init__(self, per_poll: int = 2, model_dir: Path | None = None, fail_every: int = 0) -> None:
+        self.per_poll = per_poll
+        self.model_dir = model_dir
+        self.fail_every = fail_every
+        self.sweeps: dict[str, _Sweep] = {}
+        self.submits = 0
+        self.cancels = 0
+        self._lock = threading.Lock()
+
+    def plan(self, spec: HpoConfig) -> dict[str, Any]:
+        return {
+            "name": spec.sweep_name(),
+            "max_jobs": spec.tuning.max_jobs,
+            "ranges": sorted(spec.tuning.hyperparameter_ranges),
+        }
+
+    def submit(self, spec: HpoConfig) -> SweepRef:
+        name = spec.sweep_name()
+        with self._lock:
+            self.submits += 1
+            self.sweeps.setdefault(name, _Sweep(spec=spec))
+        return SweepRef(backend=self.backend, name=name, cloud_id=f"fake://{name}")
+
+    def poll(self, ref: SweepRef) -> SweepState:
+        with self._lock:
+            sweep = self.sweeps[ref.name]
+            sweep.polls += 1
+            if sweep.status == SweepStatus.RUNNING:
+                for _ in range(self.per_poll):
+                    if len(sweep.trials) >= sweep.spec.tuning.max_jobs:
+                        break
+                    sweep.trials.append(self._trial(sweep, len(sweep.trials)))
+                if len(sweep.trials) >= sweep.spec.tuning.max_jobs:
+                    sweep.status = SweepStatus.COMPLETED
+            return SweepState(status=sweep.status, trials=list(sweep.trials))
+
+    def cancel(self, ref: SweepRef) -> None:
+        with self._lock:
+            self.cancels += 1
+            sweep = self.sweeps.get(ref.name)
+            if sweep and not sweep.status.is_terminal:
+                sweep.status = SweepStatus.STOPPED
+
+    def _trial(self, sweep: _Sweep, index: int) -> Trial:
+        spec = sweep.spec
+        rng = random.Random(index + (spec.tuning.random_seed or 0))
+        params: dict[str, Any] = {}
+        for name, r in spec.tuning.hyperparameter_ranges.items():
+            if r.type == RangeType.categorical:
+                params[name] = rng.choice(r.values or [None])
+            elif r.is_integral:
+                params[name] = rng.randint(int(r.min or 0), int(r.max or 0))
+            else:
+                params[name] = rng.uniform(r.min or 0.0, r.max or 1.0)
+        failed = bool(self.fail_every) and (index + 1) % self.fail_every == 0
+        score = 0.5 + 0.4 * (1 - abs(0.5 - rng.random()))
+        curve = [(step, round(score * (step + 1) / 5, 6)) for step in range(5)]
+        model_uri = None
+        if self.model_dir is not None and not failed:
+            model_uri = str(self.model_dir / f"trial-{index}")
+        now = datetime.now(UTC)
+        return Trial(
+            id=f"trial-{index}",
+            params=params,
+            status=TrialStatus.FAILED if failed else TrialStatus.COMPLETED,
+            objective=None if failed else curve[-1][1],
+            metrics={} if failed else {spec.tuning.objective_metric: curve[-1][1]},
+            curves={} if failed else {spec.tuning.objective_metric: curve},
+            model_uri=model_uri,
+            started_at=now,
+            ended_at=now,
+            failure_reason="exit code 1: simulated failure" if failed else None,
+        )

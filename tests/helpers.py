@@ -1,0 +1,51 @@
+"""Config builders shared by the tests."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from adapters.spec import HpoConfig, apply_overrides, parse_config
+
+BASE: dict[str, Any] = {
+    "project": "unit-proj",
+    "training": {
+        "entry_point": "train.py",
+        "source_dir": ".",
+        "hyperparameters": {"epochs": 5, "lr": 0.01},
+        "metric_definitions": [
+            {"Name": "accuracy", "Regex": "accuracy: ([0-9.]+)"},
+            {"Name": "loss", "Regex": "loss: ([0-9.eE+-]+)"},
+        ],
+    },
+    "tuning": {
+        "strategy": "Random",
+        "max_jobs": 4,
+        "max_parallel_jobs": 2,
+        "objective_metric": "accuracy",
+        "objective_type": "Maximize",
+        "random_seed": 1,
+        "hyperparameter_ranges": {
+            "lr": {"type": "continuous", "min": 0.0001, "max": 0.1, "scaling_type": "Logarithmic"},
+            "batch_size": {"type": "categorical", "values": [16, 32, 64]},
+        },
+    },
+}
+
+
+def config_dict(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A valid config as a YAML tree, with dotted-key overrides applied."""
+    data = copy.deepcopy(BASE)
+    return apply_overrides(data, overrides) if overrides else data
+
+
+def make_config(overrides: dict[str, Any] | None = None) -> HpoConfig:
+    return parse_config(config_dict(overrides))
+
+
+def write_config(path: Path, data: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
