@@ -1,0 +1,181 @@
+"""Azure ML's early-termination policies as Optuna pruners: bandit, median stopping, truncation selection.
+
+Each one answers `prune(study, trial)` for the trial's latest step, comparing it with what the
+other trials reported at the same step (Azure compares a young run with older runs' values at the
+same interval, so a trial is never stopped for having trained less). The runner reports every
+match of the objective metric as one step, numbered from 1, and asks `should_prune()` after each.
+
+When a policy looks (Azure's documentation of all three policies): at every step that is a
+multiple of `evaluation_interval` and is at least `delay_evaluation`. Steps before that, and steps
+in between, are never judged.
+
+Which trials are compared: completed, pruned and running ones (Azure compares against all runs,
+not just finished ones). Failed trials are left out: a crash says nothing about the hyperparameters'
+curve. A policy with nothing to compare against never stops a trial.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Any
+
+from optuna.pruners import BasePruner
+from optuna.study import Study, StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+_PEER_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+
+
+class IntervalPolicy(BasePruner):
+    """What the three Azure policies share: the evaluation schedule and the peers at a step."""
+
+    name = "interval"
+
+    def __init__(self, evaluation_interval: int = 1, delay_evaluation: int = 0) -> None:
+        if not isinstance(evaluation_interval, int) or evaluation_interval < 1:
+            raise ValueError(f"evaluation_interval must be an integer >= 1, got {evaluation_interval!r}")
+        if not isinstance(delay_evaluation, int) or delay_evaluation < 0:
+            raise ValueError(f"delay_evaluation must be an integer >= 0, got {delay_evaluation!r}")
+        self.evaluation_interval = evaluation_interval
+        self.delay_evaluation = delay_evaluation
+
+    def is_due(self, step: int) -> bool:
+        """Azure: the policy applies at every multiple of evaluation_interval that is >= delay_evaluation."""
+        return step >= 1 and step >= self.delay_evaluation and step % self.evaluation_interval == 0
+
+    def prune(self, study: Study, trial: FrozenTrial) -> bool:
+        step = trial.last_step
+        if step is None or not self.is_due(step):
+            return False
+        value = trial.intermediate_values[step]
+        if math.isnan(value):
+            return True  # a diverged trial (NaN loss) has nothing left to show
+        maximize = study.direction == StudyDirection.MAXIMIZE
+        peers = [
+            t
+            for t in study.get_trials(deepcopy=False, states=_PEER_STATES)
+            if t.number != trial.number and step in t.intermediate_values
+        ]
+        return self.decide(trial, step, value, peers, maximize)
+
+    def decide(self, trial: FrozenTrial, step: int, value: float, peers: list[FrozenTrial], maximize: bool) -> bool:
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "policy": self.name,
+            "evaluation_interval": self.evaluation_interval,
+            "delay_evaluation": self.delay_evaluation,
+        }
+
+
+def _finite(values: list[float]) -> list[float]:
+    return [v for v in values if not math.isnan(v)]
+
+
+class BanditPruner(IntervalPolicy):
+    """Stop a trial whose value falls outside the slack of the best value any trial reported at this step.
+
+    Maximize: stop when value < best / (1 + slack_factor), or value < best - slack_amount.
+    Minimize: stop when value > best * (1 + slack_factor), or value > best + slack_amount.
+    Azure defines the factor for positive metrics; the allowance is computed from |best| so a
+    negative metric (a log-likelihood, a negated loss) gets the same width instead of a flipped test.
+    """
+
+    name = "bandit"
+
+    def __init__(
+        self,
+        slack_factor: float | None = None,
+        slack_amount: float | None = None,
+        evaluation_interval: int = 1,
+        delay_evaluation: int = 0,
+    ) -> None:
+        super().__init__(evaluation_interval, delay_evaluation)
+        if (slack_factor is None) == (slack_amount is None):
+            raise ValueError(
+                f"give exactly one of slack_factor or slack_amount, got {slack_factor!r} and {slack_amount!r}"
+            )
+        for label, slack in (("slack_factor", slack_factor), ("slack_amount", slack_amount)):
+            if slack is not None and not slack > 0:
+                raise ValueError(f"{label} must be > 0, got {slack!r}")
+        self.slack_factor = slack_factor
+        self.slack_amount = slack_amount
+
+    def threshold(self, best: float, maximize: bool) -> float:
+        """The worst value that is still within the slack of `best`."""
+        if self.slack_amount is not None:
+            allowance = self.slack_amount
+        elif maximize:
+            allowance = abs(best) * (1 - 1 / (1 + self.slack_factor))  # type: ignore[operator]
+        else:
+            allowance = abs(best) * self.slack_factor  # type: ignore[operator]
+        return best - allowance if maximize else best + allowance
+
+    def decide(self, trial: FrozenTrial, step: int, value: float, peers: list[FrozenTrial], maximize: bool) -> bool:
+        at_step = [*_finite([t.intermediate_values[step] for t in peers]), value]
+        best = max(at_step) if maximize else min(at_step)
+        limit = self.threshold(best, maximize)
+        return value < limit if maximize else value > limit
+
+    def describe(self) -> dict[str, Any]:
+        slack = {"slack_factor": self.slack_factor} if self.slack_factor is not None else {}
+        slack |= {"slack_amount": self.slack_amount} if self.slack_amount is not None else {}
+        return super().describe() | slack
+
+
+class MedianStoppingPruner(IntervalPolicy):
+    """Azure's median stopping: at step N, stop a trial whose best value up to N is worse than the
+    median, over the other trials that reached N, of their running averages over steps 1..N.
+
+    Running averages include the early, poor steps of every curve, so the median sits below where
+    good trials are: the policy stops clearly bad trials and rarely a promising one (Google Vizier's
+    median stopping rule, which Azure's is built on).
+    """
+
+    name = "median"
+
+    def decide(self, trial: FrozenTrial, step: int, value: float, peers: list[FrozenTrial], maximize: bool) -> bool:
+        averages = []
+        for peer in peers:
+            upto = _finite([v for s, v in peer.intermediate_values.items() if s <= step])
+            if upto:
+                averages.append(sum(upto) / len(upto))
+        if not averages:
+            return False
+        own = _finite([v for s, v in trial.intermediate_values.items() if s <= step])
+        best_so_far = max(own) if maximize else min(own)
+        median = statistics.median(averages)
+        return best_so_far < median if maximize else best_so_far > median
+
+
+class TruncationPruner(IntervalPolicy):
+    """Azure's truncation selection: at step N, rank every trial that reached N by its value at N and
+    stop this one if it is among the lowest `truncation_percentage` percent.
+
+    With n trials at the step, floor(n * percentage / 100) of them are cut. Ties do not count against
+    the trial: it is cut only if that many trials, itself included, are at its value or worse.
+    """
+
+    name = "truncation"
+
+    def __init__(
+        self, truncation_percentage: int = 10, evaluation_interval: int = 1, delay_evaluation: int = 0
+    ) -> None:
+        super().__init__(evaluation_interval, delay_evaluation)
+        if not isinstance(truncation_percentage, int) or not 1 <= truncation_percentage <= 99:
+            raise ValueError(f"truncation_percentage must be an integer from 1 to 99, got {truncation_percentage!r}")
+        self.truncation_percentage = truncation_percentage
+
+    def decide(self, trial: FrozenTrial, step: int, value: float, peers: list[FrozenTrial], maximize: bool) -> bool:
+        at_step = [*_finite([t.intermediate_values[step] for t in peers]), value]
+        cut = math.floor(len(at_step) * self.truncation_percentage / 100)
+        at_or_below = sum(1 for v in at_step if (v <= value if maximize else v >= value))
+        return at_or_below <= cut
+
+    def describe(self) -> dict[str, Any]:
+        return super().describe() | {"truncation_percentage": self.truncation_percentage}
+
+
+__all__ = ["BanditPruner", "IntervalPolicy", "MedianStoppingPruner", "TruncationPruner"]

@@ -1,0 +1,426 @@
+"""The local backend's search: a config's ranges, strategy and early stopping as Optuna objects.
+
+Every range of the config model is drawn with exactly the distribution it names:
+
+| range                                   | how Optuna draws it                                              |
+|-----------------------------------------|------------------------------------------------------------------|
+| continuous Linear/Auto                  | FloatDistribution(min, max)                                      |
+| continuous Linear + step (quniform)     | FloatDistribution(step=step); IntDistribution when all whole     |
+| continuous Logarithmic (loguniform)     | FloatDistribution(log=True)                                      |
+| continuous Logarithmic + step (qlog...) | latent log-uniform value, rounded to a multiple of step          |
+| continuous ReverseLogarithmic           | latent y log-uniform on [1-max, 1-min], value = 1 - y            |
+| integer Linear/Auto (+ step)            | IntDistribution(step=step or 1)                                  |
+| integer Logarithmic                     | IntDistribution(log=True); with a step > 1, as qloguniform       |
+| categorical                             | CategoricalDistribution(values)                                  |
+| normal / lognormal (+ q)                | latent u ~ U(0, 1) through the normal inverse CDF (then exp, q)  |
+
+Where Optuna has no native distribution (the last three kinds of rows with a transform) the study
+holds a latent parameter named `<name>:<kind>` and the trial receives the transformed value.
+`received_params()` turns any trial's Optuna params back into what the trial received, so the
+record of a trial always shows the value the script was given, never the latent one.
+
+Under the Grid strategy every parameter is a categorical over `ParamRange.grid_values()`, which is
+what Optuna's GridSampler enumerates.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Any
+
+import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+
+from adapters.errors import Problem
+from adapters.local.pruners import BanditPruner, MedianStoppingPruner, TruncationPruner
+from adapters.spec import EarlyStoppingPolicy, HpoConfig, ParamRange, RangeType, Scaling, Strategy
+
+Scalar = bool | int | float | str
+
+# u is kept this far from 0 and 1 so the inverse CDF stays finite: +-6 sigma, beyond which a
+# normal draw falls once in 500 million.
+_U_EPS = 1e-9
+# TPE's default: 10 random trials before the model takes over. See docs/search.md for the measurement.
+TPE_STARTUP_TRIALS = 10
+# `auto` early stopping: see AUTO_POLICY's use in build_pruner and docs/search.md for why.
+AUTO_POLICY = EarlyStoppingPolicy.median
+AUTO_DELAY = 5
+
+
+@dataclass(frozen=True)
+class ParamDraw:
+    """How one hyperparameter is drawn: the Optuna name and distribution, and the map to its value."""
+
+    name: str
+    optuna_name: str
+    distribution: BaseDistribution
+    transform: Callable[[Any], Scalar] | None = None
+    note: str = ""
+
+    def value(self, raw: Any) -> Scalar:
+        return self.transform(raw) if self.transform else raw
+
+
+# --------------------------------------------------------------------------- ranges
+
+
+def _quantizer(step: float, low: float | None, high: float | None, integral: bool) -> Callable[[float], Scalar]:
+    """round(x / step) * step (hyperopt's and Azure's q-rounding), kept inside [low, high].
+
+    hyperopt can round a value out of its bounds (qloguniform(1e-6, 1e-2, 1e-4) yields 0); here the
+    multiple is clamped to the nearest one inside the bounds, so a trial never gets a value the
+    config's range excludes (local_problems refuses a range that holds no multiple of step).
+    """
+    k_lo = math.ceil(low / step - 1e-9) if low is not None else None
+    k_hi = math.floor(high / step + 1e-9) if high is not None else None
+
+    def quantize(x: float) -> Scalar:
+        k = round(x / step)
+        if k_lo is not None:
+            k = max(k, k_lo)
+        if k_hi is not None:
+            k = min(k, k_hi)
+        if integral:
+            return int(k * round(step))
+        return float(f"{k * step:.12g}")  # 0.30000000000000004 -> 0.3
+
+    return quantize
+
+
+def _then(first: Callable[[float], float], second: Callable[[float], Scalar] | None) -> Callable[[float], Scalar]:
+    if second is None:
+        return first
+    return lambda raw: second(first(raw))
+
+
+def _step_integral(step: float | None) -> bool:
+    return step is not None and float(step).is_integer()
+
+
+def param_draw(name: str, r: ParamRange, grid: bool = False) -> ParamDraw:
+    """The draw of one range; raises ValueError for what cannot be drawn (local_problems says why first)."""
+    if grid:
+        if not r.is_finite:
+            raise ValueError(f"{name}: Grid needs a finite range; {r.written_as or r.type.value} has no finite set")
+        return ParamDraw(name, name, CategoricalDistribution(tuple(r.grid_values())), note="grid")
+    if r.type == RangeType.categorical:
+        return ParamDraw(name, name, CategoricalDistribution(tuple(r.values or ())))
+    if r.type in (RangeType.normal, RangeType.lognormal):
+        return _normal_draw(name, r)
+    assert r.min is not None and r.max is not None  # the config model guarantees bounds here
+    lo, hi, step = r.min, r.max, r.step
+    if r.type == RangeType.integer:
+        if r.is_log and step is not None and step > 1:
+            # Optuna cannot combine log and step: drawn like qloguniform, then an int.
+            q = _quantizer(step, lo, hi, integral=True)
+            return ParamDraw(
+                name, f"{name}:log", FloatDistribution(lo, hi, log=True), q, "log-uniform, rounded to step"
+            )
+        if r.is_log:
+            return ParamDraw(name, name, IntDistribution(int(lo), int(hi), log=True))
+        return ParamDraw(name, name, IntDistribution(int(lo), int(hi), step=int(step or 1)))
+    # continuous
+    if r.scaling_type == Scaling.ReverseLogarithmic:
+        # SageMaker: values close to 1 are drawn more densely. x = 1 - y with y log-uniform on
+        # [1 - max, 1 - min]; the range check guarantees 0 <= min < max < 1, so 1 - max > 0.
+        flip: Callable[[float], float] = lambda y: 1.0 - y  # noqa: E731
+        q = _quantizer(step, lo, hi, r.is_integral) if step is not None else None
+        return ParamDraw(
+            name, f"{name}:1-x", FloatDistribution(1.0 - hi, 1.0 - lo, log=True), _then(flip, q), "1 - log-uniform"
+        )
+    if r.is_log:
+        # log_base does not matter: log_b(x) = ln(x) / ln(b) is a linear rescaling of ln(x), so
+        # "uniform in log_b(x) over [log_b(min), log_b(max)]" is the same distribution for every b.
+        if step is None:
+            return ParamDraw(name, name, FloatDistribution(lo, hi, log=True))
+        q = _quantizer(step, lo, hi, r.is_integral)
+        return ParamDraw(name, f"{name}:log", FloatDistribution(lo, hi, log=True), q, "log-uniform, rounded to step")
+    if step is None:
+        return ParamDraw(name, name, FloatDistribution(lo, hi))
+    if r.is_integral:
+        return ParamDraw(name, name, IntDistribution(int(lo), int(hi), step=int(step)))
+    return ParamDraw(name, name, FloatDistribution(lo, hi, step=step))
+
+
+def _normal_draw(name: str, r: ParamRange) -> ParamDraw:
+    """normal(mu, sigma), lognormal = exp(normal), and their q-forms, as Azure and hyperopt define them.
+
+    Optuna has no normal prior, so the study holds u ~ U(0, 1) and the value is mu + sigma * Phi^-1(u):
+    random search then draws exactly the normal, and TPE models u, where the normal prior is the
+    uniform one. A whole-number q yields ints (like quniform over whole bounds).
+    """
+    assert r.mu is not None and r.sigma is not None
+    mu, sigma = r.mu, r.sigma
+    inv_cdf = NormalDist(mu, sigma).inv_cdf
+    base: Callable[[float], float] = inv_cdf if r.type == RangeType.normal else (lambda u: math.exp(inv_cdf(u)))
+    q = _quantizer(r.step, None, None, _step_integral(r.step)) if r.step is not None else None
+    return ParamDraw(
+        name, f"{name}:u", FloatDistribution(_U_EPS, 1.0 - _U_EPS), _then(base, q), f"{r.type.value} via inverse CDF"
+    )
+
+
+def param_draws(spec: HpoConfig) -> list[ParamDraw]:
+    grid = spec.tuning.strategy == Strategy.Grid
+    return [param_draw(name, r, grid) for name, r in spec.tuning.hyperparameter_ranges.items()]
+
+
+def optuna_distributions(spec: HpoConfig) -> dict[str, BaseDistribution]:
+    """The study's parameters: Optuna name (latent `<name>:<kind>` where transformed) -> distribution."""
+    return {d.optuna_name: d.distribution for d in param_draws(spec)}
+
+
+def _suggest(trial: optuna.trial.Trial, name: str, dist: BaseDistribution) -> Any:
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)  # type: ignore[arg-type]
+    if isinstance(dist, IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    if isinstance(dist, FloatDistribution):
+        return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    raise TypeError(f"unsupported distribution {dist!r}")
+
+
+def suggest_params(trial: optuna.trial.Trial, spec: HpoConfig) -> dict[str, Any]:
+    """Draw every tuned hyperparameter for this trial, in its own units and type (ints are int)."""
+    return {d.name: d.value(_suggest(trial, d.optuna_name, d.distribution)) for d in param_draws(spec)}
+
+
+def received_params(optuna_params: Mapping[str, Any], spec: HpoConfig) -> dict[str, Any]:
+    """The values a trial received, from its Optuna params (e.g. `FrozenTrial.params`).
+
+    Parameters the trial never drew (a trial that failed before suggesting) are left out.
+    """
+    return {d.name: d.value(optuna_params[d.optuna_name]) for d in param_draws(spec) if d.optuna_name in optuna_params}
+
+
+# --------------------------------------------------------------------------- sampler
+
+
+def _seed(spec: HpoConfig, worker: int) -> int | None:
+    seed = spec.tuning.random_seed
+    if seed is None:
+        return None
+    # Workers sharing one study over a database must not draw the same random sequence.
+    return (seed + 7919 * worker) % 2**32
+
+
+def build_sampler(spec: HpoConfig, *, worker: int = 0) -> optuna.samplers.BaseSampler:
+    """The strategy's sampler, seeded from tuning.random_seed (`worker` separates processes sharing a study)."""
+    seed = _seed(spec, worker)
+    strategy = spec.tuning.strategy
+    if strategy == Strategy.Grid:
+        space = {d.optuna_name: list(d.distribution.choices) for d in param_draws(spec)}  # type: ignore[attr-defined]
+        return optuna.samplers.GridSampler(space, seed=seed)
+    if strategy == Strategy.Random:
+        return optuna.samplers.RandomSampler(seed=seed)
+    # Bayesian and Hyperband. multivariate: one joint Parzen estimator instead of one per parameter
+    # (learning rate and batch size interact). `group` is left off: every trial draws every
+    # parameter, so the space is one group already. constant_liar: a trial still running counts
+    # as a poor one, so parallel trials do not all go for the same point.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(
+            multivariate=True,
+            constant_liar=True,
+            n_startup_trials=TPE_STARTUP_TRIALS,
+            seed=seed,
+        )
+
+
+# --------------------------------------------------------------------------- pruner
+
+
+def hyperband_max_resource(spec: HpoConfig) -> int | str:
+    """tuning.hyperband.max_resource, else the fixed `epochs` hyperparameter, else Optuna's "auto"."""
+    if spec.tuning.hyperband.max_resource is not None:
+        return spec.tuning.hyperband.max_resource
+    epochs = spec.fixed_hyperparameters().get("epochs")
+    try:
+        if epochs is not None and not isinstance(epochs, bool) and float(epochs).is_integer():
+            return int(float(epochs))
+    except (TypeError, ValueError):
+        pass
+    return "auto"
+
+
+def _policy(spec: HpoConfig) -> tuple[EarlyStoppingPolicy, int]:
+    """The policy that runs and its delay: `auto` becomes AUTO_POLICY with AUTO_DELAY unless a delay is set."""
+    es = spec.tuning.early_stopping
+    if es.policy == EarlyStoppingPolicy.auto:
+        delay = es.delay_evaluation if "delay_evaluation" in es.model_fields_set else AUTO_DELAY
+        return AUTO_POLICY, delay
+    return es.policy, es.delay_evaluation
+
+
+def build_pruner(spec: HpoConfig) -> optuna.pruners.BasePruner:
+    """The early-stopping policy as an Optuna pruner; NopPruner when it is off."""
+    t = spec.tuning
+    if t.strategy == Strategy.Hyperband:
+        hb = t.hyperband
+        return optuna.pruners.HyperbandPruner(
+            min_resource=hb.min_resource,
+            max_resource=hyperband_max_resource(spec),
+            reduction_factor=hb.reduction_factor,
+        )
+    es = t.early_stopping
+    policy, delay = _policy(spec)
+    interval = es.evaluation_interval
+    if policy == EarlyStoppingPolicy.bandit:
+        return BanditPruner(es.slack_factor, es.slack_amount, interval, delay)
+    if policy == EarlyStoppingPolicy.median:
+        return MedianStoppingPruner(interval, delay)
+    if policy == EarlyStoppingPolicy.truncation:
+        return TruncationPruner(es.effective_truncation_percentage, interval, delay)
+    if policy == EarlyStoppingPolicy.asha:
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=es.min_resource, reduction_factor=es.reduction_factor, min_early_stopping_rate=0
+        )
+    return optuna.pruners.NopPruner()
+
+
+# --------------------------------------------------------------------------- plan
+
+
+def _describe_distribution(d: ParamDraw) -> str:
+    dist = d.distribution
+    if isinstance(dist, CategoricalDistribution):
+        shown = list(dist.choices)
+        text = f"categorical {shown if len(shown) <= 12 else [*shown[:12], '...']} ({len(shown)} values)"
+    elif isinstance(dist, IntDistribution):
+        text = (
+            f"int [{dist.low}, {dist.high}]"
+            + (" log" if dist.log else "")
+            + (f" step {dist.step}" if dist.step != 1 else "")
+        )
+    else:
+        assert isinstance(dist, FloatDistribution)
+        text = (
+            f"float [{dist.low:g}, {dist.high:g}]"
+            + (" log" if dist.log else "")
+            + (f" step {dist.step:g}" if dist.step else "")
+        )
+    if d.optuna_name != d.name:
+        text = f"{d.note}: {d.optuna_name} ~ {text}"
+    return text
+
+
+def describe_search(spec: HpoConfig) -> dict[str, Any]:
+    """What `hpo-flow plan --backend local` shows: the sampler, the pruner and every parameter's draw."""
+    t = spec.tuning
+    sampler: dict[str, Any] = {"strategy": t.strategy.value, "seed": t.random_seed}
+    if t.strategy == Strategy.Grid:
+        sizes = [len(d.distribution.choices) for d in param_draws(spec)]  # type: ignore[attr-defined]
+        sampler |= {"name": "GridSampler", "grid_size": math.prod(sizes)}
+    elif t.strategy == Strategy.Random:
+        sampler |= {"name": "RandomSampler"}
+    else:
+        sampler |= {
+            "name": "TPESampler",
+            "multivariate": True,
+            "constant_liar": True,
+            "n_startup_trials": TPE_STARTUP_TRIALS,
+        }
+    pruner: dict[str, Any]
+    if t.strategy == Strategy.Hyperband:
+        hb = t.hyperband
+        pruner = {
+            "policy": "hyperband",
+            "name": "HyperbandPruner",
+            "min_resource": hb.min_resource,
+            "max_resource": hyperband_max_resource(spec),
+            "reduction_factor": hb.reduction_factor,
+        }
+    else:
+        es = t.early_stopping
+        policy, _ = _policy(spec)
+        built = build_pruner(spec)
+        pruner = {"policy": policy.value, "name": type(built).__name__}
+        if es.policy == EarlyStoppingPolicy.auto:
+            pruner["chosen_by"] = "auto"
+        if isinstance(built, BanditPruner | MedianStoppingPruner | TruncationPruner):
+            pruner |= built.describe()
+        elif policy == EarlyStoppingPolicy.asha:
+            pruner |= {"min_resource": es.min_resource, "reduction_factor": es.reduction_factor}
+    return {
+        "sampler": sampler,
+        "pruner": pruner,
+        "parameters": {d.name: _describe_distribution(d) for d in param_draws(spec)},
+    }
+
+
+def local_problems(spec: HpoConfig) -> list[Problem]:
+    """What the local backend cannot run as configured; each problem names the key, value and fix."""
+    problems: list[Problem] = []
+    t = spec.tuning
+    ranges = "tuning.hyperparameter_ranges"
+    for name, r in t.hyperparameter_ranges.items():
+        written = r.written_as or r.type.value
+        if t.strategy == Strategy.Grid and not r.is_finite:
+            if r.type in (RangeType.normal, RangeType.lognormal):
+                message = (
+                    f"Grid needs a finite set of values and a {written} distribution is unbounded "
+                    "(a step does not make it finite); use strategy Random or Bayesian, or a categorical range"
+                )
+            else:
+                message = "Grid needs a finite set of values; give this range a step, or make it categorical or integer"
+            problems.append(
+                Problem(f"{ranges}.{name}.type", r.type.value if not r.written_as else r.written_as, message)
+            )
+        quantized = r.step is not None and r.type == RangeType.continuous and r.scaling_type != Scaling.Linear
+        quantized = quantized or (r.type == RangeType.integer and r.is_log and (r.step or 1) > 1)
+        if quantized and t.strategy != Strategy.Grid:
+            assert r.step is not None and r.min is not None and r.max is not None
+            if math.ceil(r.min / r.step - 1e-9) > math.floor(r.max / r.step + 1e-9):
+                problems.append(
+                    Problem(
+                        f"{ranges}.{name}.step",
+                        r.step,
+                        f"no multiple of step lies within [{r.min:g}, {r.max:g}], so every value would be rounded "
+                        "out of the range; use a smaller step",
+                    )
+                )
+    if t.strategy == Strategy.Hyperband:
+        policy = t.early_stopping.policy
+        if policy not in (EarlyStoppingPolicy.off, EarlyStoppingPolicy.auto):
+            problems.append(
+                Problem(
+                    "tuning.early_stopping.policy",
+                    policy.value,
+                    "the Hyperband strategy is itself an early-stopping scheme (Optuna's HyperbandPruner); "
+                    "set early_stopping.policy: off, or use strategy Bayesian with this policy",
+                )
+            )
+        max_resource = hyperband_max_resource(spec)
+        if isinstance(max_resource, int) and max_resource <= t.hyperband.min_resource:
+            problems.append(
+                Problem(
+                    "tuning.hyperband.max_resource",
+                    max_resource,
+                    f"must be greater than hyperband.min_resource ({t.hyperband.min_resource}); it defaults to the "
+                    "fixed `epochs` hyperparameter: raise epochs or set tuning.hyperband.max_resource",
+                )
+            )
+    return problems
+
+
+__all__ = [
+    "ParamDraw",
+    "build_pruner",
+    "build_sampler",
+    "describe_search",
+    "hyperband_max_resource",
+    "local_problems",
+    "optuna_distributions",
+    "param_draw",
+    "param_draws",
+    "received_params",
+    "suggest_params",
+]
