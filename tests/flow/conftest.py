@@ -1,0 +1,101 @@
+"""Fixtures shared by the flow's tests: real services on loopback, each with its own temp home."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_VENV_BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop the server and the workers it forked: they share the process group we gave it."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real MLflow tracking server on 127.0.0.1 with a SQLite store; yields its http URI.
+
+    Artifacts are proxied by the server (--serve-artifacts), so a client needs nothing but the
+    URI to log artifacts and load registered models - the same as a team's shared server.
+    """
+    home = tmp_path_factory.mktemp("mlflow-server")
+    log_path = home / "server.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    # The job executor (a pool of worker processes for GenAI jobs) is of no use to tracking and
+    # would triple the server's start-up cost on a busy CI machine.
+    env.update(
+        HOME=str(home), DO_NOT_TRACK="1", MLFLOW_DISABLE_TELEMETRY="true", MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"
+    )
+    last_error = ""
+    for _ in range(3):  # a port picked free can be taken before the server binds it: try another
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                [
+                    str(_VENV_BIN / "mlflow"),
+                    "server",
+                    "--backend-store-uri",
+                    f"sqlite:///{home / 'mlflow.db'}",
+                    "--serve-artifacts",
+                    "--artifacts-destination",
+                    str(home / "artifacts"),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--workers",
+                    "1",
+                ],
+                cwd=home,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None and not _healthy(url):
+            time.sleep(0.25)
+        if proc.poll() is None and _healthy(url):
+            break
+        _stop(proc)
+        last_error = log_path.read_text(errors="replace")[-3000:]
+    else:
+        pytest.fail(f"the MLflow server did not start; its log ends with:\n{last_error}")
+    try:
+        yield url
+    finally:
+        _stop(proc)
