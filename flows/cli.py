@@ -1,0 +1,128 @@
+"""`hpo-flow run`: validate fast, run the hpo-sweep flow, then print where to look.
+
+The config is validated and planned before Prefect is imported, so a typo costs a second, not
+the half minute Prefect's temporary server takes to start on a small machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from adapters.errors import PlanError
+
+if TYPE_CHECKING:
+    from flows.hpo_sweep import SweepOutcome
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_CONFIG = 0, 1, 2
+
+# Set before Prefect or MLflow is imported: both read their settings at import time.
+_ENV_DEFAULTS = {
+    # Prefect's temporary server needs more than its default 20 s to start on a 2-core machine.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    # Prefect's server, a subprocess that writes to our terminal, trips over this pydantic warning.
+    "PYTHONWARNINGS": "ignore::UserWarning:pydantic._internal._generate_schema",
+}
+
+# Libraries that warn about their own internals; none of it is actionable for a user of hpo-flow.
+_QUIET_MODULES = r"(mlflow|pydantic|prefect|alembic|sqlalchemy|optuna|sklearn|google|pkg_resources|setuptools|uvicorn)"
+_QUIET_LOGGERS = ("alembic", "mlflow", "optuna", "urllib3", "httpx", "sqlalchemy", "uvicorn")
+
+
+def run_from_cli(
+    config_path: str,
+    backend: str | None = None,
+    overrides: list[str] | None = None,
+    dry_run: bool = False,
+    out: TextIO | None = None,
+) -> int:
+    """Run the flow for one config; 0 on success, 1 when the sweep failed, 2 on a bad config."""
+    out = out or sys.stdout
+    from adapters import get_adapter
+    from adapters.spec import load_config
+
+    config = load_config(config_path, overrides)  # a ConfigError here exits 2 (hpo_flow.cli)
+    for warning in config.warnings():
+        print(f"warning: {warning}", file=sys.stderr)
+    if config.tuning.enabled:
+        try:
+            get_adapter(backend or config.tuning.backend.value).plan(config)
+        except PlanError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_BAD_CONFIG
+
+    _quiet()
+    from flows.hpo_sweep import SweepFailedError, hpo_sweep
+
+    try:
+        outcome = hpo_sweep(config_path=config_path, backend=backend, overrides=list(overrides or []), dry_run=dry_run)
+    except SweepFailedError as exc:
+        print_outcome(exc.outcome, dry_run, out)
+        print(f"\nerror: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print_outcome(outcome, dry_run, out)
+    return EXIT_OK
+
+
+def _quiet() -> None:
+    for key, value in _ENV_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning, UserWarning):
+        warnings.filterwarnings("ignore", category=category, module=_QUIET_MODULES)
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def print_outcome(outcome: SweepOutcome, dry_run: bool, out: TextIO) -> None:
+    """A short report of the sweep and where to look next: MLflow UI, the model, the config diff."""
+
+    from tasks.sweep import short
+
+    def say(line: str = "") -> None:
+        print(line, file=out)
+
+    if outcome.status == "SKIPPED":
+        say(f"{outcome.config_path}: tuning.enabled is false; no sweep was run.")
+        return
+    say()
+    say(f"Sweep {outcome.sweep} on {outcome.backend}: {outcome.status}, {outcome.trials} trials")
+    say(f"  {outcome.trial_counts}")
+    if outcome.best_trial is not None:
+        values = ", ".join(f"{k}={short(v)}" for k, v in outcome.best_params.items())
+        best = short(outcome.best_objective)
+        say(f"Best trial {outcome.best_trial}: {outcome.objective_metric} = {best}  [{values}]")
+    say()
+    say("Where to look")
+    say(f"  MLflow UI   {_mlflow_ui_hint(outcome.tracking_uri or '')}")
+    say(f"              experiment {outcome.experiment!r}, parent run of sweep {outcome.sweep}")
+    if outcome.model_name:
+        say(f"  Model       {outcome.model_name} version {outcome.model_version}, alias @{outcome.model_alias}")
+        say(f'              mlflow.pyfunc.load_model("models:/{outcome.model_name}@{outcome.model_alias}")')
+    if outcome.best_trial is None:
+        return
+    if not outcome.diff:
+        say(f"  Config      {outcome.config_path} already holds the winning values")
+        return
+    if outcome.config_written:
+        say(f"  Config      {outcome.config_path} updated with the winning values:")
+    else:
+        why = "--dry-run" if dry_run else "tuning.update_config is false"
+        say(f"  Config      {outcome.config_path} not changed ({why}); write-back would make this change:")
+    for line in outcome.diff.rstrip("\n").splitlines():
+        say(f"    {line}")
+
+
+def _mlflow_ui_hint(tracking_uri: str) -> str:
+    if tracking_uri.startswith(("http://", "https://")):
+        return f"open {tracking_uri}"
+    if tracking_uri.startswith("sqlite:///") and not tracking_uri.startswith("sqlite:////"):
+        # a relative SQLite path is relative to where the command runs: say so with the absolute one
+        tracking_uri = f"sqlite:///{Path(tracking_uri.removeprefix('sqlite:///')).resolve()}"
+    return f"mlflow ui --backend-store-uri {tracking_uri}   (then open http://127.0.0.1:5000)"
