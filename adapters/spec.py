@@ -17,10 +17,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -30,8 +32,71 @@ from adapters.errors import ConfigError, Problem
 Scalar = bool | int | float | str
 
 
+def _scalar_value(value: Any) -> Any:
+    """One clear message for a value that must be a plain scalar (pydantic would give one per union member)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"must be a finite number, not {value}; quote it ('{value}') if the script expects that text")
+    if value is None or not isinstance(value, bool | int | float | str):
+        kind = "a list" if isinstance(value, list) else "a mapping" if isinstance(value, dict) else "empty (null)"
+        raise ValueError(f"is {kind}; must be a number, a string or true/false")
+    return value
+
+
+# A hyperparameter value or a categorical choice: what `--name value` can carry.
+ScalarValue = Annotated[Scalar, BeforeValidator(_scalar_value)]
+
+
+def _param_name(value: Any) -> Any:
+    # Names become `--name` flags, MLflow params and cloud hyperparameter keys: keep them plain.
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-]*", value):
+        raise ValueError(
+            "not a usable hyperparameter name; use letters, digits, _ . and -, starting with a letter or _"
+        )
+    return value
+
+
+ParamName = Annotated[str, BeforeValidator(_param_name)]
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_default=True)
+    # allow_inf_nan=False: NaN or infinity as a bound, a slack or an interval is always a mistake.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_default=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _yaml_leniency(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if field is None:
+            return value
+        # A section whose keys are all commented out reads as null in YAML: that means "the defaults".
+        if value is None and not field.is_required() and _is_container(field.annotation):
+            return field.get_default(call_default_factory=True)
+        # pydantic would read `true` as 1; for a count or a bound that is always a slip.
+        if isinstance(value, bool) and _numeric(field.annotation):
+            raise ValueError(f"must be a number, not {str(value).lower()}")
+        return value
+
+
+def _numeric(annotation: Any) -> bool:
+    import types
+    import typing
+
+    if annotation in (int, float):
+        return True
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return bool(args) and all(a in (int, float) for a in args)
+    return False
+
+
+def _is_container(annotation: Any) -> bool:
+    import types
+    import typing
+
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return False  # `X | None`: null is a value of its own there
+    origin = typing.get_origin(annotation) or annotation
+    return origin in (dict, list) or (isinstance(origin, type) and issubclass(origin, BaseModel))
 
 
 class SubProblems(ValueError):
@@ -70,7 +135,7 @@ class MetricDefinition(Strict):
 class Training(Strict):
     entry_point: str = Field(min_length=1)
     source_dir: str = "."
-    hyperparameters: dict[str, Scalar] = Field(default_factory=dict)
+    hyperparameters: dict[ParamName, ScalarValue] = Field(default_factory=dict)
     metric_definitions: list[MetricDefinition] = Field(default_factory=list)
     environment: dict[str, str] = Field(default_factory=dict)
     python: str | None = None  # interpreter for local trials; default: the one running hpo-flow
@@ -87,10 +152,14 @@ class Training(Strict):
     @field_validator("metric_definitions")
     @classmethod
     def _unique_names(cls, value: list[MetricDefinition]) -> list[MetricDefinition]:
-        names = [m.Name for m in value]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"metric names must be unique; {dupes} defined more than once")
+        seen: set[str] = set()
+        problems = []
+        for index, metric in enumerate(value):
+            if metric.Name in seen:
+                problems.append((f"{index}.Name", metric.Name, "defined twice; give each metric its own Name"))
+            seen.add(metric.Name)
+        if problems:
+            raise SubProblems(problems)
         return value
 
     def metric(self, name: str) -> MetricDefinition | None:
@@ -152,7 +221,7 @@ class ParamRange(Strict):
     log_base: float | None = None
     mu: float | None = None
     sigma: float | None = None
-    values: list[Scalar] | None = None
+    values: list[ScalarValue] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -161,27 +230,30 @@ class ParamRange(Strict):
             return data
         data = dict(data)
         written = data.get("type")
-        if isinstance(written, str) and written.lower() in _VOCABULARY:
-            canonical, scaling, _ = _VOCABULARY[written.lower()]
+        if isinstance(written, str) and written.strip().lower() in _VOCABULARY:
+            name = written.strip().lower()
+            canonical, scaling, _ = _VOCABULARY[name]
             data["type"] = canonical.value
-            data.setdefault("written_as", written.lower())
+            data.setdefault("written_as", name)
             if scaling is not None and "scaling_type" not in data:
                 data["scaling_type"] = scaling.value
-        elif isinstance(written, str):
-            from difflib import get_close_matches
-
-            close = get_close_matches(written.lower(), RANGE_TYPE_NAMES, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise SubProblems(
-                [("type", written, f"unknown range type; use one of {', '.join(RANGE_TYPE_NAMES)}{hint}")]
-            )
+        elif "type" in data and written is not None:
+            # Unknown type: no other check can mean anything yet, but unknown keys can still be named.
+            close = _close(written, list(RANGE_TYPE_NAMES)) if isinstance(written, str) else None
+            hint = f"; did you mean '{close}'?" if close else ""
+            found = [("type", written, f"unknown range type; use one of {', '.join(RANGE_TYPE_NAMES)}{hint}")]
+            known = set(cls.model_fields) | {"q"}
+            for key in data:
+                if key not in known:
+                    found.append((str(key), data[key], _unknown_key_message(cls, [str(key)])))
+            raise SubProblems(found)
         if "q" in data:
             if "step" in data:
-                raise SubProblems([("q", data["q"], "give either step or q (the same thing), not both")])
+                raise SubProblems([("q", data["q"], "q and step are the same thing; give only one of them")])
             data["step"] = data.pop("q")
         if isinstance(data.get("scaling_type"), str):
             by_lower = {s.value.lower(): s.value for s in Scaling}
-            data["scaling_type"] = by_lower.get(data["scaling_type"].lower(), data["scaling_type"])
+            data["scaling_type"] = by_lower.get(data["scaling_type"].strip().lower(), data["scaling_type"])
         return data
 
     @model_validator(mode="after")
@@ -189,87 +261,111 @@ class ParamRange(Strict):
         problems: list[tuple[str, Any, str]] = []
         add = problems.append
         t = self.type
+        kind = self.written_as or t.value
         log = self.scaling_type == Scaling.Logarithmic
+        vocabulary = _VOCABULARY.get(self.written_as)
+        if self.written_as and (vocabulary is None or vocabulary[0] != t):
+            add(("written_as", self.written_as, f"does not match type {t.value}; remove written_as (hpo-flow sets it)"))
+        elif vocabulary is not None:
+            implied = vocabulary[1]
+            if implied is not None and self.scaling_type not in (implied, Scaling.Auto):
+                add(
+                    (
+                        "scaling_type",
+                        self.scaling_type.value,
+                        f"{kind} is already {implied.value}; remove scaling_type, or pick the type that matches",
+                    )
+                )
+            if vocabulary[2] and self.step is None:
+                add(("step", _missing(), f"{kind} needs a step (its q), e.g. step: 0.001; or use the type without q"))
         if t in (RangeType.continuous, RangeType.integer):
             for key in ("min", "max"):
                 if getattr(self, key) is None:
-                    add((key, None, f"a {self.written_as or t.value} range needs min and max"))
+                    add((key, _missing(), f"a {kind} range needs min and max; add {key}:"))
             for key in ("values", "mu", "sigma"):
                 if getattr(self, key) is not None:
-                    add((key, getattr(self, key), f"not used by a {self.written_as or t.value} range; remove it"))
+                    add((key, getattr(self, key), f"not used by a {kind} range; remove it"))
             if self.min is not None and self.max is not None:
-                if self.min >= self.max:
-                    add(("min", self.min, f"must be less than max ({_num(self.max)}); lower min or raise max"))
-                if log and self.min <= 0:
-                    add(("min", self.min, "a logarithmic range needs min > 0; use a small positive bound such as 1e-6"))
-                if self.scaling_type == Scaling.ReverseLogarithmic:
-                    if t == RangeType.integer:
-                        add(
-                            (
-                                "scaling_type",
-                                "ReverseLogarithmic",
-                                "only continuous ranges can be ReverseLogarithmic; use Linear or Logarithmic",
-                            )
-                        )
-                    elif not (self.min >= 0 and self.max < 1):
-                        add(
-                            (
-                                "max" if self.max >= 1 else "min",
-                                self.max if self.max >= 1 else self.min,
-                                "ReverseLogarithmic needs 0 <= min < max < 1; use Logarithmic for other ranges",
-                            )
-                        )
-                if t == RangeType.integer:
-                    for key in ("min", "max"):
-                        v = getattr(self, key)
-                        if v is not None and not float(v).is_integer():
-                            add((key, v, "an integer range needs whole-number bounds"))
-            if self.step is not None and self.min is not None and self.max is not None and self.min < self.max:
-                self._check_step(self.max - self.min, add)
+                self._check_bounds(self.min, self.max, add)
         elif t == RangeType.categorical:
             if not self.values:
                 add(("values", self.values, "a categorical range needs a non-empty list of values, e.g. [16, 32, 64]"))
             else:
-                seen: list[Any] = []
-                for v in self.values:
-                    key = (type(v).__name__, v)
-                    if key in seen:
-                        add(("values", v, "duplicate categorical value; list each value once"))
-                    seen.append(key)
+                seen: dict[str, int] = {}
+                for index, v in enumerate(self.values):
+                    # Trials receive `--name value`, so values that print the same are the same choice.
+                    text = str(v).lower() if isinstance(v, bool) else str(v)
+                    if text in seen:
+                        add(
+                            (
+                                f"values.{index}",
+                                v,
+                                f"duplicate categorical value (same as values.{seen[text]}); list each value once",
+                            )
+                        )
+                    seen.setdefault(text, index)
             for key in ("min", "max", "step", "mu", "sigma", "log_base"):
                 if getattr(self, key) is not None:
-                    add((key, getattr(self, key), "not used by a categorical range; remove it"))
-        else:  # normal family
+                    add((key, getattr(self, key), f"not used by a {kind} range; remove it"))
+        else:  # normal family: mu and sigma of the normal (of the log, for lognormal)
             if self.mu is None:
-                add(("mu", None, f"a {self.written_as or t.value} range needs mu (the mean)"))
+                add(("mu", _missing(), f"a {kind} range needs mu (the mean); add mu:"))
             if self.sigma is None:
-                add(("sigma", None, f"a {self.written_as or t.value} range needs sigma (the standard deviation)"))
+                add(("sigma", _missing(), f"a {kind} range needs sigma (the standard deviation); add sigma:"))
             elif self.sigma <= 0:
-                add(("sigma", self.sigma, "sigma must be > 0"))
-            for key in ("min", "max", "values"):
+                add(("sigma", self.sigma, "must be > 0; give the standard deviation as a positive number"))
+            for key in ("min", "max", "values", "log_base"):
                 if getattr(self, key) is not None:
-                    add(
-                        (key, getattr(self, key), f"not used by a {self.written_as or t.value} range; use mu and sigma")
-                    )
+                    add((key, getattr(self, key), f"not used by a {kind} range; use mu and sigma"))
             if self.step is not None and self.step <= 0:
-                add(("step", self.step, "step must be > 0"))
-        if self.log_base is not None and (self.log_base <= 1 or not math.isfinite(self.log_base)):
-            add(("log_base", self.log_base, "log_base must be a number > 1 (10, 2, or e = 2.718...)"))
-        if self.log_base is not None and not log and t != RangeType.categorical:
-            add(("log_base", self.log_base, "log_base only applies to a logarithmic range (loguniform, qloguniform)"))
+                add(("step", self.step, "must be > 0; use a positive step such as 1, or remove it"))
+        if t in (RangeType.categorical, RangeType.normal, RangeType.lognormal) and self.scaling_type != Scaling.Auto:
+            add(("scaling_type", self.scaling_type.value, f"does not apply to a {kind} range; remove it"))
+        if self.log_base is not None and t in (RangeType.continuous, RangeType.integer):
+            if self.log_base <= 1:
+                add(("log_base", self.log_base, "must be > 1; use 10, 2 or 2.718281828 (e)"))
+            elif not log:
+                add(("log_base", self.log_base, "only a logarithmic range has a log_base; remove it or use loguniform"))
         if problems:
             raise SubProblems(problems)
         return self
+
+    def _check_bounds(self, low: float, high: float, add: Any) -> None:
+        if low >= high:
+            add(("min", low, f"must be less than max ({_num(high)}); lower min or raise max"))
+            return
+        if self.is_log and low <= 0:
+            add(("min", low, "a logarithmic range needs min > 0; use a small positive bound such as 1e-6"))
+        if self.scaling_type == Scaling.ReverseLogarithmic:
+            if self.type == RangeType.integer:
+                add(
+                    (
+                        "scaling_type",
+                        "ReverseLogarithmic",
+                        "only a continuous range can be ReverseLogarithmic; use Linear or Logarithmic",
+                    )
+                )
+            elif low < 0:
+                add(("min", low, "ReverseLogarithmic needs 0 <= min < max < 1; raise min to 0 or more"))
+            elif high >= 1:
+                add(("max", high, "ReverseLogarithmic needs 0 <= min < max < 1; lower max below 1 or use Logarithmic"))
+        if self.type == RangeType.integer:
+            for key, v in (("min", low), ("max", high)):
+                if not float(v).is_integer():
+                    whole = math.ceil(v) if key == "min" else math.floor(v)
+                    add((key, v, f"an integer range needs whole-number bounds; use {whole}"))
+        if self.step is not None:
+            self._check_step(high - low, add)
 
     def _check_step(self, span: float, add: Any) -> None:
         if self.step is None:
             return
         if self.step <= 0:
-            add(("step", self.step, "step must be > 0"))
+            add(("step", self.step, "must be > 0; use a positive step such as 0.001, or remove it"))
         elif self.step > span:
-            add(("step", self.step, f"step is larger than the range ({_num(span)}); use a step <= max - min"))
+            add(("step", self.step, f"larger than the range (max - min = {_num(span)}); use a step <= {_num(span)}"))
         elif self.type == RangeType.integer and not float(self.step).is_integer():
-            add(("step", self.step, "an integer range needs a whole-number step"))
+            add(("step", self.step, f"an integer range needs a whole-number step; use {max(1, round(self.step))}"))
 
     # ---- views adapters use
 
@@ -308,7 +404,8 @@ class ParamRange(Strict):
 
 
 def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(value)
+    # 12 significant digits: enough for any bound a user writes, without float noise like 0.09990000000000001.
+    return str(int(value)) if float(value).is_integer() else f"{value:.12g}"
 
 
 # --------------------------------------------------------------------------- tuning
@@ -389,7 +486,13 @@ class EarlyStopping(Strict):
             )
         uses_slack = self.slack_factor is not None or self.slack_amount is not None
         if self.policy == EarlyStoppingPolicy.bandit and not uses_slack:
-            problems.append(("slack_factor", None, "the bandit policy needs slack_factor or slack_amount, e.g. 0.15"))
+            problems.append(
+                (
+                    "slack_factor",
+                    _missing(),
+                    "the bandit policy needs slack_factor or slack_amount; add slack_factor: 0.15",
+                )
+            )
         if self.policy != EarlyStoppingPolicy.bandit and uses_slack:
             key = "slack_factor" if self.slack_factor is not None else "slack_amount"
             problems.append(
@@ -453,11 +556,12 @@ class Tuning(Strict):
     max_parallel_jobs: int = Field(default=1, ge=1)
     objective_metric: str = Field(min_length=1)
     objective_type: Objective = Objective.Maximize
-    base_tuning_job_name: str | None = None
-    sweep_name: str | None = None  # fix the sweep's name instead of deriving it from the config
+    base_tuning_job_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    # fix the sweep's name instead of deriving it from the config; used verbatim, so it must suit every backend
+    sweep_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9](?:-*[A-Za-z0-9])*$")
     max_runtime_seconds: int | None = Field(default=None, ge=1)
     trial_timeout_seconds: int | None = Field(default=None, ge=1)
-    random_seed: int | None = None
+    random_seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
     max_failed_trials: int | None = Field(default=None, ge=1)
     poll_interval_seconds: float = Field(default=5.0, gt=0)
     cancel_on_flow_exit: bool = True  # a cancelled or crashed flow stops its sweep
@@ -465,7 +569,7 @@ class Tuning(Strict):
     early_stopping: EarlyStopping = Field(default_factory=EarlyStopping)
     hyperband: Hyperband = Field(default_factory=Hyperband)
     warm_start: WarmStart | None = None
-    hyperparameter_ranges: dict[str, ParamRange] = Field(min_length=1)
+    hyperparameter_ranges: dict[ParamName, ParamRange] = Field(min_length=1)
 
     @field_validator("strategy", "objective_type", "backend", mode="before")
     @classmethod
@@ -474,20 +578,13 @@ class Tuning(Strict):
         enum = {"strategy": Strategy, "objective_type": Objective, "backend": Backend}[info.field_name]
         return _case_insensitive(enum, aliases if enum is Objective else None)(value)
 
-    @field_validator("hyperparameter_ranges", mode="before")
-    @classmethod
-    def _names(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            bad = [k for k in value if not isinstance(k, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-]*", k)]
-            if bad:
-                raise ValueError(f"hyperparameter names must be identifiers (letters, digits, _ . -); got {bad}")
-        return value
-
     @field_validator("early_stopping", mode="before")
     @classmethod
     def _shorthand(cls, value: Any) -> Any:
         if value is None or value is False:
             return {"policy": "off"}
+        if value is True:
+            return {"policy": "auto"}
         if isinstance(value, str):
             return {"policy": value}
         return value
@@ -503,6 +600,30 @@ class LocalBackend(Strict):
     storage: str | None = None  # an SQLAlchemy URL shared by several workers; default: a file in workdir
     workdir: str = ".hpo"
     kill_grace_seconds: float = Field(default=10.0, ge=0)
+
+    @field_validator("gpus", mode="before")
+    @classmethod
+    def _gpu_list(cls, value: Any) -> Any:
+        expected = "auto (every GPU nvidia-smi lists), none (CPU slots only) or a list of GPU indexes such as [0, 1]"
+        if value is None or value == []:
+            return value
+        if isinstance(value, str):
+            text = value.strip().lower()
+            if text in ("auto", "all"):
+                return "auto"
+            if text in ("none", "cpu", ""):
+                return None
+            if re.fullmatch(r"\d+(\s*,\s*\d+)*", text):  # CUDA_VISIBLE_DEVICES style: "0,1"
+                value = [int(part) for part in text.split(",")]
+            else:
+                raise ValueError(f"must be {expected}")
+        if not isinstance(value, list):
+            raise ValueError(f"must be {expected}")
+        if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in value):
+            raise ValueError("GPU indexes are whole numbers >= 0, as nvidia-smi numbers them; e.g. [0, 1]")
+        if len(set(value)) != len(value):
+            raise ValueError("lists a GPU more than once; list each index once")
+        return value
 
     @model_validator(mode="after")
     def _fits(self) -> LocalBackend:
@@ -627,7 +748,7 @@ class HpoConfig(Strict):
     def sweep_name(self, max_length: int = 63) -> str:
         """Deterministic name of this config's sweep: re-running the same config re-attaches to it."""
         if self.tuning.sweep_name:
-            return self.tuning.sweep_name[:max_length]
+            return self.tuning.sweep_name[:max_length].rstrip("-")
         base = re.sub(r"[^A-Za-z0-9-]+", "-", self.tuning.base_tuning_job_name or self.project).strip("-")
         digest = self.config_hash()[:8]
         base = base[: max(1, max_length - len(digest) - 1)].rstrip("-")
@@ -645,6 +766,20 @@ class HpoConfig(Strict):
                     warning=True,
                 )
             )
+        for name, r in t.hyperparameter_ranges.items():
+            if r.step is None or r.min is None or r.max is None:
+                continue
+            steps = (r.max - r.min) / r.step
+            if abs(steps - round(steps)) > 1e-6 * max(1.0, abs(steps)):
+                top = r.min + math.floor(steps + 1e-9) * r.step
+                found.append(
+                    Problem(
+                        f"tuning.hyperparameter_ranges.{name}.max",
+                        r.max,
+                        f"not reachable from min in steps of {_num(r.step)}; the largest value tried is {_num(top)}",
+                        warning=True,
+                    )
+                )
         return found
 
 
@@ -674,21 +809,20 @@ def cross_problems(data: Any) -> list[Problem]:
         )
     strategy = tuning.get("strategy")
     ranges = tuning.get("hyperparameter_ranges")
-    if isinstance(strategy, str) and strategy.lower() == "grid" and isinstance(ranges, dict):
+    if isinstance(strategy, str) and strategy.strip().lower() == "grid" and isinstance(ranges, dict):
         for name, spec in ranges.items():
             if not isinstance(spec, dict):
                 continue
-            kind = str(spec.get("type", "")).lower()
+            kind = str(spec.get("type", "")).strip().lower()
             canonical = _VOCABULARY.get(kind, (None,))[0]
             has_step = spec.get("step") is not None or spec.get("q") is not None
-            if canonical in (RangeType.continuous, RangeType.normal, RangeType.lognormal) and not has_step:
-                problems.append(
-                    Problem(
-                        f"tuning.hyperparameter_ranges.{name}.type",
-                        spec.get("type"),
-                        "Grid needs a finite set of values; give this range a step, or make it categorical or integer",
-                    )
-                )
+            if canonical == RangeType.continuous and not has_step:
+                message = "Grid needs a finite set of values; give this range a step, or make it categorical or integer"
+            elif canonical in (RangeType.normal, RangeType.lognormal):
+                message = "Grid cannot enumerate a normal distribution; list the values to try as a categorical range"
+            else:
+                continue
+            problems.append(Problem(f"tuning.hyperparameter_ranges.{name}.type", spec.get("type"), message))
     return problems
 
 
@@ -700,17 +834,50 @@ _SEED_STYLE_TOP = {"tuning_config"}
 
 def parse_config(data: Any) -> HpoConfig:
     """Validate a YAML tree; raise ConfigError with every problem found."""
-    if isinstance(data, dict) and set(data) == _SEED_STYLE_TOP and isinstance(data["tuning_config"], dict):
-        data = data["tuning_config"]  # seed 000 wraps the whole file in `tuning_config:`
+    if data is None:
+        raise ConfigError([Problem("", _missing(), "the config is empty; it needs project, training and tuning")])
     if not isinstance(data, dict):
         raise ConfigError(
-            [Problem("", type(data).__name__, "the config must be a YAML mapping with project, training and tuning")]
+            [
+                Problem(
+                    "",
+                    data,
+                    f"the config is {_kind(data)}; it must be a YAML mapping with project, training and tuning keys",
+                )
+            ]
         )
+    data, unwrap_problems = _unwrap_seed_style(data)
     try:
-        return HpoConfig.model_validate(data)
+        config = HpoConfig.model_validate(data)
     except ValidationError as exc:
-        problems = translate_errors(exc, HpoConfig) + cross_problems(data)
+        problems = unwrap_problems + translate_errors(exc, HpoConfig, data) + cross_problems(data)
         raise ConfigError(_dedupe(problems)) from None
+    if unwrap_problems:
+        raise ConfigError(unwrap_problems)
+    return config
+
+
+def _unwrap_seed_style(data: dict[Any, Any]) -> tuple[dict[Any, Any], list[Problem]]:
+    """Seed 000 keeps its tuning block as `tuning_config: {tuning: {...}}`; lift what it holds to the top."""
+    if "tuning_config" not in data:
+        return data, []
+    inner = data["tuning_config"]
+    if not isinstance(inner, dict):
+        return {k: v for k, v in data.items() if k != "tuning_config"}, [
+            Problem("tuning_config", inner, "must be a mapping that holds `tuning:`, as in seed 000")
+        ]
+    problems: list[Problem] = []
+    merged = {k: v for k, v in data.items() if k != "tuning_config"}
+    for key, value in inner.items():
+        if key in merged:
+            problems.append(
+                Problem(f"tuning_config.{key}", _missing(), f"'{key}' is also given at the top level; keep one of them")
+            )
+        elif key not in HpoConfig.model_fields:
+            problems.append(Problem(f"tuning_config.{key}", value, _unknown_key_message(HpoConfig, [str(key)])))
+        else:
+            merged[key] = value
+    return merged, problems
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | list[str] | None = None) -> HpoConfig:
@@ -718,10 +885,16 @@ def load_config(path: str | Path, overrides: dict[str, Any] | list[str] | None =
 
     `overrides` are dotted keys (`tuning.max_jobs=4` strings, or a mapping) applied before validation.
     """
-    data = read_yaml(path)
+    data, duplicates = _read_yaml_checked(path)
     if overrides:
         data = apply_overrides(data, overrides)
-    return parse_config(data)
+    try:
+        config = parse_config(data)
+    except ConfigError as exc:
+        raise ConfigError(duplicates + exc.problems) from None
+    if duplicates:
+        raise ConfigError(duplicates)
+    return config
 
 
 def apply_overrides(data: Any, overrides: dict[str, Any] | list[str]) -> Any:
@@ -737,7 +910,7 @@ def apply_overrides(data: Any, overrides: dict[str, Any] | list[str]) -> Any:
             if not sep or not key.strip():
                 raise ConfigError([Problem("--set", item, "expected KEY=VALUE, e.g. tuning.max_jobs=4")])
             try:
-                pairs[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+                pairs[key.strip()] = yaml.load(raw, Loader=_loader()) if raw.strip() else ""
             except yaml.YAMLError:
                 pairs[key.strip()] = raw
         overrides = pairs
@@ -756,26 +929,110 @@ def apply_overrides(data: Any, overrides: dict[str, Any] | list[str]) -> Any:
 
 
 def read_yaml(path: str | Path) -> Any:
+    """The YAML tree of a config file; a ConfigError (with the line) for anything that is not valid YAML."""
+    data, duplicates = _read_yaml_checked(path)
+    if duplicates:
+        raise ConfigError(duplicates)
+    return data
+
+
+def _read_yaml_checked(path: str | Path) -> tuple[Any, list[Problem]]:
+    """Parse a config file; also return its duplicate keys (YAML would silently keep the last one)."""
     import yaml
 
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError([Problem(str(p), _missing(), "is a directory; pass the path of the config.yaml file in it")])
     if not p.is_file():
         raise ConfigError([Problem(str(p), _missing(), "file not found; pass the path of your config.yaml")])
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([Problem(str(p), _missing(), f"cannot read the file: {exc}")]) from None
+        problem = Problem(str(p), _missing(), f"cannot read the file ({exc}); save it as UTF-8 text")
+        raise ConfigError([problem]) from None
+    loader = _loader()(text)
     try:
-        return yaml.safe_load(text)
+        node = loader.get_single_node()
+        duplicates = _duplicate_keys(node, p)
+        data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        line = mark.line + 1 if mark else None
+        where = f"line {line}, column {mark.column + 1}" if mark else "an unknown position"
         what = exc.problem or exc.context or "invalid YAML"
+        hint = _yaml_hint(text)
         raise ConfigError(
-            [Problem(f"{p}:{mark.line + 1 if mark else '?'}", _missing(), f"YAML syntax error at {where}: {what}")]
+            [Problem(f"{p}:{line or '?'}", _missing(), f"YAML syntax error at {where}: {what}; {hint}")]
         ) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError([Problem(str(p), _missing(), f"YAML error: {exc}")]) from None
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
+        raise ConfigError([Problem(str(p), _missing(), f"not valid YAML ({exc}); check the file's syntax")]) from None
+    finally:
+        loader.dispose()
+    return data, duplicates
+
+
+def _yaml_hint(text: str) -> str:
+    assignment = re.search(r"^\s*([A-Za-z_]\w*)\s*=\s*[{\[]", text, re.MULTILINE)
+    if assignment:
+        name = assignment.group(1)
+        return f"this looks like Python (`{name} = ...`); write `{name}:` and keep the rest, or use plain YAML keys"
+    if "\t" in text:
+        return "YAML does not allow tabs for indentation; indent with spaces"
+    return "check the indentation and quoting on that line"
+
+
+_LOADER: Any = None
+
+
+def _loader() -> Any:
+    """PyYAML's safe loader, reading numbers as YAML 1.2 does (`1e-3` is a float, not a string)."""
+    global _LOADER
+    if _LOADER is None:
+        import yaml
+
+        class ConfigLoader(yaml.SafeLoader):
+            pass
+
+        ConfigLoader.add_implicit_resolver(
+            "tag:yaml.org,2002:float",
+            re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+            list("-+0123456789"),
+        )
+        _LOADER = ConfigLoader
+    return _LOADER
+
+
+def _duplicate_keys(node: Any, path: Path, prefix: str = "", visited: set[int] | None = None) -> list[Problem]:
+    import yaml
+
+    visited = set() if visited is None else visited
+    if id(node) in visited:  # an alias: its anchor was checked already (and this stops self-references)
+        return []
+    visited.add(id(node))
+    found: list[Problem] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            dotted = f"{prefix}.{key}" if prefix else str(key)
+            if key is not None and key_node.tag != "tag:yaml.org,2002:merge":
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    found.append(
+                        Problem(
+                            dotted,
+                            _missing(),
+                            f"given twice ({path.name} lines {seen[key]} and {line}); YAML keeps only the last one, "
+                            "so delete one of them",
+                        )
+                    )
+                else:
+                    seen[key] = line
+            found.extend(_duplicate_keys(value_node, path, dotted, visited))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            found.extend(_duplicate_keys(item, path, f"{prefix}.{index}" if prefix else str(index), visited))
+    return found
 
 
 def _missing() -> Any:
@@ -794,20 +1051,130 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
     return out
 
 
+def _kind(value: Any) -> str:
+    if value is None:
+        return "empty (null)"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
 # --------------------------------------------------------------------------- error translation
 
+# Keys users bring from the tools in seeds/ (Azure HyperDrive, OpenVINO, Syne Tune, SageMaker's
+# Python arguments), mapped to the key that means the same here.
+_FOREIGN_KEYS: dict[str, str] = {
+    "max_total_runs": "max_jobs",
+    "max_trials": "max_jobs",
+    "n_trials": "max_jobs",
+    "num_samples": "max_jobs",
+    "max_concurrent_runs": "max_parallel_jobs",
+    "max_concurrent_trials": "max_parallel_jobs",
+    "n_workers": "max_parallel_jobs",
+    "primary_metric_name": "objective_metric",
+    "objective_metric_name": "objective_metric",
+    "metric": "objective_metric",
+    "primary_metric_goal": "objective_type",
+    "mode": "objective_type",
+    "goal": "objective_type",
+    "hp_space": "hyperparameter_ranges",
+    "search_space": "hyperparameter_ranges",
+    "config_space": "hyperparameter_ranges",
+    "search_algorithm": "strategy",
+    "sampling_algorithm": "strategy",
+    "sampler": "strategy",
+    "early_termination_policy": "early_stopping",
+    "early_termination": "early_stopping",
+    "pruner": "early_stopping",
+    "max_wallclock_time": "max_runtime_seconds",
+    "max_duration_minutes": "max_runtime_seconds",
+    "timeout": "max_runtime_seconds",
+    "time_budget": "max_runtime_seconds",
+    "base_job_name": "base_tuning_job_name",
+    "metrics": "metric_definitions",
+    "minimum_resource": "min_resource",
+    "maximum_resource": "max_resource",
+    "choices": "values",
+    "param_type": "type",
+    "categories": "values",
+    "lower": "min",
+    "upper": "max",
+    "low": "min",
+    "high": "max",
+    "minimum": "min",
+    "maximum": "max",
+    "base": "log_base",
+    "scaling": "scaling_type",
+    "scale": "scaling_type",
+    "mean": "mu",
+    "std": "sigma",
+    "stddev": "sigma",
+}
 
-def translate_errors(exc: ValidationError, model: type[BaseModel]) -> list[Problem]:
-    """Turn pydantic's errors into one-line problems: key path, bad value, and the fix."""
+# What to write when a required key is missing.
+_REQUIRED_EXAMPLES: dict[str, str] = {
+    "project": "project: my-model",
+    "training": "training: {entry_point: train.py, metric_definitions: [...]}",
+    "tuning": "tuning: {objective_metric: accuracy, hyperparameter_ranges: {...}}",
+    "entry_point": "entry_point: train.py",
+    "objective_metric": "objective_metric: accuracy",
+    "hyperparameter_ranges": "hyperparameter_ranges: {lr: {type: continuous, min: 0.0001, max: 0.1}}",
+    "type": "type: continuous (or integer, categorical, uniform, choice, ...)",
+    "Name": "Name: accuracy",
+    "Regex": 'Regex: "accuracy: ([0-9.]+)"',
+    "parents": "parents: [previous-sweep-name]",
+}
+
+# What a pattern-checked string may contain, by field name.
+_PATTERN_RULES: dict[str, str] = {
+    "project": "use letters, digits, _ . and -, starting with a letter or digit, e.g. digits-mlp",
+    "alias": "use letters, digits, _ and -, starting with a letter or _, e.g. challenger",
+    "sweep_name": "use letters, digits and hyphens, starting and ending with a letter or digit, e.g. digits-hpo-1",
+    "base_tuning_job_name": "use letters, digits, _ . and -, starting with a letter or digit, e.g. digits-hpo",
+}
+
+_UNION_TAG_WORDS: dict[str, str] = {
+    "bool": "true/false",
+    "int": "a whole number",
+    "float": "a number",
+    "str": "a string",
+    "none": "null",
+}
+
+
+def translate_errors(exc: ValidationError, model: type[BaseModel], data: Any = None) -> list[Problem]:
+    """Turn pydantic's errors into one-line problems: key path, bad value, and the fix.
+
+    `data` is the raw tree that was validated; with it, the errors pydantic reports once per member
+    of a union (`int`, `str`, ...) are folded into one problem at the key the user wrote.
+    """
     from adapters.errors import MISSING
 
     problems: list[Problem] = []
+    unions: dict[str, list[str]] = {}
+    union_values: dict[str, Any] = {}
     for err in exc.errors(include_url=False):
-        loc = [str(p) for p in err["loc"]]
-        path = ".".join(loc)
+        loc: list[Any] = list(err["loc"])
         kind = err["type"]
         value = err.get("input", MISSING)
         ctx = err.get("ctx") or {}
+        if loc and loc[-1] == "[key]":  # a bad mapping key: report it at the key itself
+            loc = loc[:-1]
+        cut = _union_tag_index(model, loc, data)
+        if cut is not None:
+            path = _dotted(loc[:cut])
+            unions.setdefault(path, []).append(str(loc[cut]))
+            union_values.setdefault(path, _value_at(data, loc[:cut], value))
+            continue
+        path = _dotted(loc)
         original = ctx.get("error")
         if isinstance(original, SubProblems):
             for key, val, message in original.items:
@@ -816,62 +1183,233 @@ def translate_errors(exc: ValidationError, model: type[BaseModel]) -> list[Probl
         if isinstance(original, ConfigError):
             problems.extend(original.problems)
             continue
+        field = _field_at(model, [str(p) for p in loc])
         if kind == "extra_forbidden":
-            problems.append(Problem(path, value, _unknown_key_message(model, loc)))
+            problems.append(Problem(path, value, _unknown_key_message(model, [str(p) for p in loc])))
         elif kind == "missing":
-            problems.append(Problem(path, MISSING, "required key is missing"))
-        elif kind in ("enum", "literal_error"):
-            expected = ctx.get("expected", "")
-            problems.append(Problem(path, value, f"must be one of {expected}"))
+            example = _REQUIRED_EXAMPLES.get(str(loc[-1]) if loc else "")
+            fix = f"add `{example}`" if example else "add it"
+            problems.append(Problem(path, MISSING, f"required key is missing; {fix}"))
+        elif value is None and kind not in ("value_error", "assertion_error"):
+            problems.append(Problem(path, None, _null_message(kind, ctx, field, str(loc[-1]) if loc else "")))
         else:
-            msg = err["msg"]
-            msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-            problems.append(Problem(path, value, _friendly(kind, msg)))
+            problems.append(Problem(path, value, _message(kind, ctx, err["msg"], field, loc, value)))
+    for path, tags in unions.items():
+        words = list(dict.fromkeys(_UNION_TAG_WORDS.get(t, _tag_words(t)) for t in tags))
+        problems.append(Problem(path, union_values[path], f"has the wrong type; must be {' or '.join(words)}"))
     return problems
 
 
-def _friendly(kind: str, msg: str) -> str:
-    if kind == "greater_than_equal":
-        return msg.replace("Input should be", "must be")
-    if kind.endswith("_type") or kind.endswith("_parsing"):
-        return msg.replace("Input should be", "must be")
+def _dotted(loc: list[Any]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def _union_tag_index(model: type[BaseModel], loc: list[Any], data: Any) -> int | None:
+    """Index of the first union-member tag in `loc` (pydantic's `int`, `list[int]`, ...), or None.
+
+    A tag is a loc element that is not a key of the input at that point, not a field name there,
+    and looks like a type.
+    """
+    if data is None:
+        return None
+    node = data
+    for index, part in enumerate(loc):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            continue
+        if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            continue
+        looks_like_type = isinstance(part, str) and (part in _UNION_TAG_WORDS or "[" in part or part[:1].isupper())
+        if looks_like_type and part not in (_fields_at(model, [str(p) for p in loc[:index]]) or []):
+            return index
+        return None
+    return None
+
+
+def _value_at(data: Any, loc: list[Any], fallback: Any) -> Any:
+    node = data
+    for part in loc:
+        found = (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        )
+        if not found:
+            return fallback
+        node = node[part]
+    return node
+
+
+def _tag_words(tag: str) -> str:
+    if tag.startswith("literal["):
+        return " or ".join(re.findall(r"'([^']*)'", tag)) or "a fixed value"
+    if tag.startswith(("list[", "tuple[", "set[")):
+        return "a list"
+    if tag.startswith("dict[") or tag[:1].isupper():
+        return "a mapping"
+    return tag
+
+
+def _message(kind: str, ctx: dict[str, Any], raw: str, field: Any, loc: list[Any], value: Any) -> str:
+    """The `what is wrong; what to do` half of a problem line, for one pydantic error."""
+    example = _example(field)
+    name = str(loc[-1]) if loc else ""
+    if kind in ("enum", "literal_error"):
+        choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        close = _close(value, choices) if isinstance(value, str) else None
+        hint = f"; did you mean '{close}'?" if close else ""
+        return f"must be one of {', '.join(choices)}{hint}"
+    if kind in ("int_type", "int_parsing"):
+        return f"must be a whole number; write it without quotes, e.g. {example or 10}"
+    if kind == "int_from_float":
+        return "must be a whole number; drop the fraction"
+    if kind in ("float_type", "float_parsing"):
+        return f"must be a number; write it without quotes, e.g. {example or 0.01}"
+    if kind == "finite_number":
+        return "must be a finite number; NaN and infinity are not allowed, write a real bound"
+    if kind in ("bool_type", "bool_parsing"):
+        return "must be true or false"
+    if kind == "string_type":
+        return "must be a string; put it in quotes"
+    if kind in ("dict_type", "model_type", "model_attributes_type", "mapping_type"):
+        return "must be a mapping (indented `key: value` lines or {key: value}); see docs/config.md"
+    if kind in ("list_type", "tuple_type", "set_type"):
+        return "must be a list, e.g. [a, b] or one `- item` per line"
+    if kind == "string_too_short":
+        return "must not be empty; give a value or remove the key"
+    if kind == "string_too_long":
+        return f"is too long; use at most {ctx.get('max_length')} characters"
+    if kind == "too_short":
+        least = ctx.get("min_length", 1)
+        return f"needs at least {least} entr{'y' if least == 1 else 'ies'}; add {'one' if least == 1 else least}"
+    if kind == "too_long":
+        return f"has too many entries; use at most {ctx.get('max_length')}"
+    if kind == "string_pattern_mismatch":
+        return f"is not allowed here; {_PATTERN_RULES.get(name, 'match the pattern ' + str(ctx.get('pattern')))}"
+    bounds = {
+        "greater_than_equal": ("ge", ">=", "or more"),
+        "greater_than": ("gt", ">", "a larger value"),
+        "less_than_equal": ("le", "<=", "or less"),
+        "less_than": ("lt", "<", "a smaller value"),
+    }
+    if kind in bounds:
+        key, op, more = bounds[kind]
+        limit = ctx.get(key)
+        fix = f"set it to {limit} {more}" if more.startswith("or") else f"use {more}"
+        return f"must be {op} {limit}; {fix}"
+    msg = raw.removeprefix("Value error, ").removeprefix("Assertion failed, ")
     return msg.replace("Input should be", "must be")
 
 
-def _unknown_key_message(model: type[BaseModel], loc: list[str]) -> str:
+_NOUNS: dict[str, str] = {
+    "int_type": "a whole number",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "list_type": "a list",
+}
+
+
+def _null_message(kind: str, ctx: dict[str, Any], field: Any, name: str) -> str:
+    if kind in ("enum", "literal_error"):
+        noun = "one of " + ", ".join(re.findall(r"'([^']*)'", str(ctx.get("expected", ""))))
+    else:
+        noun = _NOUNS.get(kind, "a value")
+    default = _example(field)
+    if default is not None:
+        return f"is empty (null); give {noun}, or remove the key to use the default ({default})"
+    example = _REQUIRED_EXAMPLES.get(name)
+    return f"is empty (null); give {noun}" + (f", e.g. `{example}`" if example else "")
+
+
+def _example(field: Any) -> Any:
+    from pydantic_core import PydanticUndefined
+
+    if field is None:
+        return None
+    default = field.default
+    if default is PydanticUndefined or default is None or isinstance(default, BaseModel | dict | list):
+        return None
+    return default.value if isinstance(default, StrEnum) else default
+
+
+def _close(value: str, choices: list[str]) -> str | None:
+    """The choice the user most likely meant: same letters ignoring case, a prefix, or a near spelling."""
     from difflib import get_close_matches
 
+    lowered = {c.lower(): c for c in choices}
+    text = value.strip().lower()
+    if not text:
+        return None
+    if text in lowered:
+        return lowered[text]
+    prefixed = [c for low, c in lowered.items() if low.startswith(text) or text.startswith(low)]
+    if len(prefixed) == 1:
+        return prefixed[0]
+    close = get_close_matches(text, list(lowered), n=1, cutoff=0.6)
+    return lowered[close[0]] if close else None
+
+
+def _unknown_key_message(model: type[BaseModel], loc: list[str]) -> str:
     fields = _fields_at(model, loc[:-1])
     if fields is None:
         return "unknown key; remove it"
-    close = get_close_matches(loc[-1], fields, n=1, cutoff=0.6)
+    key = loc[-1]
+    if key == "range" and "min" in fields:
+        return "unknown key; write OpenVINO's range: [min, max, step] as min:, max: and step: (values: for choice)"
+    foreign = _FOREIGN_KEYS.get(key.lower()) if isinstance(key, str) else None
+    if foreign in fields:
+        return f"unknown key; hpo-flow calls this '{foreign}'"
+    close = _close(key, fields) if isinstance(key, str) else None
     if close:
-        return f"unknown key; did you mean '{close[0]}'?"
-    return f"unknown key; expected one of: {', '.join(sorted(fields))}"
+        return f"unknown key; did you mean '{close}'?"
+    return f"unknown key; use one of: {', '.join(sorted(fields))}"
+
+
+def _field_at(model: type[BaseModel], loc: list[str]) -> Any:
+    """The pydantic FieldInfo at `loc` (walking models, dict values and list items), or None."""
+    if not loc:
+        return None
+    parent = _type_at(model, loc[:-1])
+    if not (isinstance(parent, type) and issubclass(parent, BaseModel)):
+        return None
+    return _lookup(parent, loc[-1])
 
 
 def _fields_at(model: type[BaseModel], loc: list[str]) -> list[str] | None:
     """Field names of the model found by walking `loc` from the root, or None."""
+    current = _type_at(model, loc)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [f.alias or n for n, f in current.model_fields.items()]
+    return None
+
+
+def _type_at(model: type[BaseModel], loc: list[str]) -> Any:
     import typing
 
     current: Any = model
     for part in loc:
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
-            # dict[str, X]: skip the key, descend into X
-            args = typing.get_args(current)
-            if typing.get_origin(current) is dict and args:
-                current = args[1]
-                continue
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = _lookup(current, part)
+            if field is None:
+                return None
+            current = _unwrap(field.annotation)
+            continue
+        # dict[str, X] or list[X]: skip the key or index, descend into X
+        origin, args = typing.get_origin(current), typing.get_args(current)
+        if origin is dict and len(args) == 2:
+            current = _unwrap(args[1])
+        elif origin is list and args:
+            current = _unwrap(args[0])
+        else:
             return None
-        field = current.model_fields.get(part) or next(
-            (f for f in current.model_fields.values() if f.alias == part), None
-        )
-        if field is None:
-            return None
-        current = _unwrap(field.annotation)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return [f.alias or n for n, f in current.model_fields.items()]
-    return None
+    return current
+
+
+def _lookup(model: type[BaseModel], name: str) -> Any:
+    return model.model_fields.get(name) or next((f for f in model.model_fields.values() if f.alias == name), None)
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -879,11 +1417,13 @@ def _unwrap(annotation: Any) -> Any:
     import typing
 
     origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
     if origin in (typing.Union, types.UnionType):
         for arg in typing.get_args(annotation):
             if isinstance(arg, type) and issubclass(arg, BaseModel):
                 return arg
-            if typing.get_origin(arg) is dict:
+            if typing.get_origin(arg) in (dict, list):
                 return arg
     return annotation
 
