@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.flow.prefect_servers import prefect_harness, prefect_server  # noqa: F401  (fixtures for the flow's tests)
+
 _VENV_BIN = Path(sys.executable).parent
 
 
