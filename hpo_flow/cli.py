@@ -36,20 +36,52 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hpo-flow",
         description="Tune hyperparameters on SageMaker, Azure ML or local GPUs from one config.yaml.",
+        epilog=(
+            "Start with `hpo-flow validate`, look at `hpo-flow plan`, then `hpo-flow run`.\n"
+            "Every command reads ./config.yaml unless given a path; `hpo-flow COMMAND --help` for details.\n"
+            "Exit status: 0 done, 1 failed, 2 bad config (each problem printed on one line)."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    def command(name: str, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help)
+    def command(
+        name: str, func: Callable[[argparse.Namespace], int], help: str, details: str = ""
+    ) -> argparse.ArgumentParser:
+        description = f"{help[:1].upper()}{help[1:]}.\n\n{details}" if details else help
+        p = sub.add_parser(
+            name, help=help, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
         p.add_argument("config", nargs="?", default="config.yaml", help="path of config.yaml (default: %(default)s)")
         p.set_defaults(func=func)
         return p
 
-    command("validate", cmd_validate, "check config.yaml and report every problem at once (exit 2 if any)")
+    command(
+        "validate",
+        cmd_validate,
+        "check config.yaml and report every problem at once (exit 2 if any)",
+        "Reads the file, checks every section against the config model and prints each problem as one\n"
+        "line: the key path, the value found, what is wrong and what to write instead. Warnings (for\n"
+        "example max_parallel_jobs above max_jobs) are printed but do not fail. On success it prints a\n"
+        "summary: the sweep's name, backend, strategy, budget, the ranges it tunes and the fixed values.\n"
+        "No network, no credentials; backend limits are checked by `hpo-flow plan`.\n\n"
+        "example: hpo-flow validate examples/seeds/003_sagemaker_mnist/config.yaml",
+    )
 
-    plan = command("plan", cmd_plan, "show the exact request a backend would send; no network, no credentials")
-    plan.add_argument("--backend", choices=["local", "sagemaker", "azure"], help="default: tuning.backend")
-    plan.add_argument("--format", choices=["text", "json", "yaml"], default="text")
+    plan = command(
+        "plan",
+        cmd_plan,
+        "show the exact request a backend would send; no network, no credentials",
+        "Also reports what the chosen backend cannot express (a normal distribution on SageMaker,\n"
+        "Bayesian sampling with a bandit policy on Azure ML).\n\n"
+        "example: hpo-flow plan --backend sagemaker --format json",
+    )
+    plan.add_argument(
+        "--backend", choices=["local", "sagemaker", "azure"], help="backend to plan for (default: tuning.backend)"
+    )
+    plan.add_argument(
+        "--format", choices=["text", "json", "yaml"], default="text", help="output format (default: text)"
+    )
     plan.add_argument(
         "--set",
         dest="overrides",
@@ -59,8 +91,16 @@ def _parser() -> argparse.ArgumentParser:
         help="override a config key, e.g. --set tuning.max_jobs=4 (repeatable)",
     )
 
-    run = command("run", cmd_run, "run the sweep flow: submit, poll, record in MLflow, register, write back")
-    run.add_argument("--backend", choices=["local", "sagemaker", "azure"], help="default: tuning.backend")
+    run = command(
+        "run",
+        cmd_run,
+        "run the sweep flow: submit, poll, record in MLflow, register, write back",
+        "Re-running the same config re-attaches to its sweep instead of starting a second one.\n\n"
+        "example: hpo-flow run --set tuning.max_jobs=4",
+    )
+    run.add_argument(
+        "--backend", choices=["local", "sagemaker", "azure"], help="backend to run on (default: tuning.backend)"
+    )
     run.add_argument(
         "--set",
         dest="overrides",
@@ -71,8 +111,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--dry-run", action="store_true", help="show the config diff write-back would make; write nothing")
 
-    worker = command("worker", cmd_worker, "join a running local sweep that shares its storage (scale-out)")
-    worker.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    worker = command(
+        "worker",
+        cmd_worker,
+        "join a running local sweep that shares its storage (scale-out)",
+        "Run it on another machine with the same config and backends.local.storage set to a shared\n"
+        "database URL (postgresql://...); it takes trials from the same study until the sweep is done.",
+    )
+    worker.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set backends.local.gpus=[0] (repeatable)",
+    )
     return parser
 
 
@@ -82,23 +135,46 @@ def cmd_validate(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     for warning in config.warnings():
         print(f"warning: {warning}", file=sys.stderr)
-    t = config.tuning
-    ranges = ", ".join(f"{name} ({_describe(r)})" for name, r in t.hyperparameter_ranges.items())
     print(f"{args.config}: OK")
-    print(
-        f"  sweep     {config.sweep_name()} on {t.backend.value}, {t.strategy.value}, "
-        f"{t.max_jobs} trials, {t.max_parallel_jobs} at a time"
+    for line in summary(config):
+        print(line)
+    return EXIT_OK
+
+
+def summary(config: Any) -> list[str]:
+    """A few lines that say what the sweep will do: the success output of `hpo-flow validate`."""
+    t = config.tuning
+    es = t.early_stopping
+    lines: list[str] = []
+    state = "" if t.enabled else " (tuning.enabled is false: `hpo-flow run` skips the sweep)"
+    lines.append(
+        f"  sweep      {config.sweep_name()} on {t.backend.value}: {t.strategy.value}, "
+        f"{t.max_jobs} trial{'s' if t.max_jobs != 1 else ''}, {t.max_parallel_jobs} at a time{state}"
     )
-    print(
-        f"  objective {t.objective_type.value.lower()} {t.objective_metric}, "
-        f"early stopping {t.early_stopping.policy.value}"
-    )
-    print(f"  tunes     {ranges}")
+    lines.append(f"  objective  {t.objective_type.value.lower()} {t.objective_metric}")
+    stopping = es.policy.value
+    if es.policy.value == "bandit":
+        slack = f"slack_factor {es.slack_factor}" if es.slack_factor is not None else f"slack_amount {es.slack_amount}"
+        stopping += f" ({slack}, every {es.evaluation_interval}, after {es.delay_evaluation})"
+    elif es.policy.value in ("median", "truncation"):
+        stopping += f" (every {es.evaluation_interval}, after {es.delay_evaluation})"
+    elif es.policy.value == "asha":
+        stopping += f" (min_resource {es.min_resource}, reduction_factor {es.reduction_factor})"
+    lines.append(f"  stopping   {stopping}")
+    budget = [f"{t.max_runtime_seconds} s for the sweep"] if t.max_runtime_seconds else []
+    budget += [f"{t.trial_timeout_seconds} s per trial"] if t.trial_timeout_seconds else []
+    if budget:
+        lines.append(f"  budget     {', '.join(budget)}")
+    width = max(len(name) for name in t.hyperparameter_ranges)
+    for index, (name, r) in enumerate(t.hyperparameter_ranges.items()):
+        lines.append(f"  {'tunes' if index == 0 else '':<10} {name:<{width}}  {_describe(r)}")
     fixed = config.fixed_hyperparameters()
     if fixed:
-        print(f"  fixed     {', '.join(f'{k}={v}' for k, v in fixed.items())}")
-    print(f"  mlflow    {config.experiment_name} -> model {config.registered_model_name}@{config.mlflow.alias}")
-    return EXIT_OK
+        lines.append(f"  fixed      {', '.join(f'{k}={v}' for k, v in fixed.items())}")
+    lines.append(
+        f"  mlflow     experiment {config.experiment_name}, model {config.registered_model_name}@{config.mlflow.alias}"
+    )
+    return lines
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -128,8 +204,19 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _describe(r: Any) -> str:
+    """One range in the user's own vocabulary, e.g. `quniform 0.001 .. 0.01 step 0.001`."""
     kind = r.written_as or r.type.value
-    return kind if r.scaling_type.value == "Auto" else f"{kind}, {r.scaling_type.value}"
+    if r.type.value == "categorical":
+        return f"{kind} {list(r.values or [])}"
+    if r.type.value in ("normal", "lognormal"):
+        text = f"{kind} mu {r.mu:g} sigma {r.sigma:g}"
+    else:
+        text = f"{kind} {r.min:g} .. {r.max:g}"
+    if r.step is not None:
+        text += f" step {r.step:g}"
+    if r.scaling_type.value in ("Logarithmic", "ReverseLogarithmic") and kind not in ("loguniform", "qloguniform"):
+        text += f", {r.scaling_type.value}"
+    return text
 
 
 def _render(data: Any, fmt: str) -> str:
