@@ -1,0 +1,151 @@
+"""The sweep's limits, judged from the study's trials alone (so every worker judges alike).
+
+Budget (`max_jobs`): a trial uses one unit of the budget when it is running, when it finished
+(completed or pruned), or when it failed through its own doing (non-zero exit, crash, timeout,
+no objective printed), as on SageMaker, where a failed training job counts towards the limit.
+A trial that failed because its runner died, or was stopped by a cancel, the deadline or a leaving
+worker, does not count: the first kind is retried, the others end the sweep anyway.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from adapters.local.state import RESULT_ATTR
+from adapters.port import SweepStatus
+from adapters.spec import HpoConfig, Objective
+
+if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The sweep must end: with this status and message; running trials are stopped with `stop_reason`."""
+
+    status: SweepStatus
+    message: str
+    stop_reason: str
+
+
+def counts_against_budget(trial: FrozenTrial) -> bool:
+    from optuna.trial import TrialState
+
+    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING):
+        return True
+    if trial.state == TrialState.FAIL:
+        return bool((trial.user_attrs.get(RESULT_ATTR) or {}).get("counts", False))
+    return False
+
+
+def budget_used(trials: Sequence[FrozenTrial]) -> int:
+    return sum(1 for t in trials if counts_against_budget(t))
+
+
+def failed_trials(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+    """Trials that failed through their own doing (what max_failed_trials counts)."""
+    from optuna.trial import TrialState
+
+    return [t for t in trials if t.state == TrialState.FAIL and counts_against_budget(t)]
+
+
+def _better(a: float, b: float, objective: Objective) -> bool:
+    return a > b if objective == Objective.Maximize else a < b
+
+
+def verdict(spec: HpoConfig, trials: Sequence[FrozenTrial]) -> Verdict | None:
+    """Whether a limit other than the budget ends the sweep now: failures or completion criteria."""
+    from optuna.trial import TrialState
+
+    tuning = spec.tuning
+    if tuning.max_failed_trials is not None:
+        failed = failed_trials(trials)
+        if len(failed) >= tuning.max_failed_trials:
+            last = (failed[-1].user_attrs.get(RESULT_ATTR) or {}).get("reason", "")
+            return Verdict(
+                SweepStatus.FAILED,
+                f"{len(failed)} trials failed (tuning.max_failed_trials is {tuning.max_failed_trials}); last: {last}",
+                "sweep failed: too many failed trials",
+            )
+    criteria = tuning.completion_criteria
+    if criteria is None:
+        return None
+    objective = spec.objective
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    target = criteria.target_objective_value
+    if target is not None:
+        reached = [t for t in complete if t.value == target or _better(t.value, target, objective)]  # type: ignore[arg-type]
+        if reached:
+            return Verdict(
+                SweepStatus.COMPLETED,
+                f"trial {reached[0].number} reached the target objective {target} "
+                "(tuning.completion_criteria.target_objective_value)",
+                "target objective reached",
+            )
+    patience = criteria.max_jobs_not_improving
+    if patience is not None:
+        since = jobs_since_improvement(trials, objective)
+        if since >= patience:
+            return Verdict(
+                SweepStatus.COMPLETED,
+                f"no improvement in the last {since} trials (tuning.completion_criteria.max_jobs_not_improving "
+                f"is {patience})",
+                "no improvement",
+            )
+    return None
+
+
+def jobs_since_improvement(trials: Sequence[FrozenTrial], objective: Objective) -> int:
+    """Finished trials (completed or pruned, in order of completion) since the best completed one."""
+    from optuna.trial import TrialState
+
+    done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.datetime_complete]
+    done.sort(key=lambda t: (t.datetime_complete, t.number))
+    best: float | None = None
+    since = 0
+    for t in done:
+        value = t.value
+        improves = (
+            t.state == TrialState.COMPLETE
+            and value is not None
+            and math.isfinite(value)
+            and (best is None or _better(value, best, objective))
+        )
+        if improves:
+            best, since = value, 0
+        else:
+            since += 1
+    return since if best is not None else 0
+
+
+def grid_exhausted(trials: Sequence[FrozenTrial]) -> bool:
+    """Every point of Optuna's GridSampler grid has been started (finished or running)."""
+    from optuna.trial import TrialState
+
+    size: int | None = None
+    seen: set[int] = set()
+    for t in trials:
+        space = t.system_attrs.get("search_space")
+        grid_id = t.system_attrs.get("grid_id")
+        if space is None or grid_id is None:
+            continue
+        size = math.prod(len(values) for values in space.values())
+        if t.state.is_finished() or t.state == TrialState.RUNNING:
+            seen.add(int(grid_id))
+    return size is not None and len(seen) >= size
+
+
+def duration_estimate(trials: Sequence[FrozenTrial], timeout: float | None) -> float:
+    """How long the next trial may take: the longest completed trial so far, capped by the trial timeout."""
+    from optuna.trial import TrialState
+
+    durations = [
+        (t.datetime_complete - t.datetime_start).total_seconds()
+        for t in trials
+        if t.state == TrialState.COMPLETE and t.datetime_start and t.datetime_complete
+    ]
+    estimate = max(durations, default=0.0)
+    return min(estimate, timeout) if timeout else estimate

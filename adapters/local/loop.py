@@ -1,0 +1,726 @@
+"""The sweep loop: claim trials from the study, run them in slots, read their metrics live, tell the study.
+
+One thread does everything. It waits in `select` on every trial's stdout and stderr pipes and on
+a wake-up pipe that signals (SIGCHLD, SIGTERM, SIGINT) write to, so a finished trial is noticed
+at once and no Optuna call ever runs on two threads. The same loop runs in the detached runner
+that `submit` starts and in every `hpo-flow worker` joined to a shared study.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import re
+import selectors
+import signal
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from adapters.local import limits
+from adapters.local.metrics import MetricReader
+from adapters.local.process import describe_exit, has_exited, kill_leftovers, launch, signal_group, trial_command
+from adapters.local.process import trial_environment as build_env
+from adapters.local.slots import Slot, SlotAllocator, slots_for
+from adapters.local.state import (
+    END_ATTR,
+    LIVE_ATTR,
+    PARAMS_ATTR,
+    RESULT_ATTR,
+    RETRY_ATTR,
+    RUN_ATTR,
+    START_ATTR,
+    STOP_ATTR,
+    HeldLock,
+    SweepPaths,
+    end_record,
+    lock_held,
+    trial_id,
+)
+from adapters.local.storage import HEARTBEAT_INTERVAL_S, ClaimLock, hostname, open_storage, open_study, storage_target
+from adapters.port import SweepStatus
+from adapters.redact import redact_text
+from adapters.spec import HpoConfig
+
+log = logging.getLogger("hpo_flow.local")
+
+CANCEL_GRACE_CAP_S = 5.0  # cancel must leave nothing running within 10 s, whatever kill_grace_seconds says
+IDLE_RECHECK_S = 1.0  # how often a loop with no work looks again (other workers may free or add work)
+STOP_CHECK_S = 1.0  # how often the study is asked whether a cancel arrived from another machine
+LIVE_FLUSH_S = 2.0  # how often a running trial's curves are written for poll
+_LINE_SPLIT = re.compile(rb"\r\n|\r|\n")
+
+
+@dataclass
+class RunningTrial:
+    trial: optuna.trial.Trial
+    params: dict[str, Any]
+    slot: Slot
+    proc: Any  # subprocess.Popen[bytes]
+    log: IO[bytes]
+    model_dir: Path
+    started: float  # monotonic
+    timeout_at: float | None
+    reader: MetricReader
+    fds: dict[int, str] = field(default_factory=dict)  # open pipe fd -> "stdout" | "stderr"
+    partial: dict[int, bytes] = field(default_factory=dict)
+    last_stderr: str = ""
+    pruned: bool = False
+    timed_out: bool = False
+    stop_reason: str | None = None
+    retry: bool = False  # stopped because its worker is leaving: run it again elsewhere
+    kill_at: float | None = None
+    live_written: float = 0.0
+    live_dirty: bool = False
+
+    @property
+    def number(self) -> int:
+        return self.trial.number
+
+
+class SweepLoop:
+    """Runs trials of one sweep until its budget, a limit, a cancel or a leave ends it here."""
+
+    def __init__(
+        self,
+        spec: HpoConfig,
+        paths: SweepPaths,
+        cwd: Path,
+        *,
+        role: str = "primary",
+        slots: list[Slot] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.paths = paths
+        self.cwd = cwd
+        self.role = role
+        self.host = hostname()
+        self.worker_id = f"{self.host}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.owner_lock = HeldLock(paths.owners / f"{self.worker_id}.lock")
+        self.target = storage_target(spec, paths.root)
+        local = spec.backends.local
+        self.slots = slots if slots is not None else slots_for(local, spec.tuning.max_parallel_jobs)
+        self.grace = local.kill_grace_seconds
+        self.running: dict[int, RunningTrial] = {}
+        self.by_fd: dict[int, RunningTrial] = {}
+        self.ending: limits.Verdict | None = None  # the sweep ends: stop trials, then write the end record
+        self.leaving: str | None = None  # this worker leaves: stop its trials, retry them elsewhere
+        self.no_work_until = 0.0
+        self.no_work_reason = ""
+        self._signals: list[int] = []
+        self._next_stop_check = 0.0
+        self._next_heartbeat = 0.0
+        self._next_recovery = 0.0
+        self.started_local = 0
+
+    # ------------------------------------------------------------------ public
+
+    def request(self, signum: int) -> None:
+        """Called from a signal handler: only records the signal; the loop acts on it."""
+        self._signals.append(signum)
+
+    def run(self) -> SweepStatus | None:
+        """Run until this loop is done; returns the sweep's end status, or None when it left the sweep unfinished."""
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        if not self.owner_lock.acquire():
+            raise RuntimeError(f"cannot take {self.owner_lock.path}")
+        from adapters.local import search
+
+        self.search = search
+        self.storage = open_storage(self.target, failed_trial_callback=self._on_stale, heartbeat=True)
+        self.heartbeat = isinstance(self.storage, optuna.storages.RDBStorage)
+        self.study = open_study(
+            self.storage, self.spec, optuna.samplers.RandomSampler(), search.build_pruner(self.spec)
+        )
+        self.study.sampler = search.build_sampler(self.spec, worker=self._sampler_stream())
+        self.prune_enabled = not isinstance(self.study.pruner, optuna.pruners.NopPruner)
+        self.claim = ClaimLock(self.target, self.spec.sweep_name(), self.paths.root)
+        self.allocator = SlotAllocator(self.slots)
+        self.objective = self.spec.tuning.objective_metric
+        if self.spec.tuning.completion_criteria and self.spec.tuning.completion_criteria.convergence_detected:
+            log.warning("completion_criteria.convergence_detected is SageMaker's own rule; the local runner ignores it")
+        try:
+            with self.claim:
+                attrs = self.study.user_attrs
+                if END_ATTR in attrs:
+                    log.info("sweep already ended: %s", attrs[END_ATTR].get("message"))
+                    return SweepStatus(attrs[END_ATTR]["status"])
+                if START_ATTR not in attrs:
+                    self.study.set_user_attr(START_ATTR, time.time())
+                    attrs = self.study.user_attrs
+                self.sweep_start = float(attrs[START_ATTR])
+                self._recover_dead(self.study.get_trials(deepcopy=False))
+            self._setup_deadline()
+            self._setup_wakeup()
+            log.info(
+                "%s %s joined sweep %s: %d slot(s) %s, storage %s",
+                self.role,
+                self.worker_id,
+                self.spec.sweep_name(),
+                self.allocator.size,
+                [s.label for s in self.slots],
+                self.target.describe(),
+            )
+            return self._loop()
+        finally:
+            self._shutdown()
+
+    # ------------------------------------------------------------------ setup and teardown
+
+    def _sampler_stream(self) -> int:
+        """Which random stream of the seed this process draws from.
+
+        A fresh sweep's runner draws stream 0, so one seed gives one sequence of trials. A resumed
+        runner starts at the number of trials already in the study, and a worker at a random
+        stream: re-drawing stream 0 would propose again the configurations already run.
+        """
+        if self.role == "worker":
+            return 1 + uuid.uuid4().int % (2**31)
+        return len(self.storage.get_all_trials(self.study._study_id, deepcopy=False))
+
+    def _setup_deadline(self) -> None:
+        budget = self.spec.tuning.max_runtime_seconds
+        self.deadline: float | None = None
+        self.stop_at: float | None = None
+        self.deadline_margin = self.grace
+        if budget:
+            self.deadline = self.sweep_start + budget
+            # Trials get SIGTERM early enough for SIGKILL to land by the deadline itself.
+            self.deadline_margin = min(self.grace, 0.1 * budget)
+            self.stop_at = self.deadline - self.deadline_margin
+
+    def _setup_wakeup(self) -> None:
+        self.selector = selectors.DefaultSelector()
+        self._wake_r: socket.socket | None = None
+        self._old_wakeup = -1
+        if threading.current_thread() is threading.main_thread():
+            self._wake_r, self._wake_w = socket.socketpair()
+            self._wake_r.setblocking(False)
+            self._wake_w.setblocking(False)
+            self._old_wakeup = signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
+            self._old_chld = signal.signal(signal.SIGCHLD, lambda *_: None)
+            self.selector.register(self._wake_r, selectors.EVENT_READ, None)
+
+    def _shutdown(self) -> None:
+        for rt in list(self.running.values()):  # only on an unexpected error: leave nothing behind
+            signal_group(rt.proc.pid, signal.SIGKILL)
+        if getattr(self, "_wake_r", None) is not None:
+            signal.set_wakeup_fd(self._old_wakeup)
+            signal.signal(signal.SIGCHLD, self._old_chld)
+            self._wake_r.close()  # type: ignore[union-attr]
+            self._wake_w.close()
+        if hasattr(self, "claim"):
+            self.claim.close()
+        self.owner_lock.release()
+
+    # ------------------------------------------------------------------ the loop
+
+    def _loop(self) -> SweepStatus | None:
+        while True:
+            self._wait(self._timeout())
+            now = time.monotonic()
+            self._handle_signals()
+            self._check_stop_requests(now)
+            self._check_exits()
+            self._check_timers(now)
+            self._maintain(now)
+            if self.ending is None and self.leaving is None and now >= self.no_work_until:
+                self._fill_slots()
+            if self.running:
+                continue
+            if self.leaving is not None:
+                log.info("left the sweep: %s", self.leaving)
+                return None
+            if self.ending is not None:
+                return self._write_end(self.ending.status, self.ending.message)
+            if now >= self.no_work_until or self.no_work_until == 0:
+                continue
+            done = self._finish_if_idle()
+            if done is not None:
+                return done
+
+    def _timeout(self) -> float:
+        now = time.monotonic()
+        horizon = now + (STOP_CHECK_S if self._wake_r is not None else 0.1)
+        for rt in self.running.values():
+            for t in (rt.timeout_at, rt.kill_at):
+                if t is not None:
+                    horizon = min(horizon, t)
+            if rt.proc.returncode is None and not rt.fds:
+                horizon = min(horizon, now + 0.02)  # pipes closed: the exit is imminent
+        if self.stop_at is not None and self.ending is None:
+            horizon = min(horizon, now + max(0.0, self.stop_at - time.time()))
+        if self.no_work_until > now and not self.running:
+            horizon = min(horizon, self.no_work_until)
+        return max(0.0, horizon - now)
+
+    def _wait(self, timeout: float) -> None:
+        for key, _ in self.selector.select(timeout):
+            if key.data is None:  # the wake-up pipe: a signal arrived; its handler already recorded it
+                with contextlib.suppress(BlockingIOError, InterruptedError):
+                    while self._wake_r.recv(512):  # type: ignore[union-attr]
+                        pass
+                continue
+            self._read(key.data, key.fd)
+
+    # ------------------------------------------------------------------ claiming and launching
+
+    def _fill_slots(self) -> None:
+        while self.allocator.free and self.ending is None and self.leaving is None:
+            if not self._claim_one():
+                return
+
+    def _claim_one(self) -> bool:
+        with self.claim:
+            trials = self.study.get_trials(deepcopy=False)
+            if not self._still_open(trials):
+                return False
+            reason = self._no_room(trials)
+            if reason:
+                self.no_work_reason = reason
+                self.no_work_until = time.monotonic() + IDLE_RECHECK_S
+                return False
+            trial = self.study.ask()
+            slot = self.allocator.acquire()
+            assert slot is not None
+            try:
+                params = self.search.suggest_params(trial, self.spec)
+                started = self._start(trial, params, slot)
+            except Exception as exc:  # a trial that cannot start is a failed trial, not a dead sweep
+                self.allocator.release(slot)
+                reason = redact_text(f"could not start: {type(exc).__name__}: {exc}")
+                log.error("trial %s %s", trial.number, reason)
+                trial.set_user_attr(RESULT_ATTR, {"reason": reason, "counts": True})
+                self._tell(trial, TrialState.FAIL)
+            else:
+                self._register(started)
+        self.no_work_until = 0.0
+        return True
+
+    def _still_open(self, trials: list[FrozenTrial]) -> bool:
+        """Whether the sweep still takes trials; notices ends, cancels and limits decided elsewhere."""
+        attrs = self.study.user_attrs
+        if END_ATTR in attrs:
+            end = attrs[END_ATTR]
+            self._begin_end(limits.Verdict(SweepStatus(end["status"]), end.get("message", ""), "sweep ended"))
+            return False
+        if STOP_ATTR in attrs:
+            self._begin_cancel()
+            return False
+        found = limits.verdict(self.spec, trials)
+        if found is not None:
+            self._begin_end(found)
+            return False
+        return True
+
+    def _no_room(self, trials: list[FrozenTrial]) -> str:
+        tuning = self.spec.tuning
+        if limits.budget_used(trials) >= tuning.max_jobs:
+            return f"max_jobs ({tuning.max_jobs}) reached"
+        waiting = any(t.state == TrialState.WAITING for t in trials)
+        if (
+            not waiting
+            and isinstance(self.study.sampler, optuna.samplers.GridSampler)
+            and limits.grid_exhausted(trials)
+        ):
+            return "every point of the grid was tried"
+        if self.stop_at is not None:
+            estimate = limits.duration_estimate(trials, tuning.trial_timeout_seconds)
+            if time.time() + estimate > self.stop_at:
+                return f"max_runtime_seconds ({tuning.max_runtime_seconds}) leaves no time for another trial"
+        return ""
+
+    def _start(self, trial: optuna.trial.Trial, params: dict[str, Any], slot: Slot) -> RunningTrial:
+        number = trial.number
+        tdir = self.paths.trial_dir(number)
+        model_dir = tdir / "model"
+        model_dir.mkdir(parents=True, exist_ok=True)
+        argv = trial_command(self.spec, params)
+        env = build_env(self.spec, trial_id(number), model_dir, slot.cuda_visible_devices)
+        source_dir = (self.cwd / self.spec.training.source_dir).resolve()
+        handle = open(tdir / "output.log", "ab", buffering=0)  # noqa: SIM115 - closed when the trial ends
+        try:
+            proc = launch(argv, source_dir, env)
+        except BaseException:
+            handle.close()
+            raise
+        timeout = self.spec.tuning.trial_timeout_seconds
+        now = time.monotonic()
+        return RunningTrial(
+            trial=trial,
+            params=params,
+            slot=slot,
+            proc=proc,
+            log=handle,
+            model_dir=model_dir,
+            started=now,
+            timeout_at=now + timeout if timeout else None,
+            reader=MetricReader(self.spec.training.metric_definitions),
+        )
+
+    def _register(self, rt: RunningTrial) -> None:
+        """Track a started trial, and record where it runs so any process can find or recover it."""
+        proc = rt.proc
+        for stream, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr")):
+            fd = stream.fileno()
+            rt.fds[fd] = name
+            self.by_fd[fd] = rt
+            self.selector.register(fd, selectors.EVENT_READ, rt)
+        self.running[rt.number] = rt
+        self.started_local += 1
+        rt.trial.set_user_attr(
+            RUN_ATTR,
+            {
+                "params": rt.params,
+                "worker": self.worker_id,
+                "host": self.host,
+                "owner_lock": str(self.owner_lock.path),
+                "pid": proc.pid,
+                "pgid": proc.pid,  # start_new_session: the trial leads its own group
+                "slot": rt.slot.label,
+                "log_path": str(rt.log.name),
+                "model_dir": str(rt.model_dir),
+            },
+        )
+        if self.heartbeat:
+            self.storage.record_heartbeat(rt.trial._trial_id)  # type: ignore[attr-defined]
+        log.info("trial %d started on %s: %s", rt.number, rt.slot.label, redact_text(_show_params(rt.params)))
+
+    # ------------------------------------------------------------------ output
+
+    def _read(self, rt: RunningTrial, fd: int) -> None:
+        try:
+            data = os.read(fd, 65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._close_fd(rt, fd)
+            return
+        rt.log.write(data)
+        buffer = rt.partial.get(fd, b"") + data
+        lines = _LINE_SPLIT.split(buffer)
+        rt.partial[fd] = lines.pop()
+        for line in lines:
+            self._line(rt, fd, line)
+
+    def _close_fd(self, rt: RunningTrial, fd: int) -> None:
+        rest = rt.partial.pop(fd, b"")
+        if rest:
+            self._line(rt, fd, rest)  # a last line without its newline still counts
+        name = rt.fds.pop(fd, None)
+        self.by_fd.pop(fd, None)
+        if name is not None:
+            self.selector.unregister(fd)
+            stream = rt.proc.stdout if name == "stdout" else rt.proc.stderr
+            stream.close()
+
+    def _drain(self, rt: RunningTrial) -> None:
+        """Read what the pipes still hold after the trial exited; a pipe kept open by an escaped
+        grandchild is closed once it has nothing more to give."""
+        for fd in list(rt.fds):
+            while fd in rt.fds:
+                try:
+                    data = os.read(fd, 65536)
+                except (BlockingIOError, InterruptedError):
+                    self._close_fd(rt, fd)
+                    break
+                except OSError:
+                    data = b""
+                if not data:
+                    self._close_fd(rt, fd)
+                    break
+                rt.log.write(data)
+                buffer = rt.partial.get(fd, b"") + data
+                lines = _LINE_SPLIT.split(buffer)
+                rt.partial[fd] = lines.pop()
+                for line in lines:
+                    self._line(rt, fd, line)
+
+    def _line(self, rt: RunningTrial, fd: int, raw: bytes) -> None:
+        line = raw.decode("utf-8", errors="replace")
+        if rt.fds.get(fd) == "stderr" and line.strip():
+            rt.last_stderr = line.strip()
+        for name, step, value in rt.reader.feed(line):
+            if name != self.objective:
+                rt.live_dirty = True
+                continue
+            rt.trial.report(value, step)
+            if self.prune_enabled and not rt.pruned and rt.stop_reason is None and rt.trial.should_prune():
+                rt.pruned = True
+                log.info("trial %d pruned at step %d (%s %s)", rt.number, step, name, value)
+                self._signal_stop(rt, self.grace)
+
+    # ------------------------------------------------------------------ stopping
+
+    def _signal_stop(self, rt: RunningTrial, grace: float) -> None:
+        if rt.kill_at is not None:
+            return
+        signal_group(rt.proc.pid, signal.SIGTERM)
+        rt.kill_at = time.monotonic() + grace
+
+    def _stop(self, rt: RunningTrial, reason: str, grace: float, retry: bool = False) -> None:
+        if rt.stop_reason is None and not rt.pruned and not rt.timed_out:
+            rt.stop_reason, rt.retry = reason, retry
+        self._signal_stop(rt, grace)
+
+    def _begin_end(self, verdict: limits.Verdict, grace: float | None = None) -> None:
+        if self.ending is not None:
+            return
+        self.ending = verdict
+        log.info("sweep ending (%s): %s", verdict.status.value, verdict.message)
+        for rt in self.running.values():
+            self._stop(rt, verdict.stop_reason, self.grace if grace is None else grace)
+
+    def _begin_cancel(self) -> None:
+        grace = min(self.grace, CANCEL_GRACE_CAP_S)
+        self._begin_end(limits.Verdict(SweepStatus.STOPPED, "cancelled", "cancelled"), grace)
+
+    def _begin_leave(self, reason: str) -> None:
+        if self.leaving is not None or self.ending is not None:
+            return
+        self.leaving = reason
+        log.info("leaving the sweep (%s); running trials will be retried", reason)
+        for rt in self.running.values():
+            self._stop(rt, reason, min(self.grace, CANCEL_GRACE_CAP_S), retry=True)
+
+    def _handle_signals(self) -> None:
+        while self._signals:
+            signum = self._signals.pop(0)
+            if self.paths.stop_file.exists():
+                self._begin_cancel()
+            else:
+                self._begin_leave(f"{self.role} interrupted by {signal.Signals(signum).name}")
+
+    def _check_stop_requests(self, now: float) -> None:
+        if self.ending is not None:
+            return
+        if self.paths.stop_file.exists():
+            self._begin_cancel()
+            return
+        if now < self._next_stop_check:
+            return
+        self._next_stop_check = now + STOP_CHECK_S
+        attrs = self.study.user_attrs
+        if STOP_ATTR in attrs:
+            self._begin_cancel()
+        elif END_ATTR in attrs:
+            end = attrs[END_ATTR]
+            self._begin_end(limits.Verdict(SweepStatus(end["status"]), end.get("message", ""), "sweep ended"))
+
+    def _check_timers(self, now: float) -> None:
+        if self.stop_at is not None and self.ending is None and time.time() >= self.stop_at:
+            budget = self.spec.tuning.max_runtime_seconds
+            self._begin_end(
+                limits.Verdict(SweepStatus.COMPLETED, f"max_runtime_seconds ({budget}) reached", "sweep deadline"),
+                grace=self.deadline_margin,
+            )
+        for rt in self.running.values():
+            if rt.timeout_at is not None and now >= rt.timeout_at and not rt.timed_out and rt.kill_at is None:
+                rt.timed_out = True
+                log.info("trial %d timed out", rt.number)
+                self._signal_stop(rt, self.grace)
+            if rt.kill_at is not None and now >= rt.kill_at and rt.proc.returncode is None:
+                signal_group(rt.proc.pid, signal.SIGKILL)
+
+    # ------------------------------------------------------------------ finishing trials
+
+    def _check_exits(self) -> None:
+        for rt in list(self.running.values()):
+            if has_exited(rt.proc):
+                # Before reaping, so the group id cannot have been reused: leave no child behind.
+                signal_group(rt.proc.pid, signal.SIGKILL)
+                rt.proc.wait()
+                self._drain(rt)
+                self._finish_trial(rt)
+
+    def _finish_trial(self, rt: RunningTrial) -> None:
+        del self.running[rt.number]
+        rt.log.close()
+        self.allocator.release(rt.slot)
+        code = rt.proc.returncode
+        objective_value = rt.reader.last(self.objective)
+        result: dict[str, Any] = {
+            "metrics": rt.reader.final_metrics(),
+            "curves": {name: [[s, v] for s, v in points] for name, points in rt.reader.curves.items()},
+            "objective": objective_value,
+            "exit_code": code,
+            "duration_s": round(time.monotonic() - rt.started, 3),
+            "model_files": _count_files(rt.model_dir),
+            "worker": self.worker_id,
+        }
+        state, value = TrialState.FAIL, None
+        if rt.stop_reason is not None:
+            retried = " (it will be retried)" if rt.retry else ""
+            result.update(reason=f"stopped: {rt.stop_reason}{retried}", stopped=not rt.retry, counts=False)
+        elif rt.pruned:
+            state = TrialState.PRUNED
+            result.update(counts=True)
+        elif rt.timed_out:
+            result.update(reason=f"timeout after {self.spec.tuning.trial_timeout_seconds}s", counts=True)
+        elif code != 0:
+            tail = f": {rt.last_stderr[-300:]}" if rt.last_stderr else ""
+            result.update(reason=redact_text(describe_exit(code) + tail), counts=True)
+        elif objective_value is None:
+            regex = self.spec.training.metric(self.objective)
+            pattern = regex.Regex if regex else "?"
+            result.update(
+                reason=f"exited 0 without printing the objective metric {self.objective!r} (regex {pattern!r})",
+                counts=True,
+            )
+        elif not math.isfinite(objective_value):
+            result.update(reason=f"objective {self.objective} is {objective_value}", counts=True)
+        else:
+            state, value = TrialState.COMPLETE, objective_value
+            result.update(counts=True)
+        rt.trial.set_user_attr(RESULT_ATTR, result)
+        self._tell(rt.trial, state, value)
+        if rt.retry and self.ending is None:
+            self._enqueue_retry(rt.trial.params, rt.params, rt.number)
+        log.info(
+            "trial %d %s%s",
+            rt.number,
+            state.name.lower(),
+            f" {self.objective}={value}" if value is not None else f": {result.get('reason', '')}",
+        )
+        if (state == TrialState.FAIL and result.get("counts")) or self.spec.tuning.completion_criteria:
+            found = limits.verdict(self.spec, self.study.get_trials(deepcopy=False))
+            if found is not None:
+                self._begin_end(found)
+        self.no_work_until = 0.0  # budget or limits may have changed: look again at once
+
+    def _tell(self, trial: optuna.trial.Trial | int, state: TrialState, value: float | None = None) -> None:
+        try:
+            if state == TrialState.COMPLETE:
+                self.study.tell(trial, value, skip_if_finished=True)
+            else:
+                self.study.tell(trial, state=state, skip_if_finished=True)
+        except RuntimeError as exc:
+            # GridSampler calls study.stop() once the grid is done, which only works inside optimize();
+            # the state is stored by then, and the loop sees the exhausted grid on its own.
+            if "Study.stop" not in str(exc):
+                raise
+
+    def _enqueue_retry(self, frozen_params: dict[str, Any], params: dict[str, Any], number: int) -> None:
+        self.study.enqueue_trial(frozen_params, user_attrs={RETRY_ATTR: number, PARAMS_ATTR: params})
+
+    # ------------------------------------------------------------------ upkeep and recovery
+
+    def _maintain(self, now: float) -> None:
+        if now >= self._next_heartbeat:
+            self._next_heartbeat = now + HEARTBEAT_INTERVAL_S / 2
+            if self.heartbeat:
+                for rt in self.running.values():
+                    self.storage.record_heartbeat(rt.trial._trial_id)  # type: ignore[attr-defined]
+        for rt in self.running.values():
+            if rt.live_dirty and now - rt.live_written >= LIVE_FLUSH_S:
+                rt.live_dirty, rt.live_written = False, now
+                curves = {name: [[s, v] for s, v in points] for name, points in rt.reader.curves.items()}
+                rt.trial.set_user_attr(LIVE_ATTR, {"curves": curves})
+
+    def _finish_if_idle(self) -> SweepStatus | None:
+        """No room for a trial here and none running here: end the sweep if nothing runs anywhere."""
+        now = time.monotonic()
+        with self.claim:
+            trials = self.study.get_trials(deepcopy=False)
+            if now >= self._next_recovery:
+                self._next_recovery = now + IDLE_RECHECK_S * 2
+                if self._recover_dead(trials):
+                    self.no_work_until = 0.0
+                    return None
+            if self.heartbeat:
+                optuna.storages.fail_stale_trials(self.study)
+            elsewhere = [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+            if elsewhere:
+                self.no_work_until = time.monotonic() + IDLE_RECHECK_S
+                return None
+            if END_ATTR in self.study.user_attrs:
+                return SweepStatus(self.study.user_attrs[END_ATTR]["status"])
+            found = limits.verdict(self.spec, trials)
+            status, message = (found.status, found.message) if found else (SweepStatus.COMPLETED, self.no_work_reason)
+            return self._write_end(status, message, locked=True)
+
+    def _write_end(self, status: SweepStatus, message: str, locked: bool = False) -> SweepStatus:
+        with contextlib.nullcontext() if locked else self.claim:
+            attrs = self.study.user_attrs
+            if END_ATTR in attrs:
+                return SweepStatus(attrs[END_ATTR]["status"])
+            counts = _count_states(self.study.get_trials(deepcopy=False))
+            full = f"{message}; {counts}" if message else counts
+            self.study.set_user_attr(END_ATTR, end_record(status, full))
+        log.info("sweep %s: %s", status.value.lower(), full)
+        return status
+
+    def _recover_dead(self, trials: list[FrozenTrial]) -> bool:
+        """Fail and retry trials whose runner died on this machine; call with the claim lock held."""
+        recovered = False
+        for frozen in trials:
+            if frozen.state != TrialState.RUNNING or frozen.number in self.running:
+                continue
+            run = frozen.user_attrs.get(RUN_ATTR)
+            if run is not None:
+                if run.get("host") != self.host or run.get("worker") == self.worker_id:
+                    continue
+                if lock_held(run.get("owner_lock", "")):
+                    continue
+                kill_leftovers([run["model_dir"]], [int(run.get("pgid") or 0)], grace=0)
+            # Without a launch record the claimer died between ask and launch (both under this lock).
+            self._fail_and_retry(frozen, "runner died")
+            recovered = True
+        return recovered
+
+    def _fail_and_retry(self, frozen: FrozenTrial, why: str) -> None:
+        run = frozen.user_attrs.get(RUN_ATTR) or {}
+        ended = self.ending is not None or END_ATTR in self.study.user_attrs or STOP_ATTR in self.study.user_attrs
+        reason = f"{why}; " + ("not retried: the sweep is over" if ended else "retried as a new trial")
+        self.storage.set_trial_user_attr(frozen._trial_id, RESULT_ATTR, {"reason": reason, "counts": False})
+        self._tell(frozen.number, TrialState.FAIL)
+        if not ended:
+            self._enqueue_retry(dict(frozen.params), run.get("params") or dict(frozen.params), frozen.number)
+        log.warning("trial %d: %s", frozen.number, reason)
+
+    def _on_stale(self, study: optuna.Study, frozen: FrozenTrial) -> None:
+        """Optuna failed a trial whose worker stopped sending heartbeats (another machine, probably dead)."""
+        run = frozen.user_attrs.get(RUN_ATTR) or {}
+        if run.get("host") == self.host and run.get("model_dir"):
+            kill_leftovers([run["model_dir"]], [int(run.get("pgid") or 0)])
+        ended = END_ATTR in study.user_attrs or STOP_ATTR in study.user_attrs
+        reason = f"worker {run.get('worker', '?')} stopped sending heartbeats; " + (
+            "not retried: the sweep is over" if ended else "retried as a new trial"
+        )
+        study._storage.set_trial_user_attr(frozen._trial_id, RESULT_ATTR, {"reason": reason, "counts": False})
+        if not ended:
+            study.enqueue_trial(
+                dict(frozen.params),
+                user_attrs={RETRY_ATTR: frozen.number, PARAMS_ATTR: run.get("params") or dict(frozen.params)},
+            )
+
+
+def _count_files(root: Path) -> int:
+    total = 0
+    for _, _, files in os.walk(root):
+        total += len(files)
+    return total
+
+
+def _count_states(trials: list[FrozenTrial]) -> str:
+    names = {TrialState.COMPLETE: "completed", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed"}
+    counts = {label: 0 for label in names.values()}
+    for t in trials:
+        if t.state in names:
+            counts[names[t.state]] += 1
+    return ", ".join(f"{n} {label}" for label, n in counts.items())
+
+
+def _show_params(params: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in params.items())
