@@ -795,10 +795,8 @@ def cross_problems(data: Any) -> list[Problem]:
     names = [d.get("Name") for d in defs if isinstance(d, dict)] if isinstance(defs, list) else None
     objective = tuning.get("objective_metric")
     if isinstance(objective, str) and names is not None and objective not in names:
-        from difflib import get_close_matches
-
-        close = get_close_matches(objective, [n for n in names if isinstance(n, str)], n=1)
-        hint = f"did you mean '{close[0]}'? Or add" if close else "add"
+        close = _close(objective, [n for n in names if isinstance(n, str)])
+        hint = f"did you mean '{close}'? Or add" if close else "add"
         problems.append(
             Problem(
                 "tuning.objective_metric",

@@ -10,15 +10,17 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import math
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from adapters.spec import load_config
 from hpo_flow.cli import main
 from tests.helpers import config_dict
 
@@ -34,6 +36,11 @@ _FIELD_NAMES = [
     "completion_criteria", "hyperband", "tuning_config", "range", "param_type",
 ]  # fmt: skip
 
+_WORDS = [
+    "continuous", "integer", "categorical", "quniform", "qloguniform", "normal", "Grid", "bandit",
+    "Logarithmic", "ReverseLogarithmic", "max", "([0-9.]+)", "[", "accuracy", "auto", "off", "1e-3",
+]  # fmt: skip
+
 _scalars = st.one_of(
     st.none(),
     st.booleans(),
@@ -41,10 +48,7 @@ _scalars = st.one_of(
     st.integers(min_value=-(10**400), max_value=10**400),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=12),
-    st.sampled_from(
-        ["continuous", "integer", "categorical", "quniform", "qloguniform", "normal", "Grid", "bandit",
-         "Logarithmic", "ReverseLogarithmic", "max", "([0-9.]+)", "[", "accuracy", "auto", "off", "1e-3"]
-    ),  # fmt: skip
+    st.sampled_from(_WORDS),
 )
 _keys = st.one_of(st.sampled_from(_FIELD_NAMES), st.text(max_size=8), st.integers(), st.booleans(), st.none())
 
@@ -63,23 +67,33 @@ def _trees(leaves: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 _values = _trees(_scalars)
 
 
-def _validate(data: Any = None, text: str | None = None) -> tuple[int, str]:
+def _validate(data: Any = None, text: str | None = None) -> tuple[int, str, Any]:
     out, err = io.StringIO(), io.StringIO()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "config.yaml"
         path.write_text(text if text is not None else yaml.safe_dump(data, allow_unicode=True))
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = main(["validate", str(path)])
-    return code, out.getvalue() + err.getvalue()
+        accepted = load_config(path).model_dump(mode="python") if code == 0 else None
+    return code, out.getvalue() + err.getvalue(), accepted
 
 
-def _check(code: int, output: str) -> None:
+def _floats(node: Any) -> list[float]:
+    if isinstance(node, float):
+        return [node]
+    children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else []
+    return [f for child in children for f in _floats(child)]
+
+
+def _check(code: int, output: str, accepted: Any) -> None:
+    event(f"exit {code}")
     assert code in (0, 2), output
     assert "Traceback" not in output
     if code == 2:
         assert "problem" in output  # the header line, then one line per problem
     else:
         assert ": OK" in output
+        assert all(math.isfinite(f) for f in _floats(accepted))  # NaN or infinity never gets through
 
 
 _SETTINGS = settings(
