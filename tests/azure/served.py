@@ -1,0 +1,432 @@
+"""A served Azure ML workspace: an azure-core transport answering MLClient's requests the way the
+Azure ML REST API documents them (ARM jobs create/get/cancel, the workspace with its discovery and
+MLflow URIs, run-history children, and the asset look-ups a sweep submission makes).
+
+The sweep's children run a real training function that reports through hpo_flow.report with
+MLFLOW_RUN_ID and AZUREML_SWEEP_<name> set, as Azure ML sets them, into a real local MLflow store
+that the workspace names as its tracking URI.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import random
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from azure.core.credentials import AccessToken
+from azure.core.pipeline.transport import HttpResponse, HttpTransport
+
+ARM = "https://management.azure.com"
+API = "https://westeurope.api.azureml.ms"
+SUB, RG, WS = "00000000-0000-0000-0000-000000000000", "ml-rg", "ml-ws"
+WS_PATH = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.MachineLearningServices/workspaces/{WS}"
+
+
+class StaticCredential:
+    """A TokenCredential that always signs in (what `az login` gives a real run)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        self.calls += 1
+        return AccessToken("served-token", int(time.time()) + 3600)
+
+
+class _Response(HttpResponse):
+    def __init__(self, request: Any, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        super().__init__(request, None)
+        self.status_code = status
+        self.reason = {200: "OK", 201: "Created", 202: "Accepted", 404: "Not Found", 400: "Bad Request"}.get(
+            status, "Status"
+        )
+        self._body = b"" if body is None else json.dumps(body).encode()
+        self.headers = {"Content-Type": "application/json", "x-ms-request-id": str(uuid.uuid4()), **(headers or {})}
+        self.content_type = "application/json"
+
+    def body(self) -> bytes:
+        return self._body
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _system_data() -> dict[str, str]:
+    return {"createdAt": _now(), "createdBy": "tester", "createdByType": "User"}
+
+
+def _error(request: Any, status: int, code: str, message: str) -> _Response:
+    return _Response(request, status, {"error": {"code": code, "message": message}})
+
+
+@dataclass
+class ChildPlan:
+    """How one served trial ends: its Azure status and how many epochs it reports before."""
+
+    status: str = "Completed"
+    epochs: int = 5
+    save_model: bool = True
+
+
+@dataclass
+class _Child:
+    run_id: str
+    status: str
+    created: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class ServedWorkspace(HttpTransport):
+    """The workspace and its jobs. Tests drive sweeps with `start`, `finish` and `cancel_all`."""
+
+    def __init__(self, mlflow_uri: str, train: Callable[..., None] | None = None) -> None:
+        self.mlflow_uri = mlflow_uri
+        self.train = train or train_script
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.children: dict[str, list[_Child]] = {}
+        self.requests: list[tuple[str, str]] = []
+        self.creates = 0
+        self.cancels = 0
+        self.codes: dict[str, dict[str, Any]] = {}
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------ transport protocol
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> ServedWorkspace:
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        pass
+
+    def send(self, request: Any, **kwargs: Any) -> _Response:
+        with self._lock:
+            url = urlparse(request.url)
+            self.requests.append((request.method, url.path))
+            query = {k: v[0] for k, v in parse_qs(url.query).items()}
+            body = request.data if isinstance(request.data, str | bytes) else request.body
+            payload = json.loads(body) if body else None
+            for method, pattern, handler in self._routes():
+                if method == request.method and (m := re.fullmatch(pattern, url.path, re.I)):
+                    return handler(request, query, payload, **m.groupdict())
+            return _error(request, 404, "NotFound", f"no route {request.method} {url.path}")
+
+    def _routes(self) -> list[tuple[str, str, Callable[..., _Response]]]:
+        ws = re.escape(WS_PATH)
+        return [
+            ("GET", ws, self._workspace),
+            ("GET", "/discovery", self._discovery),
+            ("PUT", ws + r"/jobs/(?P<name>[^/]+)", self._create_job),
+            ("GET", ws + r"/jobs/(?P<name>[^/]+)", self._get_job),
+            ("POST", ws + r"/jobs/(?P<name>[^/]+)/cancel", self._cancel_job),
+            ("GET", r"/history/v1\.0" + ws + r"/runs/(?P<name>[^/]+)/children", self._children),
+            ("GET", ws + r"/codes/(?P<name>[^/]+)/versions", self._list_code),
+            ("GET", ws + r"/codes/(?P<name>[^/]+)/versions/(?P<version>[^/]+)", self._get_code),
+            ("GET", ws + r"/environments/(?P<name>[^/]+)/versions/(?P<version>[^/]+)", self._get_environment),
+            ("GET", ws + r"/computes/(?P<name>[^/]+)", self._get_compute),
+            ("GET", ws + r"/data/(?P<name>[^/]+)/versions/(?P<version>[^/]+)", self._get_data),
+        ]
+
+    # ------------------------------------------------------------ workspace
+
+    def _workspace(self, request: Any, query: dict, payload: Any) -> _Response:
+        return _Response(
+            request,
+            200,
+            {
+                "id": WS_PATH,
+                "name": WS,
+                "type": "Microsoft.MachineLearningServices/workspaces",
+                "location": "westeurope",
+                "kind": "Default",
+                "properties": {
+                    "friendlyName": WS,
+                    "discoveryUrl": f"{API}/discovery",
+                    "mlFlowTrackingUri": self.mlflow_uri,
+                    "workspaceId": "11111111-1111-1111-1111-111111111111",
+                    "provisioningState": "Succeeded",
+                },
+            },
+        )
+
+    def _discovery(self, request: Any, query: dict, payload: Any) -> _Response:
+        return _Response(request, 200, {"api": API, "catalog": API, "experimentation": API, "history": API})
+
+    # ------------------------------------------------------------ jobs
+
+    def _create_job(self, request: Any, query: dict, payload: Any, name: str) -> _Response:
+        if name in self.jobs:
+            return _error(request, 400, "UserError", f"A job with name {name} already exists and cannot be updated")
+        self.creates += 1
+        job = copy.deepcopy(payload)
+        job.update(
+            {
+                "id": f"{WS_PATH}/jobs/{name}",
+                "name": name,
+                "type": "Microsoft.MachineLearningServices/workspaces/jobs",
+                "systemData": _system_data(),
+            }
+        )
+        props = job["properties"]
+        props["status"] = "NotStarted"
+        props["services"] = {
+            "Studio": {"jobServiceType": "Studio", "endpoint": f"https://ml.azure.com/runs/{name}?wsid={WS_PATH}"}
+        }
+        self.jobs[name] = job
+        self.children[name] = []
+        return _Response(request, 201, job)
+
+    def _get_job(self, request: Any, query: dict, payload: Any, name: str) -> _Response:
+        job = self.jobs.get(name)
+        if job is None:
+            return _error(request, 404, "UserError", f"Job {name} not found")
+        return _Response(request, 200, job)
+
+    def _cancel_job(self, request: Any, query: dict, payload: Any, name: str) -> _Response:
+        job = self.jobs.get(name)
+        if job is None:
+            return _error(request, 404, "UserError", f"Job {name} not found")
+        self.cancels += 1
+        props = job["properties"]
+        if props["status"] not in ("Completed", "Failed", "Canceled"):
+            props["status"] = "CancelRequested"
+            for child in self.children[name]:
+                if child.status not in ("Completed", "Failed", "Canceled"):
+                    child.status = "CancelRequested"
+        location = f"{ARM}/subscriptions/{SUB}/providers/Microsoft.MachineLearningServices/locations/westeurope/"
+        return _Response(request, 202, None, {"Location": location + "mfeOperationResults/jc:1", "Retry-After": "5"})
+
+    def _children(self, request: Any, query: dict, payload: Any, name: str) -> _Response:
+        if name not in self.jobs:
+            return _error(request, 404, "UserError", f"Run {name} not found")
+        runs = [self._run(name, child) for child in self.children[name]]
+        return _Response(request, 200, {"value": runs, "continuationToken": None, "nextLink": None})
+
+    def _run(self, parent: str, child: _Child) -> dict[str, Any]:
+        return {
+            "runId": child.run_id,
+            "parentRunId": parent,
+            "rootRunId": parent,
+            "experimentId": "22222222-2222-2222-2222-222222222222",
+            "status": child.status,
+            "createdUtc": child.created,
+            "displayName": child.run_id,
+            "runType": "azureml.scriptrun",
+            "properties": {"_azureml.ComputeTargetType": "amlctrain"},
+            "tags": {},
+            "compute": {"target": "cpu-cluster"},
+        }
+
+    # ------------------------------------------------------------ assets a submission resolves
+
+    def _list_code(self, request: Any, query: dict, payload: Any, name: str) -> _Response:
+        # The snapshot with this content hash is already in the workspace (uploaded by an earlier
+        # submission): the SDK then reuses it instead of uploading through blob storage.
+        version = self._code(name, query.get("hash", ""))
+        return _Response(request, 200, {"value": [version]})
+
+    def _get_code(self, request: Any, query: dict, payload: Any, name: str, version: str) -> _Response:
+        return _Response(request, 200, self._code(name, ""))
+
+    def _code(self, name: str, content_hash: str) -> dict[str, Any]:
+        return self.codes.setdefault(
+            name,
+            {
+                "id": f"{WS_PATH}/codes/{name}/versions/1",
+                "name": "1",
+                "type": "Microsoft.MachineLearningServices/workspaces/codes/versions",
+                "systemData": _system_data(),
+                "properties": {
+                    "codeUri": f"https://mlstore.blob.core.windows.net/azureml-blobstore/LocalUpload/{name}/src",
+                    "isAnonymous": True,
+                    "properties": {"hash_sha256": content_hash, "hash_version": "202208"},
+                },
+            },
+        )
+
+    def _get_environment(self, request: Any, query: dict, payload: Any, name: str, version: str) -> _Response:
+        return _Response(
+            request,
+            200,
+            {
+                "id": f"{WS_PATH}/environments/{name}/versions/{version}",
+                "name": version,
+                "type": "Microsoft.MachineLearningServices/workspaces/environments/versions",
+                "systemData": _system_data(),
+                "properties": {"image": "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04", "osType": "Linux"},
+            },
+        )
+
+    def _get_compute(self, request: Any, query: dict, payload: Any, name: str) -> _Response:
+        return _Response(
+            request,
+            200,
+            {
+                "id": f"{WS_PATH}/computes/{name}",
+                "name": name,
+                "type": "Microsoft.MachineLearningServices/workspaces/computes",
+                "systemData": _system_data(),
+                "location": "westeurope",
+                "properties": {"computeType": "AmlCompute", "provisioningState": "Succeeded", "properties": {}},
+            },
+        )
+
+    def _get_data(self, request: Any, query: dict, payload: Any, name: str, version: str) -> _Response:
+        return _Response(
+            request,
+            200,
+            {
+                "id": f"{WS_PATH}/data/{name}/versions/{version}",
+                "name": version,
+                "type": "Microsoft.MachineLearningServices/workspaces/data/versions",
+                "systemData": _system_data(),
+                "properties": {"dataType": "uri_folder", "dataUri": "azureml://datastores/workspaceblobstore/paths/d/"},
+            },
+        )
+
+    # ------------------------------------------------------------ driving a sweep
+
+    def start(self, name: str, plans: list[ChildPlan] | None = None, seed: int = 0) -> None:
+        """The sweep starts Running and its trials run (each reports its metrics to MLflow)."""
+        with self._lock:
+            job = self.jobs[name]
+            props = job["properties"]
+            if props["status"] != "NotStarted":
+                return
+            props["status"] = "Running"
+            count = props["limits"]["maxTotalTrials"]
+            plans = plans or [ChildPlan() for _ in range(count)]
+            rng = random.Random(seed)
+            for plan in plans[:count]:
+                self.children[name].append(self._trial(props, plan, rng))
+
+    def finish(self, name: str, plans: list[ChildPlan] | None = None) -> None:
+        """Running -> Completed (or Canceled, if a cancel was requested)."""
+        with self._lock:
+            props = self.jobs[name]["properties"]
+            if props["status"] == "NotStarted":
+                self.start(name, plans)
+            if props["status"] == "CancelRequested":
+                props["status"] = "Canceled"
+                for child in self.children[name]:
+                    if child.status == "CancelRequested":
+                        child.status = "Canceled"
+            elif props["status"] == "Running":
+                props["status"] = "Completed"
+
+    def _trial(self, sweep: dict[str, Any], plan: ChildPlan, rng: random.Random) -> _Child:
+        import mlflow
+
+        client = mlflow.MlflowClient(self.mlflow_uri)
+        experiment = sweep.get("experimentName") or "Default"
+        found = client.get_experiment_by_name(experiment)
+        experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+        run = client.create_run(experiment_id)
+        params = {key: sample(dist, rng) for key, dist in sweep["searchSpace"].items()}
+        child = _Child(run.info.run_id, "Running", _now(), params)
+        env = {f"AZUREML_SWEEP_{k}": str(v) for k, v in params.items()}
+        env.update({"MLFLOW_RUN_ID": child.run_id, "MLFLOW_TRACKING_URI": self.mlflow_uri})
+        with _environ(env):
+            self.train(params, plan, rng)
+        if plan.save_model and plan.status in ("Completed", "Canceled"):
+            with _environ({"MLFLOW_TRACKING_URI": self.mlflow_uri}):
+                _upload_outputs(client, child.run_id)
+        client.set_terminated(child.run_id, "FINISHED" if plan.status == "Completed" else "FAILED")
+        child.status = plan.status
+        return child
+
+
+def sample(dist: list[Any], rng: random.Random) -> Any:
+    """A value from a search-space entry in its REST form ([type, [args]]), as Azure defines it."""
+    kind, args = dist[0].lower(), dist[1]
+    if kind == "choice":
+        return rng.choice(args[0])
+    if kind == "randint":
+        return rng.randrange(args[0])
+    if kind == "uniform":
+        return rng.uniform(args[0], args[1])
+    if kind == "quniform":
+        return round(rng.uniform(args[0], args[1]) / args[2]) * args[2]
+    if kind == "loguniform":
+        return math.exp(rng.uniform(args[0], args[1]))
+    if kind == "qloguniform":
+        return round(math.exp(rng.uniform(args[0], args[1])) / args[2]) * args[2]
+    if kind == "normal":
+        return rng.gauss(args[0], args[1])
+    if kind == "lognormal":
+        return math.exp(rng.gauss(args[0], args[1]))
+    raise ValueError(f"unsupported distribution {kind}")
+
+
+def train_script(params: dict[str, Any], plan: ChildPlan, rng: random.Random) -> None:
+    """The training script of every served trial: report() per epoch, as a user's script does."""
+    import mlflow
+
+    from hpo_flow.report import report
+
+    quality = 0.6 + 0.3 * rng.random()
+    try:
+        for epoch in range(plan.epochs):
+            accuracy = quality * (1 - 0.5 ** (epoch + 1))
+            report(step=epoch, accuracy=round(accuracy, 6), loss=round(1 - accuracy, 6), stream=_Null())
+        if plan.status == "Failed":
+            raise RuntimeError("simulated crash")
+    except RuntimeError:
+        pass
+    finally:
+        mlflow.end_run()
+
+
+class _Null:
+    def write(self, text: str) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
+def _upload_outputs(client: Any, run_id: str) -> None:
+    """What Azure ML does with ./outputs when a trial ends: its files become the run's artifacts."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model = Path(tmp) / "model"
+        model.mkdir()
+        (model / "MLmodel").write_text("flavors: {}\n")
+        client.log_artifacts(run_id, str(model), "outputs/model")
+
+
+class _environ:
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values = values
+        self.saved: dict[str, str | None] = {}
+
+    def __enter__(self) -> None:
+        for key, value in self.values.items():
+            self.saved[key] = os.environ.get(key)
+            os.environ[key] = value
+
+    def __exit__(self, *args: Any) -> None:
+        for key, value in self.saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
