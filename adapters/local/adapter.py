@@ -36,7 +36,7 @@ from adapters.local.state import (
     write_runner_pid,
     write_spec,
 )
-from adapters.local.storage import hostname, open_storage, storage_target
+from adapters.local.storage import hostname, open_storage, storage_target, sync_storage
 from adapters.port import SweepRef, SweepState, SweepStatus, TrialStatus
 from adapters.spec import HpoConfig
 
@@ -194,6 +194,7 @@ class LocalAdapter:
         self._close_leftover_trials(study)
         if END_ATTR not in study.user_attrs:
             study.set_user_attr(END_ATTR, end_record(SweepStatus.STOPPED, "cancelled"))
+        sync_storage(study._storage)
 
     def _recorded_groups(self, study: optuna.Study | None) -> list[int]:
         from optuna.trial import TrialState

@@ -46,7 +46,15 @@ from adapters.local.state import (
     lock_held,
     trial_id,
 )
-from adapters.local.storage import HEARTBEAT_INTERVAL_S, ClaimLock, hostname, open_storage, open_study, storage_target
+from adapters.local.storage import (
+    HEARTBEAT_INTERVAL_S,
+    ClaimLock,
+    hostname,
+    open_storage,
+    open_study,
+    storage_target,
+    sync_storage,
+)
 from adapters.port import SweepStatus
 from adapters.redact import redact_text
 from adapters.spec import HpoConfig
@@ -57,6 +65,7 @@ CANCEL_GRACE_CAP_S = 5.0  # cancel must leave nothing running within 10 s, whate
 IDLE_RECHECK_S = 1.0  # how often a loop with no work looks again (other workers may free or add work)
 STOP_CHECK_S = 1.0  # how often the study is asked whether a cancel arrived from another machine
 LIVE_FLUSH_S = 2.0  # how often a running trial's curves are written for poll
+SYNC_S = 1.0  # how often the journal file is fsynced: at most this much is lost to a power cut
 _LINE_SPLIT = re.compile(rb"\r\n|\r|\n")
 
 
@@ -120,6 +129,7 @@ class SweepLoop:
         self._next_stop_check = 0.0
         self._next_heartbeat = 0.0
         self._next_recovery = 0.0
+        self._next_sync = 0.0
         self.started_local = 0
 
     # ------------------------------------------------------------------ public
@@ -218,6 +228,8 @@ class SweepLoop:
             signal.signal(signal.SIGCHLD, self._old_chld)
             self._wake_r.close()  # type: ignore[union-attr]
             self._wake_w.close()
+        if hasattr(self, "storage"):
+            sync_storage(self.storage)
         if hasattr(self, "claim"):
             self.claim.close()
         self.owner_lock.release()
@@ -226,7 +238,6 @@ class SweepLoop:
 
     def _loop(self) -> SweepStatus | None:
         while True:
-            self._wait(self._timeout())
             now = time.monotonic()
             self._handle_signals()
             self._check_stop_requests(now)
@@ -235,18 +246,17 @@ class SweepLoop:
             self._maintain(now)
             if self.ending is None and self.leaving is None and now >= self.no_work_until:
                 self._fill_slots()
-            if self.running:
-                continue
-            if self.leaving is not None:
-                log.info("left the sweep: %s", self.leaving)
-                return None
-            if self.ending is not None:
-                return self._write_end(self.ending.status, self.ending.message)
-            if now >= self.no_work_until or self.no_work_until == 0:
-                continue
-            done = self._finish_if_idle()
-            if done is not None:
-                return done
+            if not self.running:
+                if self.leaving is not None:
+                    log.info("left the sweep: %s", self.leaving)
+                    return None
+                if self.ending is not None:
+                    return self._write_end(self.ending.status, self.ending.message)
+                if self.no_work_until > now:  # no room for a trial here: is the sweep over everywhere?
+                    done = self._finish_if_idle()
+                    if done is not None:
+                        return done
+            self._wait(self._timeout())
 
     def _timeout(self) -> float:
         now = time.monotonic()
@@ -343,7 +353,7 @@ class SweepLoop:
         number = trial.number
         tdir = self.paths.trial_dir(number)
         model_dir = tdir / "model"
-        model_dir.mkdir(parents=True, exist_ok=True)
+        model_dir.mkdir(parents=True, exist_ok=True)  # created empty: what the trial saves is its model
         argv = trial_command(self.spec, params)
         env = build_env(self.spec, trial_id(number), model_dir, slot.cuda_visible_devices)
         source_dir = (self.cwd / self.spec.training.source_dir).resolve()
@@ -397,22 +407,25 @@ class SweepLoop:
 
     # ------------------------------------------------------------------ output
 
-    def _read(self, rt: RunningTrial, fd: int) -> None:
+    def _read(self, rt: RunningTrial, fd: int, draining: bool = False) -> bool:
+        """Read one chunk from a trial's pipe; False once the pipe is closed (or, draining, empty)."""
         try:
             data = os.read(fd, 65536)
         except (BlockingIOError, InterruptedError):
-            return
+            if not draining:
+                return True
+            data = b""  # a pipe an escaped grandchild keeps open: take what it held, then let go
         except OSError:
             data = b""
         if not data:
             self._close_fd(rt, fd)
-            return
+            return False
         rt.log.write(data)
-        buffer = rt.partial.get(fd, b"") + data
-        lines = _LINE_SPLIT.split(buffer)
+        lines = _LINE_SPLIT.split(rt.partial.get(fd, b"") + data)
         rt.partial[fd] = lines.pop()
         for line in lines:
             self._line(rt, fd, line)
+        return True
 
     def _close_fd(self, rt: RunningTrial, fd: int) -> None:
         rest = rt.partial.pop(fd, b"")
@@ -426,26 +439,10 @@ class SweepLoop:
             stream.close()
 
     def _drain(self, rt: RunningTrial) -> None:
-        """Read what the pipes still hold after the trial exited; a pipe kept open by an escaped
-        grandchild is closed once it has nothing more to give."""
+        """Read what the pipes still hold after the trial exited."""
         for fd in list(rt.fds):
-            while fd in rt.fds:
-                try:
-                    data = os.read(fd, 65536)
-                except (BlockingIOError, InterruptedError):
-                    self._close_fd(rt, fd)
-                    break
-                except OSError:
-                    data = b""
-                if not data:
-                    self._close_fd(rt, fd)
-                    break
-                rt.log.write(data)
-                buffer = rt.partial.get(fd, b"") + data
-                lines = _LINE_SPLIT.split(buffer)
-                rt.partial[fd] = lines.pop()
-                for line in lines:
-                    self._line(rt, fd, line)
+            while fd in rt.fds and self._read(rt, fd, draining=True):
+                pass
 
     def _line(self, rt: RunningTrial, fd: int, raw: bytes) -> None:
         line = raw.decode("utf-8", errors="replace")
@@ -617,6 +614,9 @@ class SweepLoop:
     # ------------------------------------------------------------------ upkeep and recovery
 
     def _maintain(self, now: float) -> None:
+        if now >= self._next_sync:
+            self._next_sync = now + SYNC_S
+            sync_storage(self.storage)
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + HEARTBEAT_INTERVAL_S / 2
             if self.heartbeat:
@@ -655,8 +655,16 @@ class SweepLoop:
             attrs = self.study.user_attrs
             if END_ATTR in attrs:
                 return SweepStatus(attrs[END_ATTR]["status"])
-            counts = _count_states(self.study.get_trials(deepcopy=False))
+            trials = self.study.get_trials(deepcopy=False)
+            counts = _count_states(trials)
             full = f"{message}; {counts}" if message else counts
+            scored = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.value is not None]
+            if status == SweepStatus.COMPLETED and not scored:
+                # A sweep without a single objective value has nothing to register: that is a failure.
+                failed = [t for t in trials if t.state == TrialState.FAIL]
+                last = (failed[-1].user_attrs.get(RESULT_ATTR) or {}).get("reason") if failed else None
+                status = SweepStatus.FAILED
+                full = f"no trial reported the objective metric ({full})" + (f"; last failure: {last}" if last else "")
             self.study.set_user_attr(END_ATTR, end_record(status, full))
         log.info("sweep %s: %s", status.value.lower(), full)
         return status

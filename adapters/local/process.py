@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -71,6 +72,26 @@ if sys.platform.startswith("linux"):
         _libc = ctypes.CDLL(None, use_errno=True)
     except OSError:  # pragma: no cover - a libc-less Linux
         _libc = None
+_setpriv: list[str] | None = None
+
+
+def _death_signal_prefix() -> list[str]:
+    """`setpriv --pdeathsig KILL --` when util-linux has it (2.33+), else [].
+
+    Setting the death signal in a preexec_fn forces Python to fork() the whole runner instead of
+    vfork()ing it: measured here, 20-25 ms per trial against 1-5 ms through setpriv, which sets
+    it and then execs the trial.
+    """
+    global _setpriv
+    if _setpriv is None:
+        _setpriv = []
+        found = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+        if found:
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                helptext = subprocess.run([found, "--help"], capture_output=True, text=True, timeout=10).stdout
+                if "--pdeathsig" in helptext:
+                    _setpriv = [found, "--pdeathsig", "KILL", "--"]
+    return _setpriv
 
 
 def _die_with_parent(parent_pid: int) -> Any:
@@ -83,10 +104,12 @@ def _die_with_parent(parent_pid: int) -> Any:
 
 
 def launch(argv: list[str], cwd: str | Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
-    """Start a trial in its own session with its stdout and stderr on two non-blocking pipes."""
-    preexec = _die_with_parent(os.getpid()) if _libc is not None else None
+    """Start a trial in its own session, its stdout and stderr on two non-blocking pipes, set to be
+    killed when the thread that started it (the runner's only one) dies."""
+    prefix = _death_signal_prefix()
+    preexec = _die_with_parent(os.getpid()) if not prefix and _libc is not None else None
     proc = subprocess.Popen(
-        argv,
+        prefix + argv,
         cwd=str(cwd),
         env=dict(env),
         stdin=subprocess.DEVNULL,

@@ -1,0 +1,127 @@
+"""Overhead of the local runner per trial, against the floor of running the same processes bare.
+
+200 trivial trials (a child Python that prints one metric line), 2 at a time:
+- bare: a ThreadPoolExecutor(2) running `subprocess.run` and matching the metric regex;
+- adapter: `LocalAdapter.submit` + `poll` to the end, with the default durable storage
+  (Optuna's journal file), Random sampling, every trial recorded in the study.
+Both run in the same process, one after the other, several rounds alternating, so a busy machine
+hurts both alike; the medians are printed. Goal: adapter/bare <= 1.5 per trial.
+
+`adapter (sweep)` is submit to COMPLETED, so it includes starting the runner process once per
+sweep (importing Optuna); `adapter (trials)` is first trial start to last trial end, the steady
+per-trial cost. Run: `.venv/bin/python bench/overhead.py [--trials 200] [--rounds 3]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from adapters.local import LocalAdapter  # noqa: E402
+from adapters.spec import parse_config  # noqa: E402
+
+TRIAL = 'print("accuracy: 0.5")\n'
+REGEX = r"accuracy: ([0-9.]+)"
+
+
+def bare(script: Path, trials: int, parallel: int) -> float:
+    pattern = re.compile(REGEX)
+
+    def one(i: int) -> float:
+        out = subprocess.run(
+            [sys.executable, str(script), "--x", str(i / trials)], capture_output=True, text=True, check=True
+        )
+        match = pattern.search(out.stdout)
+        assert match is not None
+        return float(match.group(1))
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(parallel) as pool:
+        values = list(pool.map(one, range(trials)))
+    assert len(values) == trials
+    return time.perf_counter() - start
+
+
+def adapter(workdir: Path, trials: int, parallel: int, name: str) -> tuple[float, float, float]:
+    spec = parse_config(
+        {
+            "project": "overhead",
+            "training": {
+                "entry_point": "trial.py",
+                "source_dir": str(workdir),
+                "metric_definitions": [{"Name": "accuracy", "Regex": REGEX}],
+            },
+            "tuning": {
+                "strategy": "Random",
+                "sweep_name": name,
+                "max_jobs": trials,
+                "max_parallel_jobs": parallel,
+                "objective_metric": "accuracy",
+                "random_seed": 1,
+                "hyperparameter_ranges": {"x": {"type": "continuous", "min": 0.0, "max": 1.0}},
+            },
+            "backends": {"local": {"gpus": [], "workdir": str(workdir / ".hpo")}},
+        }
+    )
+    local = LocalAdapter()
+    start = time.perf_counter()
+    wall_start = time.time()
+    ref = local.submit(spec)
+    while True:
+        state = local.poll(ref)
+        if state.status.is_terminal:
+            break
+        time.sleep(0.05)
+    total = time.perf_counter() - start
+    assert state.status.value == "COMPLETED", state.message
+    assert len(state.trials) == trials and all(t.objective == 0.5 for t in state.trials)
+    first = min(t.started_at.timestamp() for t in state.trials if t.started_at)
+    last = max(t.ended_at.timestamp() for t in state.trials if t.ended_at)
+    return total, last - first, first - wall_start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=200)
+    parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    n = args.trials
+    bare_s, sweep_s, trials_s, startup_s = [], [], [], []
+    with tempfile.TemporaryDirectory(prefix="hpo-overhead-") as tmp:
+        workdir = Path(tmp)
+        script = workdir / "trial.py"
+        script.write_text(TRIAL)
+        for r in range(args.rounds):
+            bare_s.append(bare(script, n, args.parallel))
+            total, steady, startup = adapter(workdir, n, args.parallel, f"overhead-{r}")
+            sweep_s.append(total)
+            trials_s.append(steady)
+            startup_s.append(startup)
+            print(
+                f"round {r + 1}: bare {bare_s[-1] / n * 1000:.1f} ms/trial, adapter sweep {total / n * 1000:.1f}, "
+                f"adapter trials {steady / n * 1000:.1f}, runner start {startup:.2f} s",
+                flush=True,
+            )
+    b, s, t = (statistics.median(x) / n * 1000 for x in (bare_s, sweep_s, trials_s))
+    print(f"\n{n} trivial trials, {args.parallel} in parallel, {os.cpu_count()} CPUs, median of {args.rounds} rounds")
+    print(f"  bare subprocess + thread pool : {b:6.1f} ms/trial")
+    print(f"  adapter (trials)              : {t:6.1f} ms/trial   ratio {t / b:.2f}")
+    print(f"  adapter (sweep, incl. start)  : {s:6.1f} ms/trial   ratio {s / b:.2f}")
+    print(f"  runner start (submit -> first trial): {statistics.median(startup_s):.2f} s")
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        print("  note: PYTHONDONTWRITEBYTECODE is set, so every Python start compiles its imports from source")
+
+
+if __name__ == "__main__":
+    main()
