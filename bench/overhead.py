@@ -25,10 +25,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from adapters.local import LocalAdapter  # noqa: E402
-from adapters.spec import parse_config  # noqa: E402
+from adapters.local import LocalAdapter
+from adapters.spec import parse_config
 
 TRIAL = 'print("accuracy: 0.5")\n'
 REGEX = r"accuracy: ([0-9.]+)"
