@@ -78,7 +78,7 @@ def _quantizer(step: float, low: float | None, high: float | None, integral: boo
 
     hyperopt can round a value out of its bounds (qloguniform(1e-6, 1e-2, 1e-4) yields 0); here the
     multiple is clamped to the nearest one inside the bounds, so a trial never gets a value the
-    config's range excludes (local_problems refuses a range that holds no multiple of step).
+    config's range excludes (there always is one: the config model keeps step <= max - min).
     """
     k_lo = math.ceil(low / step - 1e-9) if low is not None else None
     k_hi = math.floor(high / step + 1e-9) if high is not None else None
@@ -204,6 +204,34 @@ def received_params(optuna_params: Mapping[str, Any], spec: HpoConfig) -> dict[s
 # --------------------------------------------------------------------------- sampler
 
 
+class GridSearch(optuna.samplers.GridSampler):
+    """Optuna's GridSampler for a runner that asks and tells.
+
+    GridSampler calls `study.stop()` after the last grid point, which raises RuntimeError outside
+    `study.optimize`; here the runner decides instead: it starts no trial when `points_left` is 0
+    (every point finished or running; another ask would repeat a running point) and ends the
+    sweep when `is_exhausted` (every point finished).
+    """
+
+    def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+        return None
+
+    def points_left(self, study: optuna.Study) -> int:
+        """Grid points that no trial, finished or running, has taken yet."""
+        taken = {
+            t.system_attrs["grid_id"]
+            for t in study._storage.get_all_trials(study._study_id, deepcopy=False)
+            if "grid_id" in t.system_attrs
+            and (t.state.is_finished() or t.state == optuna.trial.TrialState.RUNNING)
+            and self._same_search_space(t.system_attrs["search_space"])
+        }
+        return self._n_min_trials - len(taken)
+
+    @property
+    def size(self) -> int:
+        return self._n_min_trials
+
+
 def _seed(spec: HpoConfig, worker: int) -> int | None:
     seed = spec.tuning.random_seed
     if seed is None:
@@ -218,7 +246,7 @@ def build_sampler(spec: HpoConfig, *, worker: int = 0) -> optuna.samplers.BaseSa
     strategy = spec.tuning.strategy
     if strategy == Strategy.Grid:
         space = {d.optuna_name: list(d.distribution.choices) for d in param_draws(spec)}  # type: ignore[attr-defined]
-        return optuna.samplers.GridSampler(space, seed=seed)
+        return GridSearch(space, seed=seed)
     if strategy == Strategy.Random:
         return optuna.samplers.RandomSampler(seed=seed)
     # Bayesian and Hyperband. multivariate: one joint Parzen estimator instead of one per parameter
@@ -374,19 +402,6 @@ def local_problems(spec: HpoConfig) -> list[Problem]:
             problems.append(
                 Problem(f"{ranges}.{name}.type", r.type.value if not r.written_as else r.written_as, message)
             )
-        quantized = r.step is not None and r.type == RangeType.continuous and r.scaling_type != Scaling.Linear
-        quantized = quantized or (r.type == RangeType.integer and r.is_log and (r.step or 1) > 1)
-        if quantized and t.strategy != Strategy.Grid:
-            assert r.step is not None and r.min is not None and r.max is not None
-            if math.ceil(r.min / r.step - 1e-9) > math.floor(r.max / r.step + 1e-9):
-                problems.append(
-                    Problem(
-                        f"{ranges}.{name}.step",
-                        r.step,
-                        f"no multiple of step lies within [{r.min:g}, {r.max:g}], so every value would be rounded "
-                        "out of the range; use a smaller step",
-                    )
-                )
     if t.strategy == Strategy.Hyperband:
         policy = t.early_stopping.policy
         if policy not in (EarlyStoppingPolicy.off, EarlyStoppingPolicy.auto):
@@ -412,6 +427,7 @@ def local_problems(spec: HpoConfig) -> list[Problem]:
 
 
 __all__ = [
+    "GridSearch",
     "ParamDraw",
     "build_pruner",
     "build_sampler",
