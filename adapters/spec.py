@@ -531,7 +531,13 @@ class Hyperband(Strict):
     def _ordered(self) -> Hyperband:
         if self.max_resource is not None and self.max_resource <= self.min_resource:
             raise SubProblems(
-                [("max_resource", self.max_resource, f"must be greater than min_resource ({self.min_resource})")]
+                [
+                    (
+                        "max_resource",
+                        self.max_resource,
+                        f"must be greater than min_resource ({self.min_resource}); raise it or lower min_resource",
+                    )
+                ]
             )
         return self
 
@@ -629,7 +635,13 @@ class LocalBackend(Strict):
     def _fits(self) -> LocalBackend:
         if isinstance(self.gpus, list) and self.gpus and self.gpus_per_trial > len(self.gpus):
             raise SubProblems(
-                [("gpus_per_trial", self.gpus_per_trial, f"more than the {len(self.gpus)} GPUs listed in gpus")]
+                [
+                    (
+                        "gpus_per_trial",
+                        self.gpus_per_trial,
+                        f"more than the {len(self.gpus)} GPUs listed in gpus; lower it or list more GPUs",
+                    )
+                ]
             )
         if self.gpus_per_trial > 1 and self.trials_per_gpu > 1:
             raise SubProblems(
@@ -637,7 +649,7 @@ class LocalBackend(Strict):
                     (
                         "trials_per_gpu",
                         self.trials_per_gpu,
-                        "share GPUs between trials or give a trial several GPUs, not both",
+                        "share GPUs between trials or give a trial several GPUs, not both; set one of them to 1",
                     )
                 ]
             )
@@ -668,7 +680,15 @@ class SageMakerBackend(Strict):
     @model_validator(mode="after")
     def _spot(self) -> SageMakerBackend:
         if self.max_wait_seconds is not None and not self.use_spot:
-            raise SubProblems([("max_wait_seconds", self.max_wait_seconds, "only used with use_spot: true")])
+            raise SubProblems(
+                [
+                    (
+                        "max_wait_seconds",
+                        self.max_wait_seconds,
+                        "only used with use_spot: true; set use_spot: true or remove it",
+                    )
+                ]
+            )
         return self
 
 
