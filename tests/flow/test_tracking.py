@@ -1,0 +1,358 @@
+"""MLflow review and registry against a real tracking server on loopback (the `mlflow_server` fixture).
+
+One sweep from the FakeAdapter is recorded twice on its way (while a trial runs, then finished),
+its best model registered, and then everything is recorded again: the tests read back what a
+reviewer would see in the MLflow UI.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.port import SweepRef, SweepState, SweepStatus, Trial, TrialStatus, best_trial
+from adapters.spec import HpoConfig
+from tasks.tracking import (
+    RegisteredModel,
+    describe_range,
+    log_config_diff,
+    record_sweep,
+    register_best,
+)
+from tests.fakes import FakeAdapter
+from tests.helpers import make_config
+
+pytestmark = pytest.mark.integration
+
+SECRETS = ("hunter2-url-pw", "env-secret-value", "plain-name-secret", "sk-hyper-leak", "pw-in-log")
+
+
+@dataclass
+class Recorded:
+    uri: str
+    config: HpoConfig
+    ref: SweepRef
+    state: SweepState
+    parent_id: str
+    model: RegisteredModel | None
+    client: Any
+    log_dir: Path
+
+
+def _config(uri: str, project: str, **overrides: Any) -> HpoConfig:
+    return make_config(
+        {
+            "project": project,
+            "mlflow.tracking_uri": uri,
+            "tuning.max_jobs": 6,
+            "tuning.early_stopping": {"policy": "median", "delay_evaluation": 2},
+            "backends.local.storage": "postgresql://hpo:hunter2-url-pw@db.example:5432/hpo",
+            "training.environment": {"DB_PASSWORD": "env-secret-value", "SOME_SETTING": "plain-name-secret"},
+            "training.hyperparameters": {"epochs": 5, "lr": 0.01, "api_key": "sk-hyper-leak"},
+            **overrides,
+        }
+    )
+
+
+def _client(uri: str) -> Any:
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _save_model(target: Path) -> None:
+    import mlflow.sklearn
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.random.RandomState(0).rand(40, 3)
+    model = LogisticRegression().fit(x, (x[:, 0] > 0.5).astype(int))
+    mlflow.sklearn.save_model(model, str(target))
+
+
+@pytest.fixture(scope="module")
+def recorded(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
+    tmp = tmp_path_factory.mktemp("tracking")
+    models = tmp / "models"
+    _save_model(tmp / "model")
+    for i in range(6):
+        shutil.copytree(tmp / "model", models / f"trial-{i}")
+    log_dir = tmp / "logs"
+    log_dir.mkdir()
+
+    config = _config(mlflow_server, "track-proj")
+    adapter = FakeAdapter(per_poll=6, model_dir=models, fail_every=3)  # trials 2 and 5 fail
+    ref = adapter.submit(config)
+    final = adapter.poll(ref)
+    trials = []
+    for t in final.trials:
+        log = log_dir / f"{t.id}.log"
+        log.write_text(f"epoch 1 accuracy: 0.5\nconnecting to postgresql://u:pw-in-log@db/x\nthis is {t.id}\n")
+        changes: dict[str, Any] = {"log_path": str(log)}
+        if t.status == TrialStatus.FAILED:
+            changes["failure_reason"] = "exit code 1: could not reach postgresql://u:pw-in-log@db/x"
+        if t.id == "trial-4":  # stopped by the median rule after 3 steps
+            curve = t.curves["accuracy"][:3]
+            changes.update(status=TrialStatus.PRUNED, curves={"accuracy": curve}, objective=curve[-1][1], metrics={})
+        trials.append(dataclasses.replace(t, **changes))
+    state = SweepState(status=SweepStatus.COMPLETED, trials=trials)
+
+    # First seen while trial-0 is halfway through its curve and nothing else has started.
+    first = trials[0]
+    running = dataclasses.replace(
+        first,
+        status=TrialStatus.RUNNING,
+        curves={"accuracy": first.curves["accuracy"][:2]},
+        metrics={},
+        objective=None,
+        ended_at=None,
+    )
+    early_parent = record_sweep(config, ref, SweepState(status=SweepStatus.RUNNING, trials=[running]))
+    parent_id = record_sweep(config, ref, state)
+    assert parent_id == early_parent
+    model = register_best(config, ref, state, parent_id)
+    yield Recorded(mlflow_server, config, ref, state, parent_id, model, _client(mlflow_server), log_dir)
+
+
+def _children(rec: Recorded) -> dict[str, Any]:
+    runs = rec.client.search_runs(
+        [rec.client.get_run(rec.parent_id).info.experiment_id], f"tags.`mlflow.parentRunId` = '{rec.parent_id}'"
+    )
+    return {r.data.tags["hpo.trial_id"]: r for r in runs}
+
+
+def _artifact_paths(client: Any, run_id: str, path: str | None = None) -> list[str]:
+    found = []
+    for item in client.list_artifacts(run_id, path):
+        found.extend(_artifact_paths(client, run_id, item.path) if item.is_dir else [item.path])
+    return found
+
+
+def test_one_experiment_one_parent_run_with_the_sweep_tags_params_and_best_metric(recorded: Recorded) -> None:
+    client, config = recorded.client, recorded.config
+    experiment = client.get_experiment_by_name("track-proj")
+    assert experiment is not None
+    parents = client.search_runs([experiment.experiment_id], "tags.`hpo.run_kind` = 'sweep'")
+    assert [p.info.run_id for p in parents] == [recorded.parent_id]
+    parent = parents[0]
+    tags, params = parent.data.tags, parent.data.params
+    assert tags["hpo.backend"] == "fake"
+    assert tags["hpo.sweep_name"] == recorded.ref.name == config.sweep_name()
+    assert tags["hpo.cloud_id"] == recorded.ref.cloud_id
+    assert tags["hpo.strategy"] == "Random"
+    assert tags["hpo.early_stopping"] == "median(evaluation_interval=1, delay_evaluation=2)"
+    assert tags["hpo.config_hash"] == config.config_hash()
+    assert tags["hpo.sweep_status"] == "COMPLETED"
+    assert params["lr.range"] == "loguniform(0.0001, 0.1)"
+    assert params["batch_size.range"] == "choice(16, 32, 64)"
+    assert params["epochs"] == "5"  # fixed hyperparameters, as the trials received them
+    assert "lr" not in params  # tuned: its range is recorded, not the config's current value
+    best = best_trial(recorded.state.trials, config.objective)
+    assert best is not None
+    assert parent.data.metrics["best_accuracy"] == pytest.approx(best.objective)
+    assert tags["hpo.best_trial_id"] == best.id
+    assert parent.info.status == "FINISHED"
+    assert best.id in tags["mlflow.note.content"]
+
+
+def test_parent_carries_the_review_plots_and_the_redacted_config(recorded: Recorded) -> None:
+    paths = _artifact_paths(recorded.client, recorded.parent_id)
+    for plot in ("optimization_history", "parallel_coordinates", "param_importances"):
+        assert f"plots/{plot}.html" in paths
+    assert "hpo_config.json" in paths
+    html = Path(recorded.client.download_artifacts(recorded.parent_id, "plots/optimization_history.html"))
+    assert "plotly" in html.read_text()
+
+
+def test_one_child_run_per_trial_with_params_curve_status_and_log(recorded: Recorded) -> None:
+    children = _children(recorded)
+    assert sorted(children) == [f"trial-{i}" for i in range(6)]
+    client = recorded.client
+    for trial in recorded.state.trials:
+        run = children[trial.id]
+        assert run.data.tags["mlflow.parentRunId"] == recorded.parent_id
+        assert run.data.tags["hpo.trial_status"] == trial.status.value
+        assert run.data.params["lr"] == str(trial.params["lr"])
+        assert run.data.params["batch_size"] == str(trial.params["batch_size"])
+        assert f"logs/{trial.id}.log" in _artifact_paths(client, run.info.run_id)
+        history = client.get_metric_history(run.info.run_id, "accuracy") if trial.curves else []
+        # trial-0 was recorded while running and again when done: its curve is whole, no step twice
+        assert [(m.step, m.value) for m in sorted(history, key=lambda m: m.step)] == [
+            (s, pytest.approx(v)) for s, v in trial.curves.get("accuracy", [])
+        ]
+    assert children["trial-0"].info.status == "FINISHED"
+    assert children["trial-4"].info.status == "KILLED"
+    assert children["trial-4"].data.tags["hpo.pruned_reason"].startswith("stopped early by the median")
+    for failed in ("trial-2", "trial-5"):
+        run = children[failed]
+        assert run.info.status == "FAILED"
+        assert run.data.tags["hpo.trial_status"] == "FAILED"
+        assert "exit code 1" in run.data.tags["hpo.failure_reason"]
+
+
+def test_best_child_is_tagged_and_its_model_registered_with_alias_and_links(recorded: Recorded) -> None:
+    client, config, model = recorded.client, recorded.config, recorded.model
+    best = best_trial(recorded.state.trials, config.objective)
+    assert best is not None and model is not None
+    children = _children(recorded)
+    assert [t for t, r in children.items() if r.data.tags.get("hpo.best") == "true"] == [best.id]
+    assert (model.name, model.alias, model.trial_id) == ("track-proj", "challenger", best.id)
+    assert model.objective == pytest.approx(best.objective)
+    version = client.get_model_version_by_alias("track-proj", "challenger")
+    assert version.version == model.version
+    assert version.run_id == children[best.id].info.run_id
+    assert version.source == f"runs:/{children[best.id].info.run_id}/model"
+    assert version.tags["hpo.sweep_name"] == recorded.ref.name
+    assert version.tags["hpo.trial_id"] == best.id
+    assert version.tags["hpo.parent_run_id"] == recorded.parent_id
+    assert f"{best.objective:.6g}" in version.description
+
+
+def test_the_registered_model_loads_by_alias_and_predicts(recorded: Recorded, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlflow
+    import numpy as np
+    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+    # As a user would: point MLflow at the server, load by alias. The registry follows the
+    # tracking URI when none is set; the context restores the process's URI for other tests.
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    with _use_tracking_uri(recorded.uri):
+        assert mlflow.get_registry_uri() == recorded.uri
+        loaded = mlflow.pyfunc.load_model("models:/track-proj@challenger")
+        predictions = loaded.predict(np.array([[0.9, 0.1, 0.1], [0.1, 0.5, 0.5]]))
+    assert list(predictions) == [1, 0]
+
+
+def test_recording_and_registering_again_adds_nothing(recorded: Recorded) -> None:
+    client = recorded.client
+    experiment_id = client.get_run(recorded.parent_id).info.experiment_id
+
+    def snapshot() -> tuple[Any, ...]:
+        runs = client.search_runs([experiment_id], "")
+        versions = client.search_model_versions("name = 'track-proj'")
+        points = sum(len(client.get_metric_history(r.info.run_id, "accuracy")) for r in runs)
+        return len(runs), len(versions), points, sorted(len(r.data.params) for r in runs)
+
+    before = snapshot()
+    assert record_sweep(recorded.config, recorded.ref, recorded.state) == recorded.parent_id
+    again = register_best(recorded.config, recorded.ref, recorded.state, recorded.parent_id)
+    assert again == recorded.model
+    assert snapshot() == before
+    assert before[:2] == (7, 1)
+
+
+def test_no_secret_reaches_params_tags_notes_artifacts_or_the_registry(recorded: Recorded) -> None:
+    client = recorded.client
+    experiment_id = client.get_run(recorded.parent_id).info.experiment_id
+    seen: list[str] = []
+    for run in client.search_runs([experiment_id], ""):
+        seen += [f"{k}={v}" for k, v in {**run.data.params, **run.data.tags}.items()]
+        for path in _artifact_paths(client, run.info.run_id):
+            if path.endswith((".json", ".log", ".diff", ".md")):
+                seen.append(Path(client.download_artifacts(run.info.run_id, path)).read_text())
+    for version in client.search_model_versions("name = 'track-proj'"):
+        seen += [version.description or "", json.dumps(version.tags)]
+    text = "\n".join(seen)
+    assert "api_key=***" in text  # a secret-looking hyperparameter is masked, not dropped
+    leaks = [s for s in SECRETS if s in text]
+    assert not leaks, f"secrets found in MLflow: {leaks}"
+    snapshot = json.loads(Path(client.download_artifacts(recorded.parent_id, "hpo_config.json")).read_text())
+    assert snapshot["training"]["environment"] == {"DB_PASSWORD": "***", "SOME_SETTING": "***"}
+
+
+def test_config_diff_is_attached_to_the_parent_run_redacted(recorded: Recorded) -> None:
+    diff = "--- a/config.yaml\n+++ b/config.yaml\n@@ -1,2 +1,2 @@\n-  lr: 0.001\n+  lr: 0.002\n   api_token: abc123\n"
+    log_config_diff(recorded.parent_id, diff, tracking_uri=recorded.uri)
+    text = Path(recorded.client.download_artifacts(recorded.parent_id, "config/config.diff")).read_text()
+    assert "+  lr: 0.002" in text and "abc123" not in text and "api_token: ***" in text
+    assert recorded.client.get_run(recorded.parent_id).data.tags["hpo.config_diff"] == "config/config.diff"
+
+
+def test_batches_beyond_mlflow_limits_arrive_whole(mlflow_server: str) -> None:
+    config = _config(mlflow_server, "chunky-proj")
+    params = {f"p{i:03d}": i for i in range(150)}  # > 100 params per call
+    curve = [(step, step / 2500) for step in range(2500)]  # > 1000 metrics per call
+    trial = Trial(id="big", params=params, status=TrialStatus.RUNNING, curves={"accuracy": curve})
+    ref = SweepRef(backend="fake", name="chunky")
+    parent = record_sweep(config, ref, SweepState(status=SweepStatus.RUNNING, trials=[trial]))
+    client = _client(mlflow_server)
+    (child,) = client.search_runs([client.get_run(parent).info.experiment_id], "tags.`hpo.trial_id` = 'big'")
+    assert len(child.data.params) == 150
+    assert len(client.get_metric_history(child.info.run_id, "accuracy")) == 2500
+    assert child.info.status == "RUNNING"
+
+
+def test_a_cloud_model_uri_becomes_the_version_source(mlflow_server: str) -> None:
+    config = _config(mlflow_server, "cloud-proj", **{"mlflow.registered_model": "cloud-model"})
+    adapter = FakeAdapter(per_poll=6)
+    ref = adapter.submit(config)
+    state = adapter.poll(ref)
+    best = best_trial(state.trials, config.objective)
+    assert best is not None
+    uri = f"s3://models-bucket/sweeps/{best.id}/output/model.tar.gz"
+    trials = [dataclasses.replace(t, model_uri=uri) if t.id == best.id else t for t in state.trials]
+    state = SweepState(status=state.status, trials=trials)
+    parent = record_sweep(config, ref, state)
+    model = register_best(config, ref, state, parent)
+    assert model is not None and model.source == uri
+    version = _client(mlflow_server).get_model_version_by_alias("cloud-model", "challenger")
+    assert version.source == uri and version.tags["hpo.trial_id"] == best.id
+
+
+def test_no_successful_trial_records_the_failures_and_registers_nothing(mlflow_server: str) -> None:
+    config = _config(mlflow_server, "failing-proj", **{"tuning.max_jobs": 2})
+    adapter = FakeAdapter(per_poll=2, fail_every=1)
+    ref = adapter.submit(config)
+    state = adapter.poll(ref)
+    parent = record_sweep(config, ref, state)
+    assert register_best(config, ref, state, parent) is None
+    client = _client(mlflow_server)
+    assert client.search_registered_models("name = 'failing-proj'") == []
+    run = client.get_run(parent)
+    assert "best_accuracy" not in run.data.metrics
+    assert "No trial has produced an objective yet." in run.data.tags["mlflow.note.content"]
+    notes = Path(client.download_artifacts(parent, "plots/NOTES.md")).read_text()
+    assert "no completed trial" in notes
+
+
+def test_ranges_read_as_people_write_them() -> None:
+    config = make_config(
+        {
+            "tuning.hyperparameter_ranges": {
+                "a": {"type": "qloguniform", "min": 0.001, "max": 1, "q": 0.001},
+                "b": {"type": "integer", "min": 1, "max": 9, "step": 2},
+                "c": {"type": "normal", "mu": 0, "sigma": 1.5},
+                "d": {"type": "choice", "values": ["relu", "tanh", True]},
+                "e": {"type": "continuous", "min": 0, "max": 0.99, "scaling_type": "ReverseLogarithmic"},
+            }
+        }
+    )
+    r = config.tuning.hyperparameter_ranges
+    assert describe_range(r["a"]) == "qloguniform(0.001, 1, q=0.001)"
+    assert describe_range(r["b"]) == "randint(1, 9, step=2)"
+    assert describe_range(r["c"]) == "normal(0, 1.5)"
+    assert describe_range(r["d"]) == "choice('relu', 'tanh', True)"
+    assert describe_range(r["e"]) == "reverse_loguniform(0, 0.99)"
+
+
+def test_plots_skip_importances_with_a_note_when_one_trial_finished(tmp_path: Path) -> None:
+    from tasks.plots import write_plots
+
+    config = make_config()
+    adapter = FakeAdapter(per_poll=1)
+    ref = adapter.submit(config)
+    trials = adapter.poll(ref).trials
+    plots = write_plots(trials, config.objective, "accuracy", tmp_path, config.tuning.hyperparameter_ranges)
+    assert sorted(p.name for p in plots.files if p.suffix == ".html") == [
+        "learning_curves.html",
+        "optimization_history.html",
+        "parallel_coordinates.html",
+    ]
+    assert any("at least 2 completed trials" in n for n in plots.notes)
