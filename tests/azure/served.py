@@ -140,9 +140,6 @@ class ServedWorkspace(HttpTransport):
             ("GET", r"/history/v1\.0" + ws + r"/runs/(?P<name>[^/]+)/children", self._children),
             ("GET", ws + r"/codes/(?P<name>[^/]+)/versions", self._list_code),
             ("GET", ws + r"/codes/(?P<name>[^/]+)/versions/(?P<version>[^/]+)", self._get_code),
-            ("GET", ws + r"/environments/(?P<name>[^/]+)/versions/(?P<version>[^/]+)", self._get_environment),
-            ("GET", ws + r"/computes/(?P<name>[^/]+)", self._get_compute),
-            ("GET", ws + r"/data/(?P<name>[^/]+)/versions/(?P<version>[^/]+)", self._get_data),
         ]
 
     # ------------------------------------------------------------ workspace
@@ -235,7 +232,8 @@ class ServedWorkspace(HttpTransport):
             "compute": {"target": "cpu-cluster"},
         }
 
-    # ------------------------------------------------------------ assets a submission resolves
+    # ------------------------------------------------------------ the code snapshot a submission resolves
+    # (environment, compute and data assets named azureml:<name>:<version> become ARM ids in the SDK)
 
     def _list_code(self, request: Any, query: dict, payload: Any, name: str) -> _Response:
         # The snapshot with this content hash is already in the workspace (uploaded by an earlier
@@ -259,46 +257,6 @@ class ServedWorkspace(HttpTransport):
                     "isAnonymous": True,
                     "properties": {"hash_sha256": content_hash, "hash_version": "202208"},
                 },
-            },
-        )
-
-    def _get_environment(self, request: Any, query: dict, payload: Any, name: str, version: str) -> _Response:
-        return _Response(
-            request,
-            200,
-            {
-                "id": f"{WS_PATH}/environments/{name}/versions/{version}",
-                "name": version,
-                "type": "Microsoft.MachineLearningServices/workspaces/environments/versions",
-                "systemData": _system_data(),
-                "properties": {"image": "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04", "osType": "Linux"},
-            },
-        )
-
-    def _get_compute(self, request: Any, query: dict, payload: Any, name: str) -> _Response:
-        return _Response(
-            request,
-            200,
-            {
-                "id": f"{WS_PATH}/computes/{name}",
-                "name": name,
-                "type": "Microsoft.MachineLearningServices/workspaces/computes",
-                "systemData": _system_data(),
-                "location": "westeurope",
-                "properties": {"computeType": "AmlCompute", "provisioningState": "Succeeded", "properties": {}},
-            },
-        )
-
-    def _get_data(self, request: Any, query: dict, payload: Any, name: str, version: str) -> _Response:
-        return _Response(
-            request,
-            200,
-            {
-                "id": f"{WS_PATH}/data/{name}/versions/{version}",
-                "name": version,
-                "type": "Microsoft.MachineLearningServices/workspaces/data/versions",
-                "systemData": _system_data(),
-                "properties": {"dataType": "uri_folder", "dataUri": "azureml://datastores/workspaceblobstore/paths/d/"},
             },
         )
 
