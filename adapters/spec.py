@@ -999,6 +999,13 @@ def _yaml_hint(text: str) -> str:
     return "check the indentation and quoting on that line"
 
 
+def load_yaml(text: str) -> Any:
+    """YAML text read exactly as `load_config` reads a config file (YAML 1.2 numbers: `1e-3` is a float)."""
+    import yaml
+
+    return yaml.load(text, Loader=_loader())  # _loader() is a SafeLoader subclass: no arbitrary objects
+
+
 _LOADER: Any = None
 
 
@@ -1468,5 +1475,6 @@ __all__ = [
     "Tuning",
     "WarmStart",
     "load_config",
+    "load_yaml",
     "parse_config",
 ]

@@ -19,6 +19,7 @@ from adapters.spec import (
     Strategy,
     apply_overrides,
     load_config,
+    load_yaml,
     parse_config,
     read_yaml,
 )
@@ -222,6 +223,7 @@ def test_exponent_numbers_are_floats_as_in_yaml_1_2(tmp_path: Path) -> None:
         "  hyperparameter_ranges: {lr: {type: loguniform, min: 1e-5, max: 1e-1}, wd: {type: choice, values: [1e-4, 1e-3]}}\n"  # noqa: E501
     )
     config = load_config(path)
+    assert load_yaml("x: [1e-3, 1.5E+2, '1e-3']") == {"x": [0.001, 150.0, "1e-3"]}
     assert config.training.hyperparameters == {"lr": 0.001, "wd": 0.0005}
     assert config.tuning.hyperparameter_ranges["lr"].min == 1e-5
     assert config.tuning.hyperparameter_ranges["wd"].values == [1e-4, 1e-3]
