@@ -87,6 +87,7 @@ class _Child:
     status: str
     created: str
     params: dict[str, Any] = field(default_factory=dict)
+    plan: ChildPlan = field(default_factory=ChildPlan)
 
 
 class ServedWorkspace(HttpTransport):
@@ -284,11 +285,28 @@ class ServedWorkspace(HttpTransport):
                 self.start(name, plans)
             if props["status"] == "CancelRequested":
                 props["status"] = "Canceled"
+                import mlflow
+
+                client = mlflow.MlflowClient(self.mlflow_uri)
                 for child in self.children[name]:
                     if child.status == "CancelRequested":
-                        child.status = "Canceled"
+                        self._end(client, child, "Canceled", by_user=True)
             elif props["status"] == "Running":
+                import mlflow
+
+                client = mlflow.MlflowClient(self.mlflow_uri)
+                for child in self.children[name]:
+                    if child.status == "Running":
+                        self._end(client, child, "Completed")
                 props["status"] = "Completed"
+
+    def _end(self, client: Any, child: _Child, status: str, by_user: bool = False) -> None:
+        """A trial ends: Azure ML uploads its ./outputs and closes its MLflow run."""
+        if child.plan.save_model and status in ("Completed", "Canceled") and not by_user:
+            _upload_outputs(client, child.run_id)
+        ending = {"Completed": "FINISHED", "Canceled": "KILLED"}.get(status, "FAILED")
+        client.set_terminated(child.run_id, ending)
+        child.status = status
 
     def _trial(self, sweep: dict[str, Any], plan: ChildPlan, rng: random.Random) -> _Child:
         import mlflow
@@ -304,11 +322,9 @@ class ServedWorkspace(HttpTransport):
         env.update({"MLFLOW_RUN_ID": child.run_id, "MLFLOW_TRACKING_URI": self.mlflow_uri})
         with _environ(env):
             self.train(params, plan, rng)
-        if plan.save_model and plan.status in ("Completed", "Canceled"):
-            with _environ({"MLFLOW_TRACKING_URI": self.mlflow_uri}):
-                _upload_outputs(client, child.run_id)
-        client.set_terminated(child.run_id, "FINISHED" if plan.status == "Completed" else "FAILED")
-        child.status = plan.status
+        child.plan = plan
+        if plan.status != "Running":
+            self._end(client, child, plan.status)
         return child
 
 
