@@ -19,6 +19,7 @@ import socket
 import threading
 import time
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -141,12 +142,15 @@ class SweepLoop:
     def run(self) -> SweepStatus | None:
         """Run until this loop is done; returns the sweep's end status, or None when it left the sweep unfinished."""
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        # ask/tell with heartbeats is what Optuna's optimize() does inside; its warnings say nothing here.
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used", category=UserWarning)
         if not self.owner_lock.acquire():
             raise RuntimeError(f"cannot take {self.owner_lock.path}")
         from adapters.local import search
 
         self.search = search
-        self.storage = open_storage(self.target, failed_trial_callback=self._on_stale, heartbeat=True)
+        self.storage = open_storage(self.target, stale_trial_callback=self._on_stale, heartbeat=True)
         self.heartbeat = isinstance(self.storage, optuna.storages.RDBStorage)
         self.study = open_study(
             self.storage, self.spec, optuna.samplers.RandomSampler(), search.build_pruner(self.spec)

@@ -15,7 +15,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,13 +48,24 @@ def storage_target(spec: HpoConfig, sweep_dir: Path) -> StorageTarget:
     if not configured:
         return StorageTarget("journal", str(sweep_dir / JOURNAL_FILE))
     if "://" in configured:
-        return StorageTarget("rdb", configured)
+        return StorageTarget("rdb", _with_installed_driver(configured))
     return StorageTarget("journal", str(Path(configured).expanduser().resolve()))
+
+
+def _with_installed_driver(url: str) -> str:
+    """`postgresql://` means psycopg 3 to SQLAlchemy 2.1; use psycopg2 when that is the driver installed."""
+    import importlib.util
+
+    scheme, sep, rest = url.partition("://")
+    postgres = scheme in ("postgresql", "postgres")
+    if postgres and importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is not None:
+        return f"postgresql+psycopg2{sep}{rest}"
+    return url
 
 
 def open_storage(
     target: StorageTarget,
-    failed_trial_callback: Callable[[optuna.study.Study, optuna.trial.FrozenTrial], None] | None = None,
+    stale_trial_callback: Callable[[optuna.study.Study, optuna.trial.FrozenTrial], None] | None = None,
     heartbeat: bool = False,
 ) -> optuna.storages.BaseStorage:
     import optuna
@@ -65,15 +77,40 @@ def open_storage(
         kwargs = {
             "heartbeat_interval": HEARTBEAT_INTERVAL_S,
             "grace_period": HEARTBEAT_GRACE_S,
-            "failed_trial_callback": failed_trial_callback,
+            "heartbeat_stale_trial_callback": stale_trial_callback,
         }
     engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
     try:
-        return optuna.storages.RDBStorage(target.location, engine_kwargs=engine_kwargs, **kwargs)
+        with warnings.catch_warnings(), _schema_lock(target.location):
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(target.location, engine_kwargs=engine_kwargs, **kwargs)
     except Exception as exc:  # SQLAlchemy/driver errors: name the (redacted) URL and keep the cause
         raise BackendError(
             f"cannot open backends.local.storage {redact_text(target.location)}: {redact_text(str(exc))}"
         ) from exc
+
+
+@contextlib.contextmanager
+def _schema_lock(url: str) -> Iterator[None]:
+    """Optuna creates its tables when a storage first opens; two workers doing it at once on a fresh
+    PostgreSQL database collide (duplicate CREATE TYPE), so they take turns."""
+    if not url.startswith(("postgresql", "postgres")):
+        yield
+        return
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    engine = sqlalchemy.create_engine(url, poolclass=NullPool)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": _SCHEMA_LOCK_KEY})
+        try:
+            yield
+        finally:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": _SCHEMA_LOCK_KEY})
+    engine.dispose()
+
+
+_SCHEMA_LOCK_KEY = int.from_bytes(hashlib.sha256(b"hpo-flow optuna schema").digest()[:8], "big", signed=True)
 
 
 def direction(spec: HpoConfig) -> str:

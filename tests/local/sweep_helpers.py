@@ -11,8 +11,8 @@ import pytest
 
 from adapters.local import LocalAdapter
 from adapters.port import SweepRef, SweepState
-from adapters.spec import HpoConfig
-from tests.helpers import make_config
+from adapters.spec import HpoConfig, parse_config
+from tests.helpers import config_dict
 
 # A trial script that behaves as its --mode says. It prints `loss: ...` and `accuracy: ...` lines
 # (one step each), writes a model file, and records its pid (and any child's) under --pids.
@@ -26,7 +26,10 @@ p.add_argument("--mode", default="ok")
 p.add_argument("--steps", type=int, default=3)
 p.add_argument("--sleep", type=float, default=0.0)
 p.add_argument("--pids", default="")
+p.add_argument("--gate", default="")
 a, _ = p.parse_known_args()
+while a.gate and not os.path.exists(a.gate):  # hold the trial until the test opens the gate
+    time.sleep(0.05)
 trial = os.environ.get("HPO_TRIAL_ID", "none")
 mode = a.mode
 if a.pids:
@@ -72,6 +75,10 @@ def write_trial_script(directory: Path) -> Path:
 
 def local_config(source_dir: Path, overrides: dict[str, Any] | None = None) -> HpoConfig:
     """A fast local sweep over the trial script: x continuous, k integer, 2 CPU slots, no GPU."""
+    return parse_config(local_config_dict(source_dir, overrides))
+
+
+def local_config_dict(source_dir: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     base: dict[str, Any] = {
         "project": "localtest",
         "training.entry_point": "train.py",
@@ -89,7 +96,7 @@ def local_config(source_dir: Path, overrides: dict[str, Any] | None = None) -> H
         "backends.local.kill_grace_seconds": 1,
     }
     base.update(overrides or {})
-    return make_config(base)
+    return config_dict(base)
 
 
 def wait_for(

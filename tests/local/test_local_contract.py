@@ -1,0 +1,41 @@
+"""The local adapter passes the contract every adapter passes, with real runner and trial processes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from adapters.local import LocalAdapter
+from adapters.port import SweepRef
+from adapters.spec import HpoConfig
+from tests.contract import AdapterContract
+from tests.local.sweep_helpers import finish as wait_until_finished
+from tests.local.sweep_helpers import local_config, write_trial_script
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+
+class TestLocalAdapter(AdapterContract):
+    @pytest.fixture
+    def adapter(self) -> LocalAdapter:
+        return LocalAdapter()
+
+    @pytest.fixture
+    def spec(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> HpoConfig:
+        monkeypatch.chdir(tmp_path)
+        write_trial_script(tmp_path)
+        return local_config(tmp_path, {"tuning.max_jobs": 3})
+
+    @pytest.fixture
+    def finish(self, adapter: LocalAdapter) -> Iterator[Callable[[SweepRef], None]]:
+        started: list[SweepRef] = []
+
+        def drive(ref: SweepRef) -> None:
+            started.append(ref)
+            wait_until_finished(adapter, ref)
+
+        yield drive
+        for ref in started:
+            adapter.cancel(ref)
