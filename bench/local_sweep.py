@@ -1,0 +1,67 @@
+"""What bench/early_stopping.py and bench/efficiency.py share: run one sweep through the real
+LocalAdapter (submit, poll to the end) and read what it did."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from adapters.local import LocalAdapter
+from adapters.port import SweepState, TrialStatus, best_trial
+from adapters.spec import HpoConfig, Objective, apply_overrides, parse_config, read_yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    state: SweepState
+    metric: str
+    objective: Objective
+    seconds: float
+
+    @property
+    def steps(self) -> int:
+        """Steps (epochs) the trials consumed: every reported point of every objective curve."""
+        return sum(len(t.curves.get(self.metric, [])) for t in self.state.trials)
+
+    @property
+    def pruned(self) -> int:
+        return sum(t.status == TrialStatus.PRUNED for t in self.state.trials)
+
+    @property
+    def best(self) -> float:
+        top = best_trial(self.state.trials, self.objective)
+        return top.objective if top is not None and top.objective is not None else math.nan
+
+    def best_after(self, n: int) -> float:
+        """Best objective among the first n trials, in the order they were started."""
+        first = sorted(self.state.trials, key=lambda t: t.id)[:n]
+        top = best_trial(first, self.objective)
+        return top.objective if top is not None and top.objective is not None else math.nan
+
+
+def digits_config(workdir: Path, overrides: dict[str, Any]) -> HpoConfig:
+    """config.yaml (the demo sweep) with its paths pointed here and the given dotted overrides."""
+    data = read_yaml(ROOT / "config.yaml")
+    base = {
+        "training.source_dir": str(ROOT / "examples" / "digits"),
+        "backends.local.workdir": str(workdir),
+        "backends.local.gpus": [],
+        "tuning.max_runtime_seconds": None,  # a busy machine must not cut a benchmark sweep short
+    }
+    return parse_config(apply_overrides(data, base | overrides))
+
+
+def run_sweep(spec: HpoConfig, poll_seconds: float = 0.5) -> SweepResult:
+    adapter = LocalAdapter()
+    start = time.perf_counter()
+    ref = adapter.submit(spec)
+    while not (state := adapter.poll(ref)).status.is_terminal:
+        time.sleep(poll_seconds)
+    if state.status.value != "COMPLETED":
+        raise RuntimeError(f"sweep {ref.name} ended {state.status.value}: {state.message}")
+    return SweepResult(state, spec.tuning.objective_metric, spec.tuning.objective_type, time.perf_counter() - start)
