@@ -52,7 +52,9 @@ class LocalAdapter:
     backend = "local"
 
     def __init__(self) -> None:
-        self._storages: dict[str, Any] = {}  # storage location -> open storage, reused between polls
+        # Reused between polls: a journal storage then reads only what was appended since the last poll.
+        self._storages: dict[str, Any] = {}  # storage location -> storage
+        self._studies: dict[str, Any] = {}  # storage location#study name -> study
 
     # ------------------------------------------------------------------ plan
 
@@ -250,12 +252,18 @@ class LocalAdapter:
             optuna.logging.set_verbosity(optuna.logging.WARNING)
             storage = open_storage(target)
             self._storages[target.location] = storage
+        key = f"{target.location}#{spec.sweep_name()}"
+        if key in self._studies:
+            return self._studies[key]
         if create:
             study = open_study(storage, spec)
             if START_ATTR not in study.user_attrs:
                 study.set_user_attr(START_ATTR, time.time())
-            return study
-        return find_study(storage, spec.sweep_name())
+        else:
+            study = find_study(storage, spec.sweep_name())
+        if study is not None:
+            self._studies[key] = study
+        return study
 
 
 def _reap() -> None:
