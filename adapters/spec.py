@@ -37,8 +37,8 @@ def _scalar_value(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"must be a finite number, not {value}; quote it ('{value}') if the script expects that text")
     if value is None or not isinstance(value, bool | int | float | str):
-        kind = "a list" if isinstance(value, list) else "a mapping" if isinstance(value, dict) else "empty (null)"
-        raise ValueError(f"is {kind}; must be a number, a string or true/false")
+        fix = "; put it in quotes" if _kind(value).startswith("a date") else ""
+        raise ValueError(f"is {_kind(value)}; must be a number, a string or true/false{fix}")
     return value
 
 
@@ -73,7 +73,7 @@ class Strict(BaseModel):
             return field.get_default(call_default_factory=True)
         # pydantic would read `true` as 1; for a count or a bound that is always a slip.
         if isinstance(value, bool) and _numeric(field.annotation):
-            raise ValueError(f"must be a number, not {str(value).lower()}")
+            raise ValueError(f"must be a number, not {str(value).lower()}; write the number itself")
         return value
 
 
@@ -508,7 +508,8 @@ class EarlyStopping(Strict):
                 (
                     "truncation_percentage",
                     self.truncation_percentage,
-                    f"only the truncation policy uses truncation_percentage (policy is {self.policy.value})",
+                    f"only the truncation policy uses truncation_percentage (policy is {self.policy.value}); "
+                    "remove it or set policy: truncation",
                 )
             )
         if problems:
@@ -978,7 +979,7 @@ def _read_yaml_checked(path: str | Path) -> tuple[Any, list[Problem]]:
         line = mark.line + 1 if mark else None
         where = f"line {line}, column {mark.column + 1}" if mark else "an unknown position"
         what = exc.problem or exc.context or "invalid YAML"
-        hint = _yaml_hint(text)
+        hint = _yaml_hint(text) if "constructor" not in what else "remove the !!tag; a config is plain YAML"
         raise ConfigError(
             [Problem(f"{p}:{line or '?'}", _missing(), f"YAML syntax error at {where}: {what}; {hint}")]
         ) from None
@@ -1077,8 +1078,12 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
 
 
 def _kind(value: Any) -> str:
+    import datetime
+
     if value is None:
         return "empty (null)"
+    if isinstance(value, datetime.date):
+        return "a date (YAML reads 2024-01-01 as one)"
     if isinstance(value, bool):
         return "true/false"
     if isinstance(value, int | float):
@@ -1089,6 +1094,10 @@ def _kind(value: Any) -> str:
         return "a list"
     if isinstance(value, dict):
         return "a mapping"
+    if isinstance(value, set):
+        return "a set"
+    if isinstance(value, bytes):
+        return "binary data"
     return type(value).__name__
 
 

@@ -167,7 +167,7 @@ BAD_CONFIGS: list[tuple[str, Callable[[Path], Path], list[str]]] = [
     (
         "max-jobs-boolean",
         _with({"tuning.max_jobs": True}),
-        ["tuning.max_jobs: True: must be a number, not true"],
+        ["tuning.max_jobs: True: must be a number, not true; write the number itself"],
     ),
     (
         "objective-metric-not-defined",
@@ -233,6 +233,26 @@ BAD_CONFIGS: list[tuple[str, Callable[[Path], Path], list[str]]] = [
         "list-as-hyperparameter-value",
         _with({"training.hyperparameters.layers": [64, 64]}),
         ["training.hyperparameters.layers: [64, 64]: is a list; must be a number, a string or true/false"],
+    ),
+    (
+        "date-read-by-yaml",
+        _text(
+            _VALID_YAML.replace(
+                "  metric_definitions:", "  hyperparameters: {data_version: 2024-01-01}\n  metric_definitions:"
+            )
+        ),
+        [
+            "training.hyperparameters.data_version: datetime.date(2024, 1, 1): is a date (YAML reads 2024-01-01 "
+            "as one); must be a number, a string or true/false; put it in quotes"
+        ],
+    ),
+    (
+        "python-tag",
+        _text("project: !!python/object:os.system x\n"),
+        [
+            "{path}:1: YAML syntax error at line 1, column 10: could not determine a constructor for the tag "
+            "'tag:yaml.org,2002:python/object:os.system'; remove the !!tag; a config is plain YAML"
+        ],
     ),
     (
         "missing-required-sections",
