@@ -19,7 +19,7 @@ from tasks.artifacts import count_statuses, publish_results
 from tasks.config import load_config_task
 from tasks.runlog import hook_logger, run_logger
 from tasks.sweep import choose_adapter, forget_sweep, stop_driven_sweep, submit_sweep, wait_for_sweep
-from tasks.tracking import record_sweep_task, register_best_task
+from tasks.tracking import log_config_diff_task, record_sweep_task, register_best_task
 from tasks.writeback import write_back_task
 
 
@@ -119,27 +119,14 @@ def hpo_sweep(
         write = config.tuning.update_config and not dry_run
         diff = write_back_task(config_path, winners, dry_run=not write)
         written = write and bool(diff)
-        _log_diff(parent_run_id, diff)
+        if written:  # the parent run keeps what was applied; a re-run's empty diff must not replace it
+            log_config_diff_task(parent_run_id, diff, config.mlflow.tracking_uri)
 
     publish_results(config, ref, state, model, diff, config_path, written)
     outcome = _outcome(config_path, config, ref, state, best, parent_run_id, model, diff, written)
     if not outcome.succeeded:
         raise SweepFailedError(outcome)
     return outcome
-
-
-def _log_diff(parent_run_id: str, diff: str) -> None:
-    """The diff goes in the run log and, where tracking offers it, in the sweep's parent MLflow run."""
-    log = run_logger()
-    if diff:
-        log.info("config diff:\n%s", diff.rstrip("\n"))
-    else:
-        log.info("the config already holds the winning values")
-    from tasks import tracking
-
-    log_config_diff = getattr(tracking, "log_config_diff", None)
-    if log_config_diff is not None and diff:
-        log_config_diff(parent_run_id, diff)
 
 
 def _outcome(

@@ -1,0 +1,339 @@
+"""The flow's contract: the same end-to-end tests for every backend, driven only through the flow.
+
+That the flow passes them with the fake adapter and with the local backend alike is what shows it
+knows nothing of the backend it drives. A subclass provides two fixtures:
+- `backend`: the backend name to give the flow (a test adapter is registered by `register`);
+- `config_data`: a config (YAML tree) that the backend runs to completion in seconds, with the
+  tests' trial script (tests/flow/trial_script.py) as the training script where one runs.
+MLflow is a real tracking server (`mlflow_server`), Prefect its test harness (`prefect_harness`).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import adapters
+from adapters.port import SweepRef, SweepState, SweepStatus, TrialStatus, best_trial
+from adapters.spec import HpoConfig, load_config
+
+HEADER = "# a config with comments: write-back keeps them\n"
+_REGISTERED: dict[str, Any] = {}
+
+
+def __getattr__(name: str) -> Any:
+    """`adapters.get_adapter` imports "module:factory" and calls it: `registered_<backend>` returns
+    the instance a test registered, so the flow and the hooks reach the very same test adapter."""
+    if name.startswith("registered_") and name.removeprefix("registered_") in _REGISTERED:
+        return lambda: _REGISTERED[name.removeprefix("registered_")]
+    raise AttributeError(name)
+
+
+class FlowKilled(BaseException):
+    """What a killed flow process looks like to Prefect: not an Exception, so the run is Crashed."""
+
+
+class Interrupting:
+    """Delegates to a real adapter, calling `before_poll(n)` first; it may block or raise."""
+
+    def __init__(self, inner: Any, before_poll: Callable[[int], None]) -> None:
+        self.inner = inner
+        self.backend = inner.backend
+        self.before_poll = before_poll
+        self.polls = 0
+        self.refs: list[SweepRef] = []
+        self.flow_run_id: str | None = None
+
+    def plan(self, spec: HpoConfig) -> dict[str, Any]:
+        return self.inner.plan(spec)
+
+    def submit(self, spec: HpoConfig) -> SweepRef:
+        ref = self.inner.submit(spec)
+        self.refs.append(ref)
+        return ref
+
+    def poll(self, ref: SweepRef) -> SweepState:
+        from prefect.runtime import flow_run
+
+        self.flow_run_id = str(flow_run.id)
+        self.polls += 1
+        self.before_poll(self.polls)
+        return self.inner.poll(ref)
+
+    def cancel(self, ref: SweepRef) -> None:
+        self.inner.cancel(ref)
+
+
+def wait_until_ended(adapter: Any, ref: SweepRef, timeout: float = 60) -> SweepState:
+    deadline = time.monotonic() + timeout
+    state = adapter.poll(ref)
+    while not state.status.is_terminal and time.monotonic() < deadline:
+        time.sleep(0.2)
+        state = adapter.poll(ref)
+    return state
+
+
+class FlowContract:
+    # ------------------------------------------------------------------ fixtures
+
+    @pytest.fixture
+    def register(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, Any], None]]:
+        def register(name: str, adapter: Any) -> None:
+            _REGISTERED[name] = adapter
+            monkeypatch.setitem(adapters._ADAPTERS, name, f"{__name__}:registered_{name}")
+
+        yield register
+        _REGISTERED.clear()
+
+    @pytest.fixture
+    def config_path(
+        self, tmp_path: Path, config_data: dict[str, Any], mlflow_server: str, request: pytest.FixtureRequest
+    ) -> Path:
+        """The subclass's config with update_config on, in its own MLflow experiment and model name."""
+        data = copy.deepcopy(config_data)
+        unique = f"{request.node.name.removeprefix('test_')[:40]}-{time.time_ns() % 10**8}".replace("_", "-")
+        data["project"] = f"{data['project']}-{unique}"[:63]
+        data["tuning"]["update_config"] = True
+        data["mlflow"] = {"tracking_uri": mlflow_server}
+        path = tmp_path / "config.yaml"
+        path.write_text(HEADER + yaml.safe_dump(data, sort_keys=False))
+        return path
+
+    @pytest.fixture
+    def adapter(self, backend: str) -> Any:
+        return adapters.get_adapter(backend)
+
+    @pytest.fixture(autouse=True)
+    def _prefect(self, prefect_harness: None) -> None:
+        """Every flow test runs against Prefect's test harness."""
+
+    # ------------------------------------------------------------------ tests
+
+    def test_the_sweep_ends_in_a_registered_model_and_an_updated_config(
+        self, config_path: Path, backend: str, adapter: Any, mlflow_server: str
+    ) -> None:
+        from flows.hpo_sweep import hpo_sweep
+
+        config = load_config(config_path)
+        outcome = hpo_sweep(config_path=str(config_path), backend=backend)
+
+        ref = adapter.submit(config)  # re-attaches to the finished sweep: how the contract reads it
+        state = adapter.poll(ref)
+        assert state.status == SweepStatus.COMPLETED
+        assert len(state.trials) == config.tuning.max_jobs
+        best = best_trial(state.trials, config.objective)
+        assert best is not None
+        assert outcome.status == "COMPLETED" and outcome.sweep == ref.name and outcome.trials == len(state.trials)
+        assert outcome.best_trial == best.id and outcome.best_objective == best.objective
+
+        # MLflow: a parent run with one child per trial, and the winner's model registered under the alias
+        runs = _runs(mlflow_server, config.experiment_name)
+        parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+        assert len(parents) == 1
+        children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+        assert len(children) == len(state.trials)
+        versions = _versions(mlflow_server, config.registered_model_name)
+        assert [v.version for v in versions] == ["1"]
+        assert (outcome.model_name, outcome.model_version, outcome.model_alias) == (
+            config.registered_model_name,
+            "1",
+            "challenger",
+        )
+        assert _predict(mlflow_server, f"models:/{config.registered_model_name}@challenger") == pytest.approx(
+            best.objective, abs=1e-6
+        )
+
+        # the config: winners written in, everything else (comments included) kept
+        written = yaml.safe_load(config_path.read_text())
+        tuned = config.tuning.hyperparameter_ranges
+        for name in tuned:  # floats are written to 6 significant digits
+            assert written["training"]["hyperparameters"][name] == pytest.approx(best.params[name], rel=1e-5)
+        assert config_path.read_text().startswith(HEADER)
+        assert outcome.config_written and outcome.diff
+
+        # Prefect artifacts: progress at 100 %, every trial in the table best first, the winner's summary
+        artifacts = _artifacts(ref.name)
+        assert artifacts["progress"].data == 100.0
+        table = _table(artifacts["trials"])
+        assert table[0]["trial"] == best.id and len(table) == len(state.trials)
+        summary = artifacts["summary"].data
+        assert f"Winner: trial `{best.id}`" in summary and "```diff" in summary
+
+    def test_a_second_run_re_attaches_and_records_nothing_twice(
+        self, config_path: Path, backend: str, adapter: Any, mlflow_server: str
+    ) -> None:
+        from flows.hpo_sweep import hpo_sweep
+
+        config = load_config(config_path)
+        first = hpo_sweep(config_path=str(config_path), backend=backend)
+        after_first = config_path.read_text()
+        second = hpo_sweep(config_path=str(config_path), backend=backend)
+
+        assert second.sweep == first.sweep and second.best_trial == first.best_trial
+        state = adapter.poll(adapter.submit(config))
+        assert len(state.trials) == config.tuning.max_jobs, "a second sweep ran under the same name"
+        runs = _runs(mlflow_server, config.experiment_name)
+        assert len([r for r in runs if "mlflow.parentRunId" not in r.data.tags]) == 1
+        assert len(runs) == 1 + config.tuning.max_jobs
+        assert [v.version for v in _versions(mlflow_server, config.registered_model_name)] == ["1"]
+        assert second.model_version == "1"
+        # the winners are already in the config: nothing to change, nothing written
+        assert second.diff == "" and not second.config_written
+        assert config_path.read_text() == after_first
+
+    def test_a_crashed_flow_stops_its_sweep(self, config_path: Path, backend: str, adapter: Any, register: Any) -> None:
+        from flows.hpo_sweep import hpo_sweep
+
+        def crash(poll: int) -> None:
+            raise FlowKilled("the flow's process died")
+
+        crashing = Interrupting(adapter, crash)
+        register("crashing", crashing)
+        with pytest.raises(FlowKilled):
+            hpo_sweep(config_path=str(config_path), backend="crashing")
+        state = wait_until_ended(adapter, crashing.refs[-1])
+        assert state.status == SweepStatus.STOPPED
+        assert not [t for t in state.trials if t.status in (TrialStatus.RUNNING, TrialStatus.PENDING)]
+
+    def test_cancel_on_flow_exit_false_leaves_the_sweep_running(
+        self, config_path: Path, backend: str, adapter: Any, register: Any
+    ) -> None:
+        from flows.hpo_sweep import hpo_sweep
+
+        data = yaml.safe_load(config_path.read_text())
+        data["tuning"]["cancel_on_flow_exit"] = False
+        config_path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+        def crash(poll: int) -> None:
+            raise FlowKilled("the flow's process died")
+
+        crashing = Interrupting(adapter, crash)
+        register("crashing", crashing)
+        with pytest.raises(FlowKilled):
+            hpo_sweep(config_path=str(config_path), backend="crashing")
+        ref = crashing.refs[-1]
+        try:
+            state = wait_until_ended(adapter, ref)
+            assert state.status == SweepStatus.COMPLETED, "the sweep should have been left to finish"
+        finally:
+            adapter.cancel(ref)
+
+    def test_a_worker_cancelling_the_flow_run_stops_its_sweep(
+        self, config_path: Path, backend: str, adapter: Any, register: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A worker that cancels a run kills its process, then runs on_cancellation hooks in its own
+        process: the hook must find the sweep from what the flow run stored, not from memory."""
+        from prefect.client.orchestration import get_client
+        from prefect.states import Cancelling
+
+        import tasks.sweep
+        from flows.hpo_sweep import hpo_sweep
+
+        polling, killed = threading.Event(), threading.Event()
+
+        def block_then_die(poll: int) -> None:
+            polling.set()
+            killed.wait(120)
+            raise FlowKilled("the worker killed the flow's process")
+
+        blocking = Interrupting(adapter, block_then_die)
+        register("blocking", blocking)
+        crashed: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                hpo_sweep(config_path=str(config_path), backend="blocking")
+            except FlowKilled as exc:
+                crashed.append(exc)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        try:
+            assert polling.wait(120), "the flow never started polling"
+            monkeypatch.setattr(tasks.sweep, "_IN_PROCESS", {})  # the worker's process knows nothing
+            assert blocking.flow_run_id is not None
+            import asyncio
+
+            async def cancel_and_read() -> Any:
+                async with get_client() as client:
+                    await client.set_flow_run_state(blocking.flow_run_id, Cancelling(), force=True)
+                    return await client.read_flow_run(blocking.flow_run_id)
+
+            flow_run = asyncio.run(cancel_and_read())
+            assert flow_run.state.is_cancelling()
+            for hook in hpo_sweep.on_cancellation_hooks:
+                hook(hpo_sweep, flow_run, flow_run.state)
+            state = wait_until_ended(adapter, blocking.refs[-1])
+            assert state.status == SweepStatus.STOPPED
+        finally:
+            killed.set()
+            thread.join(120)
+        assert crashed and not thread.is_alive()
+
+
+# ---------------------------------------------------------------------- reading MLflow and Prefect
+
+
+def _client(uri: str) -> Any:
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _runs(uri: str, experiment: str) -> list[Any]:
+    client = _client(uri)
+    exp = client.get_experiment_by_name(experiment)
+    assert exp is not None, f"no MLflow experiment {experiment!r}"
+    return list(client.search_runs([exp.experiment_id], max_results=1000))
+
+
+def _versions(uri: str, name: str) -> list[Any]:
+    return sorted(_client(uri).search_model_versions(f"name='{name}'"), key=lambda v: int(v.version))
+
+
+def _predict(uri: str, model_uri: str) -> float:
+    import mlflow
+    import pandas as pd
+
+    mlflow.set_registry_uri(uri)
+    mlflow.set_tracking_uri(uri)
+    model = mlflow.pyfunc.load_model(model_uri)
+    return float(model.predict(pd.DataFrame({"x": [1.0]}))[0])
+
+
+def _artifacts(sweep_name: str) -> dict[str, Any]:
+    """The latest progress, trials and summary artifacts of a sweep, by their keys."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from tasks.artifacts import artifact_key
+
+    async def read() -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        async with get_client() as client:
+            for what in ("progress", "trials", "summary"):
+                key = artifact_key(sweep_name, what)
+                latest = await client.read_latest_artifacts(
+                    artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
+                )
+                assert latest, f"no artifact {key}"
+                found[what] = latest[0]
+        return found
+
+    return asyncio.run(read())
+
+
+def _table(artifact: Any) -> list[dict[str, Any]]:
+    import json
+
+    data = artifact.data
+    return json.loads(data) if isinstance(data, str) else data

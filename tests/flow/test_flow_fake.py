@@ -1,0 +1,134 @@
+"""The flow on the fake adapter: the flow contract, plus what only a fake can stage cheaply
+(a sweep where every trial fails, a dry run, a quiet sweep for the poll backoff)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import yaml
+from prefect import flow
+
+from adapters.port import SweepState, SweepStatus, Trial
+from flows.cli import EXIT_FAILED, EXIT_OK, run_from_cli
+from tests.fakes import FakeAdapter, _Sweep
+from tests.flow.flow_contract import FlowContract
+from tests.flow.trial_script import save_model
+from tests.helpers import config_dict
+
+pytestmark = pytest.mark.integration
+
+
+class FakeWithModels(FakeAdapter):
+    """The fake, with an MLflow model (tests/flow/trial_script.py's kind) for every successful trial."""
+
+    def _trial(self, sweep: _Sweep, index: int) -> Trial:
+        trial = super()._trial(sweep, index)
+        if trial.model_uri and trial.objective is not None:
+            save_model(Path(trial.model_uri), trial.objective)
+        return trial
+
+
+class TestFlowOnTheFakeAdapter(FlowContract):
+    @pytest.fixture
+    def fake(self, tmp_path: Path) -> FakeWithModels:
+        return FakeWithModels(per_poll=2, model_dir=tmp_path / "models")
+
+    @pytest.fixture
+    def backend(self, register: Any, fake: FakeWithModels) -> str:
+        register("fake", fake)
+        return "fake"
+
+    @pytest.fixture
+    def config_data(self) -> dict[str, Any]:
+        return config_dict({"tuning.max_jobs": 4, "tuning.poll_interval_seconds": 0.05})
+
+    def test_one_log_line_per_finished_trial(self, config_path: Path, backend: str) -> None:
+        from flows.hpo_sweep import hpo_sweep
+
+        state = hpo_sweep(config_path=str(config_path), backend=backend, return_state=True)
+        assert state.is_completed()
+        lines = [m for m in _log_messages(state.state_details.flow_run_id) if m.startswith("trial ")]
+        assert sorted(line.split()[1] for line in lines) == ["trial-0", "trial-1", "trial-2", "trial-3"]
+        assert all(" COMPLETED: accuracy=" in line for line in lines)
+
+    def test_no_successful_trial_fails_the_run_and_changes_no_config(
+        self, config_path: Path, register: Any, tmp_path: Path, mlflow_server: str
+    ) -> None:
+        register("fake", FakeWithModels(per_poll=2, model_dir=tmp_path / "models", fail_every=1))
+        before = config_path.read_text()
+        out = io.StringIO()
+        assert run_from_cli(str(config_path), backend="fake", out=out) == EXIT_FAILED
+        assert config_path.read_text() == before
+        text = out.getvalue()
+        assert "COMPLETED, 4 trials" in text and "4 failed" in text and "Model " not in text
+        assert "Where to look" in text and mlflow_server in text
+
+    def test_a_dry_run_shows_the_diff_and_writes_nothing(self, config_path: Path, backend: str) -> None:
+        before = config_path.read_text()
+        out = io.StringIO()
+        assert run_from_cli(str(config_path), backend=backend, dry_run=True, out=out) == EXIT_OK
+        assert config_path.read_text() == before
+        text = out.getvalue()
+        assert "not changed (--dry-run); write-back would make this change:" in text
+        assert "+    lr: " in text or "+  lr: " in text
+
+    def test_a_disabled_config_runs_no_sweep(self, config_path: Path, fake: FakeWithModels, backend: str) -> None:
+        from flows.hpo_sweep import hpo_sweep
+
+        data = yaml.safe_load(config_path.read_text())
+        data["tuning"]["enabled"] = False
+        config_path.write_text(yaml.safe_dump(data))
+        outcome = hpo_sweep(config_path=str(config_path), backend=backend)
+        assert outcome.status == "SKIPPED" and fake.sweeps == {}
+
+    def test_polling_backs_off_while_quiet_and_snaps_back_on_news(
+        self, fake: FakeWithModels, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import tasks.sweep
+        from tests.helpers import make_config
+
+        config = make_config({"tuning.max_jobs": 4, "tuning.poll_interval_seconds": 1})
+        ref = fake.submit(config)
+        quiet = iter([True, True, True, False, True, False])
+        real_poll = fake.poll
+
+        def poll(r: Any) -> Any:
+            # a quiet poll returns the state as it was, without letting the fake move on
+            if next(quiet, False):
+                sweep = fake.sweeps[r.name]
+                return SweepState(status=sweep.status, trials=list(sweep.trials))
+            return real_poll(r)
+
+        waits: list[float] = []
+        monkeypatch.setattr(fake, "poll", poll)
+        monkeypatch.setattr(tasks.sweep, "time", SimpleNamespace(sleep=waits.append))  # this module's sleep only
+
+        @flow
+        def wait() -> SweepState:
+            return tasks.sweep.wait_for_sweep(fake, ref, config)
+
+        state = wait()
+        assert state.status == SweepStatus.COMPLETED
+        # the first poll is news (nothing seen before); quiet polls back off; two new trials reset it
+        assert waits == [1, 1.5, 2.25, 1, 1.5]
+
+
+def _log_messages(flow_run_id: Any) -> list[str]:
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=10)  # run logs reach the API in batches
+
+    async def read() -> list[str]:
+        async with get_client() as client:
+            logs = await client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+            return [log.message for log in logs]
+
+    return asyncio.run(read())
