@@ -51,12 +51,15 @@ def run_from_cli(
     config = load_config(config_path, overrides)  # a ConfigError here exits 2 (hpo_flow.cli)
     for warning in config.warnings():
         print(f"warning: {warning}", file=sys.stderr)
-    if config.tuning.enabled:
-        try:
-            get_adapter(backend or config.tuning.backend.value).plan(config)
-        except PlanError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_BAD_CONFIG
+    if not config.tuning.enabled:
+        # The flow would say the same; this way the CLI doesn't start a Prefect server to say it.
+        print(f"{config_path}: tuning.enabled is false; no sweep was run.", file=out)
+        return EXIT_OK
+    try:
+        get_adapter(backend or config.tuning.backend.value).plan(config)
+    except PlanError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
 
     _quiet()
     from flows.hpo_sweep import SweepFailedError, hpo_sweep

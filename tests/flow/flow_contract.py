@@ -40,6 +40,10 @@ class FlowKilled(BaseException):
     """What a killed flow process looks like to Prefect: not an Exception, so the run is Crashed."""
 
 
+def crash(poll: int) -> None:
+    raise FlowKilled("the flow's process died")
+
+
 class Interrupting:
     """Delegates to a real adapter, calling `before_poll(n)` first; it may block or raise."""
 
@@ -191,9 +195,6 @@ class FlowContract:
     def test_a_crashed_flow_stops_its_sweep(self, config_path: Path, backend: str, adapter: Any, register: Any) -> None:
         from flows.hpo_sweep import hpo_sweep
 
-        def crash(poll: int) -> None:
-            raise FlowKilled("the flow's process died")
-
         crashing = Interrupting(adapter, crash)
         register("crashing", crashing)
         with pytest.raises(FlowKilled):
@@ -210,9 +211,6 @@ class FlowContract:
         data = yaml.safe_load(config_path.read_text())
         data["tuning"]["cancel_on_flow_exit"] = False
         config_path.write_text(yaml.safe_dump(data, sort_keys=False))
-
-        def crash(poll: int) -> None:
-            raise FlowKilled("the flow's process died")
 
         crashing = Interrupting(adapter, crash)
         register("crashing", crashing)
