@@ -4,6 +4,7 @@ serialises for REST, exact conversions checked with numbers, and every refusal e
 from __future__ import annotations
 
 import io
+import json
 import math
 import subprocess
 import sys
@@ -125,7 +126,7 @@ def test_the_plan_loads_into_a_sweep_job_equal_to_the_one_built_with_the_sdk() -
     assert ours["trial"]["environmentVariables"] == theirs["trial"]["environmentVariables"]
     assert ours["tags"] == theirs["tags"] and ours["experimentName"] == "unit-proj"
     # and the SDK's own YAML form of the loaded job loads back to the same request
-    again = loaded(job._to_dict())
+    again = loaded(json.loads(json.dumps(job._to_dict())))  # plain dicts: the SDK dumps OrderedDicts
     assert rest(again)["properties"]["searchSpace"] == ours["searchSpace"]
     assert rest(again)["properties"]["trial"]["command"] == ours["trial"]["command"]
 
