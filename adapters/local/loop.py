@@ -147,22 +147,22 @@ class SweepLoop:
         warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used", category=UserWarning)
         if not self.owner_lock.acquire():
             raise RuntimeError(f"cannot take {self.owner_lock.path}")
-        from adapters.local import search
-
-        self.search = search
-        self.storage = open_storage(self.target, stale_trial_callback=self._on_stale, heartbeat=True)
-        self.heartbeat = isinstance(self.storage, optuna.storages.RDBStorage)
-        self.study = open_study(
-            self.storage, self.spec, optuna.samplers.RandomSampler(), search.build_pruner(self.spec)
-        )
-        self.study.sampler = search.build_sampler(self.spec, worker=self._sampler_stream())
-        self.prune_enabled = not isinstance(self.study.pruner, optuna.pruners.NopPruner)
-        self.claim = ClaimLock(self.target, self.spec.sweep_name(), self.paths.root)
-        self.allocator = SlotAllocator(self.slots)
-        self.objective = self.spec.tuning.objective_metric
-        if self.spec.tuning.completion_criteria and self.spec.tuning.completion_criteria.convergence_detected:
-            log.warning("completion_criteria.convergence_detected is SageMaker's own rule; the local runner ignores it")
         try:
+            from adapters.local import search
+
+            self.search = search
+            self.storage = open_storage(self.target, stale_trial_callback=self._on_stale, heartbeat=True)
+            self.heartbeat = isinstance(self.storage, optuna.storages.RDBStorage)
+            pruner = search.build_pruner(self.spec)
+            self.study = open_study(self.storage, self.spec, optuna.samplers.RandomSampler(), pruner)
+            self.study.sampler = search.build_sampler(self.spec, worker=self._sampler_stream())
+            self.prune_enabled = not isinstance(pruner, optuna.pruners.NopPruner)
+            self.claim = ClaimLock(self.target, self.spec.sweep_name(), self.paths.root)
+            self.allocator = SlotAllocator(self.slots)
+            self.objective = self.spec.tuning.objective_metric
+            criteria = self.spec.tuning.completion_criteria
+            if criteria and criteria.convergence_detected:
+                log.warning("completion_criteria.convergence_detected is SageMaker's own rule; ignored here")
             with self.claim:
                 attrs = self.study.user_attrs
                 if END_ATTR in attrs:
@@ -644,8 +644,7 @@ class SweepLoop:
                     return None
             if self.heartbeat:
                 optuna.storages.fail_stale_trials(self.study)
-            elsewhere = [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
-            if elsewhere:
+            if any(t.state == TrialState.RUNNING for t in trials):  # running elsewhere: it may free budget
                 self.no_work_until = time.monotonic() + IDLE_RECHECK_S
                 return None
             if END_ATTR in self.study.user_attrs:
