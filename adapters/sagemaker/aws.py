@@ -48,7 +48,7 @@ def boto_session(region: str | None, credentials_block: str | None = None) -> An
         if credentials_block:
             session = _block_session(credentials_block)
             if region and session.region_name != region:
-                session = boto3.Session(botocore_session=session._session, region_name=region)
+                session._session.set_config_variable("region", region)  # the config's region wins
         else:
             session = boto3.Session(region_name=region) if region else boto3.Session()
         if session.region_name is None:

@@ -6,7 +6,9 @@ fills the gap, each override saying why:
 - the SDK stages the code under `tuning-<epoch seconds>/`: a new S3 prefix, and a different request,
   on every call. The code goes under the sweep's own name instead, so plan is deterministic and
   shows the exact S3 URIs submit uploads to;
-- it drops a random seed of 0 and the training volume's KMS key; both are put back.
+- it builds the training job's ResourceConfig without the volume's KMS key; the key is put back.
+(It also drops every zero-valued field when it serializes the request: `mapping` refuses the two
+settings where 0 is meaningful, a random seed and a target objective of 0.)
 """
 
 from __future__ import annotations
@@ -163,7 +165,7 @@ def _define_tuner_class() -> Any:
     from sagemaker.train.tuner import HyperparameterTuner
 
     class StagedTuner(HyperparameterTuner):  # type: ignore[misc]
-        """The SDK's tuner with its code under a fixed prefix, and the fields it drops put back."""
+        """The SDK's tuner with its code under a fixed prefix, and the volume KMS key it drops put back."""
 
         def __init__(
             self, *args: Any, code_root: str, upload: bool, volume_kms_key_id: str | None, **kwargs: Any
@@ -179,12 +181,6 @@ def _define_tuner_class() -> Any:
             self, model_trainer: Any, inputs: Any = None, job_name: Any = None, **kwargs: Any
         ) -> None:
             stage_code(model_trainer, self._hpo_code_root, upload=self._hpo_upload)
-
-        def _build_tuning_job_config(self) -> Any:
-            config = super()._build_tuning_job_config()
-            if self.random_seed is not None:  # the SDK tests `if self.random_seed:` and loses a seed of 0
-                config.random_seed = self.random_seed
-            return config
 
         def _build_training_job_definition(self, inputs: Any) -> Any:
             definition = super()._build_training_job_definition(inputs)
@@ -257,7 +253,7 @@ def write_code_archive(source_dir: Path, archive: Path) -> None:
 
     with (
         archive.open("wb") as raw,
-        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as zipped,
+        gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as zipped,
         tarfile.open(fileobj=zipped, mode="w") as tar,
     ):
         for root, dirs, files in os.walk(source_dir):

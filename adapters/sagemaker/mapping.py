@@ -199,7 +199,16 @@ def map_spec(spec: HpoConfig) -> TuningSpec:
     static = spec.fixed_hyperparameters()
     problems += _hyperparameter_problems(spec, static)
     environment = {**spec.training.environment, **section.environment}
-    problems += _environment_problems(environment)
+    problems += _environment_problems(spec.training.environment, "training.environment")
+    problems += _environment_problems(section.environment, "backends.sagemaker.environment")
+    if len(environment) > MAX_ENVIRONMENT:
+        problems.append(
+            Problem(
+                "backends.sagemaker.environment",
+                f"{len(environment)} variables (with training.environment)",
+                f"SageMaker sets at most {MAX_ENVIRONMENT} environment variables on a tuned training job",
+            )
+        )
     inputs = dict(section.inputs)
     problems += _input_problems(inputs)
     tags = {
@@ -229,6 +238,7 @@ def map_spec(spec: HpoConfig) -> TuningSpec:
     hyperband = _hyperband(spec, static, problems)
     problems += _limit_problems(spec)
 
+    problems += _zero_problems(spec)
     criteria = tuning.completion_criteria
     warm = tuning.warm_start
     if warm is not None:
@@ -526,6 +536,24 @@ def _limit_problems(spec: HpoConfig) -> list[Problem]:
     return found
 
 
+def _zero_problems(spec: HpoConfig) -> list[Problem]:
+    # The SDK serializes its request objects without their falsy fields, so a 0 never reaches SageMaker.
+    found = []
+    reason = "the SageMaker SDK leaves zero-valued settings out of the request, so SageMaker would never see it"
+    if spec.tuning.random_seed == 0:
+        found.append(Problem("tuning.random_seed", 0, f"{reason}; use any other seed, e.g. 1"))
+    criteria = spec.tuning.completion_criteria
+    if criteria is not None and criteria.target_objective_value == 0:
+        found.append(
+            Problem(
+                "tuning.completion_criteria.target_objective_value",
+                0,
+                f"{reason}; use a value just beside it, e.g. 1e-9",
+            )
+        )
+    return found
+
+
 def _warm_start_problems(parents: list[str]) -> list[Problem]:
     found = []
     if len(parents) > MAX_WARM_START_PARENTS:
@@ -555,7 +583,9 @@ def _instance_type_problems(instance_type: str) -> list[Problem]:
     # Only a malformed name is refused: botocore's list lags new instance types, which SageMaker accepts.
     if INSTANCE_TYPE.match(instance_type):
         return []
-    close = get_close_matches(instance_type, sorted(_training_instance_types()), n=1)
+    known = _training_instance_types()
+    prefixed = f"ml.{instance_type.strip()}"
+    close = [prefixed] if prefixed in known else get_close_matches(instance_type, sorted(known), n=1)
     hint = f"; did you mean '{close[0]}'?" if close else "; e.g. ml.m5.xlarge"
     return [Problem("backends.sagemaker.instance_type", instance_type, f"not a SageMaker training instance type{hint}")]
 
@@ -683,26 +713,16 @@ def _hyperparameter_problems(spec: HpoConfig, static: dict[str, Any]) -> list[Pr
     return found
 
 
-def _environment_problems(environment: dict[str, str]) -> list[Problem]:
-    found = []
-    for key in environment:
-        if not ENV_KEY.match(key):
-            found.append(
-                Problem(
-                    f"backends.sagemaker.environment.{key}",
-                    MISSING,
-                    "SageMaker environment variable names are letters, digits and _, not starting with a digit",
-                )
-            )
-    if len(environment) > MAX_ENVIRONMENT:
-        found.append(
-            Problem(
-                "backends.sagemaker.environment",
-                f"{len(environment)} variables (with training.environment)",
-                f"SageMaker sets at most {MAX_ENVIRONMENT} environment variables on a tuned training job",
-            )
+def _environment_problems(environment: dict[str, str], where: str) -> list[Problem]:
+    return [
+        Problem(
+            f"{where}.{key}",
+            MISSING,
+            "SageMaker environment variable names are letters, digits and _, not starting with a digit",
         )
-    return found
+        for key in environment
+        if not ENV_KEY.match(key)
+    ]
 
 
 def _input_problems(inputs: dict[str, str]) -> list[Problem]:
