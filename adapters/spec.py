@@ -801,7 +801,7 @@ class HpoConfig(Strict):
                         warning=True,
                     )
                 )
-        return found
+        return _masked(found)
 
 
 def cross_problems(data: Any) -> list[Problem]:
@@ -870,9 +870,9 @@ def parse_config(data: Any) -> HpoConfig:
         config = HpoConfig.model_validate(data)
     except ValidationError as exc:
         problems = unwrap_problems + translate_errors(exc, HpoConfig, data) + cross_problems(data)
-        raise ConfigError(_dedupe(problems)) from None
+        raise ConfigError(_masked(_dedupe(problems))) from None
     if unwrap_problems:
-        raise ConfigError(unwrap_problems)
+        raise ConfigError(_masked(unwrap_problems))
     return config
 
 
@@ -1065,6 +1065,34 @@ def _missing() -> Any:
     from adapters.errors import MISSING
 
     return MISSING
+
+
+def _masked(problems: list[Problem]) -> list[Problem]:
+    """Problems whose values are safe to print: secret-looking keys masked, URL passwords removed."""
+    from dataclasses import replace
+
+    from adapters.redact import MASK, is_secret_key
+
+    out = []
+    for p in problems:
+        secret = any(is_secret_key(part) for part in p.path.split("."))
+        out.append(replace(p, value=MASK if secret and p.value is not _missing() else _safe_value(p.value)))
+    return out
+
+
+def _safe_value(value: Any, depth: int = 0) -> Any:
+    """`adapters.redact.redact` for a value from YAML, which can be deep or even refer to itself (anchors)."""
+    from adapters.redact import MASK, is_secret_key, redact_text
+
+    if depth > 3 and isinstance(value, dict | list | tuple):
+        return "..."
+    if isinstance(value, dict):
+        return {k: MASK if is_secret_key(str(k)) else _safe_value(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_safe_value(v, depth + 1) for v in value]
+    if isinstance(value, str):
+        return redact_text(value)
+    return value
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:
@@ -1390,6 +1418,7 @@ def _unknown_key_message(model: type[BaseModel], loc: list[str]) -> str:
     fields = _fields_at(model, loc[:-1])
     if fields is None:
         return "unknown key; remove it"
+    fields = [f for f in fields if f != "written_as"]  # set by hpo-flow, not something to suggest
     key = loc[-1]
     if key == "range" and "min" in fields:
         return "unknown key; write OpenVINO's range: [min, max, step] as min:, max: and step: (values: for choice)"

@@ -168,7 +168,9 @@ def summary(config: Any) -> list[str]:
     width = max(len(name) for name in t.hyperparameter_ranges)
     for index, (name, r) in enumerate(t.hyperparameter_ranges.items()):
         lines.append(f"  {'tunes' if index == 0 else '':<10} {name:<{width}}  {_describe(r)}")
-    fixed = config.fixed_hyperparameters()
+    from adapters.redact import redact
+
+    fixed = redact(config.fixed_hyperparameters())
     if fixed:
         lines.append(f"  fixed      {', '.join(f'{k}={v}' for k, v in fixed.items())}")
     lines.append(
@@ -197,7 +199,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from adapters.local.worker import run_worker
-
     from adapters.spec import load_config
 
     return run_worker(load_config(args.config, args.overrides))

@@ -255,6 +255,16 @@ BAD_CONFIGS: list[tuple[str, Callable[[Path], Path], list[str]]] = [
         ],
     ),
     (
+        "secret-value-masked",
+        _with({"training.hyperparameters.api_token": ["abc123"]}),
+        ["training.hyperparameters.api_token: '***': is a list; must be a number, a string or true/false"],
+    ),
+    (
+        "url-password-masked",
+        _with({"backends.local.storag": "postgresql://hpo:hunter2@db/hpo"}),
+        ["backends.local.storag: 'postgresql://hpo:***@db/hpo': unknown key; did you mean 'storage'?"],
+    ),
+    (
         "missing-required-sections",
         _without("training", "tuning"),
         [
@@ -412,6 +422,7 @@ def test_success_prints_a_summary_of_the_sweep(tmp_path: Path, capsys: pytest.Ca
             "tuning.max_runtime_seconds": 600,
             "tuning.early_stopping": {"policy": "bandit", "slack_factor": 0.15, "delay_evaluation": 10},
             f"{R}.wd": {"type": "qloguniform", "min": 0.0001, "max": 0.01, "q": 0.0001},
+            "training.hyperparameters.hub_token": "hf_secret",
         }
     )
     path = write_config(tmp_path / "config.yaml", data)
@@ -426,7 +437,8 @@ def test_success_prints_a_summary_of_the_sweep(tmp_path: Path, capsys: pytest.Ca
     assert "lr          continuous 0.0001 .. 0.1, Logarithmic" in text
     assert "batch_size  categorical [16, 32, 64]" in text
     assert "wd          qloguniform 0.0001 .. 0.01 step 0.0001" in text
-    assert "fixed      epochs=5" in text  # lr is tuned, so only epochs is fixed
+    assert "fixed      epochs=5, hub_token=***" in text  # lr is tuned, so not fixed; secrets never shown
+    assert "hf_secret" not in text
 
 
 @pytest.mark.parametrize("command", [[], ["validate"], ["plan"], ["run"], ["worker"]])
