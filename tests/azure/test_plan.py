@@ -20,7 +20,8 @@ from adapters.spec import HpoConfig
 from tests.azure.conftest import azure_backend
 from tests.helpers import make_config
 
-pytestmark = pytest.mark.unit
+# azure-ai-ml 1.23 passes marshmallow's deprecated `context` on every schema it builds: its noise, not ours
+pytestmark = [pytest.mark.unit, pytest.mark.filterwarnings("ignore::marshmallow.warnings.RemovedInMarshmallow4Warning")]
 
 SEED_004 = Path(__file__).resolve().parents[2] / "examples" / "azure-hyperdrive" / "config.yaml"
 
