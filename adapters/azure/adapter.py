@@ -76,9 +76,11 @@ class AzureMLAdapter:
         if existing is None:
             job = load_sweep_job(doc)
             with service_errors(f"create sweep job {name!r}"):
+                from azure.core.exceptions import HttpResponseError
+
                 try:
                     existing = client.jobs.create_or_update(job)
-                except Exception:
+                except HttpResponseError:
                     # created meanwhile by another submit of the same config: attach to it
                     existing = self._get(client, name)
                     if existing is None:

@@ -76,7 +76,7 @@ def flag_names(command: str) -> dict[str, str]:
 def typed_value(raw: Any, dist: Any) -> Any:
     """A sampled value as its own type: MLflow params are strings, the search space knows better."""
     if not isinstance(raw, str):
-        raw = json.dumps(raw)  # a JSON number from a job property: typed like a logged string
+        raw = json.dumps(raw)  # an already-parsed value: typed like the string MLflow would hold
     kind = (getattr(dist, "type", "") or "").lower()
     if kind == "choice":
         for value in getattr(dist, "values", None) or []:
@@ -147,8 +147,6 @@ class TrialReader:
                 curves[key] = [(int(m.step), float(m.value)) for m in ordered]
             started = _ms(run.info.start_time)
             ended = _ms(run.info.end_time) if status.is_terminal else None
-        if not params:
-            params = _params_from_properties(child, search_space, names)
         if started is None:
             created = getattr(getattr(child, "creation_context", None), "created_at", None)
             started = created if isinstance(created, datetime) else None
@@ -196,27 +194,6 @@ class TrialReader:
             except (MlflowException, OSError):
                 continue
         return None
-
-
-def _params_from_properties(child: Any, search_space: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
-    """Fallback when the MLflow run has no params: the sampled values Azure keeps on the child as
-    a JSON `hyperparameters` property or tag."""
-    for bag in (getattr(child, "properties", None) or {}, getattr(child, "tags", None) or {}):
-        text = bag.get("hyperparameters")
-        if not text:
-            continue
-        try:
-            values = json.loads(text)
-        except (TypeError, ValueError):
-            continue
-        if isinstance(values, dict):
-            out = {}
-            for key, value in values.items():
-                key = str(key).lstrip("-")
-                if key in search_space:
-                    out[names.get(key, key)] = typed_value(value, search_space[key])
-            return out
-    return {}
 
 
 def _ms(value: Any) -> datetime | None:
