@@ -74,7 +74,8 @@ def _save_model(target: Path) -> None:
 
     x = np.random.RandomState(0).rand(40, 3)
     model = LogisticRegression().fit(x, (x[:, 0] > 0.5).astype(int))
-    mlflow.sklearn.save_model(model, str(target))
+    # Stated requirements: MLflow would otherwise infer them in a subprocess (a minute on a busy machine).
+    mlflow.sklearn.save_model(model, str(target), pip_requirements=["scikit-learn"])
 
 
 @pytest.fixture(scope="module")
