@@ -13,6 +13,7 @@ import contextlib
 import importlib.util
 import logging
 import math
+import numbers
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,7 +211,13 @@ def _value(value: Any, spec: ParamRange | None) -> Any:
         except ValueError:
             return value
         return int(number) if spec.is_integral and number.is_integer() else number
-    return value if isinstance(value, bool | int | float | str) else str(value)
+    if isinstance(value, bool | str):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)  # numpy scalars from a backend: plain Python numbers for Optuna
+    if isinstance(value, numbers.Real):
+        return float(value)
+    return str(value)
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import math
+import numbers
 import tempfile
 import time
 from collections.abc import Iterable
@@ -355,7 +356,7 @@ def describe_range(r: ParamRange) -> str:
     if r.type == RangeType.integer:
         scale = ", log" if r.is_log else ""
         step = f", step={_num(r.step)}" if r.step is not None else ""
-        return f"randint({bounds}{step}{scale})"
+        return f"integer({bounds}{step}{scale})"  # bounds inclusive, as in the config
     prefix = "q" if r.step is not None else ""
     if r.scaling_type == Scaling.ReverseLogarithmic:
         return f"{prefix}reverse_loguniform({bounds}{q})"
@@ -645,7 +646,7 @@ def _log_redacted_file(client: MlflowClient, run_id: str, path: Path, artifact_d
 def _flat_params(params: dict[str, Any]) -> dict[str, str]:
     """Params as MLflow stores them (strings), secret-looking keys masked."""
     return {
-        str(k): str(v) if isinstance(v, str | bool | int | float) else json.dumps(v, default=str)
+        str(k): str(v) if isinstance(v, str | numbers.Number) else json.dumps(v, default=str)
         for k, v in redact(params).items()
     }
 

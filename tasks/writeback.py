@@ -26,6 +26,7 @@ import copy
 import difflib
 import logging
 import math
+import numbers
 import os
 import re
 import tempfile
@@ -114,6 +115,10 @@ def apply_winners(text: str, winners: dict[str, Any], source: str = "config.yaml
 
 def typed_value(value: Any, spec: ParamRange, current: Any = None) -> Any:
     """The winner as it should be written: the range's own type, floats rounded sensibly."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = int(value)  # numpy and friends: write what YAML knows
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+        value = float(value)
     if spec.type == RangeType.categorical:
         choices = spec.values or []
         for choice in choices:

@@ -337,7 +337,7 @@ def test_ranges_read_as_people_write_them() -> None:
     )
     r = config.tuning.hyperparameter_ranges
     assert describe_range(r["a"]) == "qloguniform(0.001, 1, q=0.001)"
-    assert describe_range(r["b"]) == "randint(1, 9, step=2)"
+    assert describe_range(r["b"]) == "integer(1, 9, step=2)"
     assert describe_range(r["c"]) == "normal(0, 1.5)"
     assert describe_range(r["d"]) == "choice('relu', 'tanh', True)"
     assert describe_range(r["e"]) == "reverse_loguniform(0, 0.99)"

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy
 import pytest
 import yaml
 
@@ -196,6 +197,9 @@ def test_floats_are_rounded_to_six_significant_digits_and_read_back_as_floats() 
     assert typed_value(0.30000000000000004, lr) == 0.3
     assert typed_value(0.001, lr) == 0.001  # short values are kept exactly
     assert typed_value("0.05", lr) == 0.05
+    assert type(typed_value(numpy.float32(0.25), lr)) is float
+    hidden = make_config({"tuning.hyperparameter_ranges.hidden": {"type": "integer", "min": 1, "max": 9}})
+    assert typed_value(numpy.int64(7), hidden.tuning.hyperparameter_ranges["hidden"]) == 7
     for value, token in [(1e-06, "1.0e-06"), (2.5e-07, "2.5e-07"), (1e16, "1.0e+16"), (0.001, "0.001"), (3.0, "3.0")]:
         assert format_float(value) == token
         assert yaml.safe_load(f"x: {token}") == {"x": value}  # YAML 1.1 (load_config) reads a float
