@@ -239,6 +239,15 @@ def map_spec(spec: HpoConfig) -> TuningSpec:
     problems += _limit_problems(spec)
 
     problems += _zero_problems(spec)
+    if tuning.max_failed_trials is not None:
+        problems.append(
+            Problem(
+                "tuning.max_failed_trials",
+                tuning.max_failed_trials,
+                "SageMaker has no failed-trial limit to set: it goes on past failures and fails the tuning job "
+                "itself when no training job succeeds; remove it",
+            )
+        )
     criteria = tuning.completion_criteria
     warm = tuning.warm_start
     if warm is not None:

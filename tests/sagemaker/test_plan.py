@@ -556,6 +556,12 @@ REFUSALS: list[tuple[str, dict[str, Any], str, list[str]]] = [
         ["letters, digits and _"],
     ),
     (
+        "max-failed-trials",
+        {"tuning.max_failed_trials": 3},
+        "tuning.max_failed_trials",
+        ["no failed-trial limit", "remove it"],
+    ),
+    (
         "seed-0",
         {"tuning.random_seed": 0},
         "tuning.random_seed",
