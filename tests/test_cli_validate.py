@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from hpo_flow.cli import main
 from tests.helpers import config_dict, write_config
@@ -14,6 +15,8 @@ from tests.helpers import config_dict, write_config
 pytestmark = pytest.mark.unit
 
 R = "tuning.hyperparameter_ranges"
+# The config loader uses libyaml's parser when PyYAML has it, which words this one error differently.
+_HERE = "in this context" if yaml.__with_libyaml__ else "here"
 
 
 def _with(overrides: dict[str, Any]) -> Callable[[Path], Path]:
@@ -292,7 +295,7 @@ BAD_CONFIGS: list[tuple[str, Callable[[Path], Path], list[str]]] = [
         "yaml-syntax-error",
         _text("project: p\ntraining:\n  entry_point: train.py\n   source_dir: .\n"),
         [
-            "{path}:4: YAML syntax error at line 4, column 14: mapping values are not allowed here; "
+            f"{{path}}:4: YAML syntax error at line 4, column 14: mapping values are not allowed {_HERE}; "
             "check the indentation and quoting on that line"
         ],
     ),
@@ -300,7 +303,7 @@ BAD_CONFIGS: list[tuple[str, Callable[[Path], Path], list[str]]] = [
         "python-assignment-as-in-seed-000",
         _text('tuning_config = {\n    "tuning": {\n    "enabled": True,\n    }\n}\n'),
         [
-            "{path}:2: YAML syntax error at line 2, column 13: mapping values are not allowed here; "
+            f"{{path}}:2: YAML syntax error at line 2, column 13: mapping values are not allowed {_HERE}; "
             "this looks like Python (`tuning_config = ...`); write `tuning_config:` and keep the rest, "
             "or use plain YAML keys"
         ],

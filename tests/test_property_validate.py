@@ -67,11 +67,14 @@ def _trees(leaves: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 _values = _trees(_scalars)
 
 
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 def _validate(data: Any = None, text: str | None = None) -> tuple[int, str, Any]:
     out, err = io.StringIO(), io.StringIO()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "config.yaml"
-        path.write_text(text if text is not None else yaml.safe_dump(data, allow_unicode=True))
+        path.write_text(text if text is not None else yaml.dump(data, Dumper=_DUMPER, allow_unicode=True))
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = main(["validate", str(path)])
         accepted = load_config(path).model_dump(mode="python") if code == 0 else None
@@ -90,7 +93,11 @@ def _check(code: int, output: str, accepted: Any) -> None:
     assert code in (0, 2), output
     assert "Traceback" not in output
     if code == 2:
-        assert "problem" in output  # the header line, then one line per problem
+        header, *problems = output.splitlines()
+        count = int(header.split()[2])  # "config has N problem(s):"
+        assert header == f"config has {count} problem{'s' if count != 1 else ''}:"
+        assert len(problems) == count >= 1  # each problem exactly one line
+        assert all(line.startswith("  ") and ": " in line for line in problems)
     else:
         assert ": OK" in output
         assert all(math.isfinite(f) for f in _floats(accepted))  # NaN or infinity never gets through
