@@ -315,6 +315,8 @@ class ServedSageMaker:
         self.hide_next: dict[str, int] = {}
         self.reject_next: dict[str, tuple[str, str]] = {}
         self.role_allowed = True
+        # For callers that poll in real time (a flow): simulated seconds that pass before each describe.
+        self.auto_advance = 0.0
         self._model = botocore.session.get_session().get_service_model("sagemaker")
 
     # ------------------------------------------------------------------ the simulation
@@ -501,6 +503,8 @@ class ServedSageMaker:
 
     def _serve(self, request: Any, event_name: str, **_: Any) -> Any:
         operation = event_name.rsplit(".", 1)[-1]
+        if operation == "DescribeHyperParameterTuningJob" and self.auto_advance:
+            self.advance(self.auto_advance)
         if self.throttle_next.get(operation):
             self.throttle_next[operation] -= 1
             return _wire(400, {"__type": "ThrottlingException", "message": "Rate exceeded"})

@@ -21,7 +21,7 @@ from tests.sagemaker.served import REGION, ServedSageMaker
 pytestmark = pytest.mark.integration
 
 
-def test_submit_uploads_the_code_and_sends_exactly_the_planned_request(
+def test_submit_sends_the_planned_request_uploads_the_code_and_attaches_after(
     served: ServedSageMaker, factory: Any, code_dir: Path, sessions: list[Any]
 ) -> None:
     spec = sm_config(code_dir, {"tuning.early_stopping": "auto", "tuning.random_seed": 3})
@@ -48,6 +48,15 @@ def test_submit_uploads_the_code_and_sends_exactly_the_planned_request(
     prefix = drivers["DataSource"]["S3DataSource"]["S3Uri"].removeprefix(f"s3://{BUCKET}/")
     listed = {o["Key"].removeprefix(prefix + "/") for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)["Contents"]}
     assert {"sm_train.sh", "sourcecode.json", "distributed.json"} <= listed
+
+    # the same config again, from this or another process, attaches: nothing is created twice
+    assert SageMakerAdapter(factory).submit(spec) == ref
+    assert served.calls["CreateHyperParameterTuningJob"] == 1
+    assert SageMakerAdapter(factory).poll(SweepRef.from_json(ref.to_json())).status == SweepStatus.RUNNING
+    # a job created by someone else between our look-up and our create (ResourceInUse) is attached too
+    served.hide_next["DescribeHyperParameterTuningJob"] = 1
+    assert SageMakerAdapter(factory).submit(spec) == ref
+    assert served.calls["CreateHyperParameterTuningJob"] == 2
 
 
 def test_a_sweep_runs_to_the_end_with_failed_pruned_and_silent_trials(
@@ -100,27 +109,6 @@ def test_a_sweep_runs_to_the_end_with_failed_pruned_and_silent_trials(
         == calls["ListTrainingJobsForHyperParameterTuningJob"]
     )
     assert served.calls["DescribeTrainingJob"] == calls["DescribeTrainingJob"] == 1
-
-
-def test_submit_twice_and_from_another_process_attaches(served: ServedSageMaker, factory: Any, code_dir: Path) -> None:
-    spec = sm_config(code_dir)
-    ref = SageMakerAdapter(factory).submit(spec)
-    again = SageMakerAdapter(factory).submit(spec)
-    assert again == ref
-    assert len(served.sent) == 1 and served.calls["CreateHyperParameterTuningJob"] == 1
-    restored = SweepRef.from_json(ref.to_json())
-    assert SageMakerAdapter(factory).poll(restored).status == SweepStatus.RUNNING
-
-
-def test_a_job_created_meanwhile_is_attached_not_duplicated(
-    served: ServedSageMaker, factory: Any, code_dir: Path
-) -> None:
-    spec = sm_config(code_dir)
-    first = SageMakerAdapter(factory).submit(spec)
-    served.hide_next["DescribeHyperParameterTuningJob"] = 1  # the look-up misses it: as in a race
-    second = SageMakerAdapter(factory).submit(spec)
-    assert second.cloud_id == first.cloud_id
-    assert served.calls["CreateHyperParameterTuningJob"] == 2  # the second was refused with ResourceInUse
 
 
 def test_cancel_stops_the_sweep_and_is_safe_twice_after_the_end_and_for_unknown_jobs(
