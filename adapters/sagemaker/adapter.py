@@ -31,6 +31,7 @@ SessionFactory = Callable[[str | None, str | None], Any]  # (region, credentials
 class _SweepCache:
     """What one sweep's earlier polls learnt: terminal trials never change, so they are not fetched again."""
 
+    lock: threading.Lock = field(default_factory=threading.Lock)  # one poll of a sweep at a time
     fingerprint: tuple[Any, ...] | None = None
     trials: dict[str, Trial] = field(default_factory=dict)
     complete: bool = False  # every page has been read at least once
@@ -120,7 +121,7 @@ class SageMakerAdapter:
         client = self._client(ref)
         with self._lock:
             cache = self._caches.setdefault(ref.name, _SweepCache())
-        with aws.aws_errors(f"reading tuning job {ref.name}"):
+        with cache.lock, aws.aws_errors(f"reading tuning job {ref.name}"):
             describe = client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=ref.name)
             ctx = trials.context(describe)
             mark = trials.fingerprint(describe)

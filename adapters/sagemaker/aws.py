@@ -139,6 +139,12 @@ def aws_errors(doing: str) -> Iterator[None]:
     except bx.BotoCoreError as exc:
         raise BackendError(f"AWS call failed while {doing}: {safe_text(str(exc))}") from None
     except Exception as exc:
-        if type(exc).__name__ == "RoleValidationError":  # the SDK's IAM check of the execution role
+        kind = type(exc).__name__
+        if kind == "RoleValidationError":  # the SDK's IAM check of the execution role
             raise CredentialsError(f"the execution role cannot be used: {safe_text(str(exc))}") from None
+        if kind == "S3UploadFailedError":  # boto3's upload_file wraps the S3 error in its own
+            text = safe_text(str(exc))
+            if "AccessDenied" in text:
+                raise CredentialsError(f"uploading the code was denied while {doing}: {text}") from None
+            raise BackendError(f"uploading the code failed while {doing}: {text}") from None
         raise

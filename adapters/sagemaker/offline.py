@@ -38,14 +38,19 @@ class OfflineSession:
 
     def __init__(self, region: str, account: str) -> None:
         import boto3
+        import botocore.session
 
         self.region = region
         self.account = account
         self.asked: list[str] = []  # every operation the SDK tried, in order: what plan had to answer
         self._request: dict[str, Any] | None = None
         self._sdk_session: Any = None
-        # Fixed, obviously fake keys: botocore wants some to build clients; nothing is ever signed or sent.
+        # The machine's AWS profile plays no part (AWS_PROFILE naming a missing profile would even break
+        # botocore), and the keys are fixed, obviously fake ones: botocore wants some to build clients,
+        # but nothing is ever signed or sent.
+        core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
         self.boto_session = boto3.Session(
+            botocore_session=core,
             aws_access_key_id="HPOFLOWOFFLINEPLAN00",
             aws_secret_access_key="offline-plan-never-sent",
             region_name=region,

@@ -368,6 +368,15 @@ def test_plan_is_deterministic_offline_and_needs_no_credentials(
     assert json.dumps(again, sort_keys=True) == json.dumps(first, sort_keys=True)
 
 
+def test_the_offline_session_ignores_the_machines_aws_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+    from adapters.sagemaker.offline import OfflineSession
+
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")  # would make botocore raise ProfileNotFound
+    session = OfflineSession("eu-west-3", ACCOUNT)
+    assert session.boto_session.client("sts").meta.region_name == "eu-west-3"
+    assert session.default_bucket == f"sagemaker-eu-west-3-{ACCOUNT}"
+
+
 def test_plan_without_the_code_here_shows_the_same_request(
     code_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
