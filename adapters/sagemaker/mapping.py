@@ -233,7 +233,7 @@ def map_spec(spec: HpoConfig) -> TuningSpec:
     if tuning.strategy == Strategy.Grid:
         max_jobs = _grid_max_jobs(spec, ranges, problems)
     else:
-        problems += _combination_problems(spec, ranges)
+        problems += _combination_problems(spec)
     early = _early_stopping(spec, problems)
     hyperband = _hyperband(spec, static, problems)
     problems += _limit_problems(spec)
@@ -389,7 +389,7 @@ def _combinations(spec: HpoConfig) -> int | None:
     return total
 
 
-def _combination_problems(spec: HpoConfig, ranges: list[RangeSpec]) -> list[Problem]:
+def _combination_problems(spec: HpoConfig) -> list[Problem]:
     # SageMaker rejects a job whose finite search space has fewer points than MaxNumberOfTrainingJobs.
     total = _combinations(spec)
     if total is not None and total < spec.tuning.max_jobs:

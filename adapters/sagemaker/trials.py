@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from adapters.port import SweepStatus, Trial, TrialStatus
 from adapters.spec import Objective
+
+log = logging.getLogger(__name__)
 
 # Every HyperParameterTuningJobStatus the API documents.
 TUNING_STATUS: dict[str, SweepStatus] = {
@@ -55,7 +58,10 @@ def context(describe: dict[str, Any]) -> JobContext:
 
 
 def sweep_status(describe: dict[str, Any]) -> SweepStatus:
-    return TUNING_STATUS[describe["HyperParameterTuningJobStatus"]]
+    status = describe["HyperParameterTuningJobStatus"]
+    if status not in TUNING_STATUS:  # a status newer than this code: keep polling rather than fail the flow
+        log.warning("unknown SageMaker tuning job status %r; treating the sweep as running", status)
+    return TUNING_STATUS.get(status, SweepStatus.RUNNING)
 
 
 def sweep_message(describe: dict[str, Any]) -> str | None:
@@ -100,7 +106,10 @@ def trial_status(summary: dict[str, Any], ctx: JobContext) -> TrialStatus:
         return TrialStatus.STOPPED
     if status == "Deleting":
         return TrialStatus.STOPPED
-    raise ValueError(f"unknown SageMaker training job status {status!r}")
+    log.warning(
+        "unknown SageMaker training job status %r of %s; treating it as running", status, summary.get("TrainingJobName")
+    )
+    return TrialStatus.RUNNING
 
 
 def trial_from_summary(summary: dict[str, Any], ctx: JobContext) -> Trial:

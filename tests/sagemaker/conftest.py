@@ -15,6 +15,12 @@ from adapters.spec import HpoConfig, parse_config
 from tests.helpers import config_dict
 from tests.sagemaker.served import ACCOUNT, REGION, ServedSageMaker
 
+# The SDK's import noise: docstrings with invalid escapes (compiled when no .pyc is cached) and its own
+# deprecated-module shim, which its ModelTrainer still imports.
+SDK_NOISE = [
+    pytest.mark.filterwarnings("ignore:invalid escape sequence:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:sagemaker.train.configs has been moved:DeprecationWarning"),
+]
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/SageMakerExecutionRole"
 BUCKET = "hpo-flow-tests"
 IMAGE = f"763104351884.dkr.ecr.{REGION}.amazonaws.com/pytorch-training:2.3.0-cpu-py311-ubuntu20.04-sagemaker"

@@ -12,10 +12,10 @@ from adapters.port import SweepRef
 from adapters.sagemaker import SageMakerAdapter
 from adapters.spec import HpoConfig
 from tests.contract import AdapterContract
-from tests.sagemaker.conftest import sm_config
+from tests.sagemaker.conftest import SDK_NOISE, sm_config
 from tests.sagemaker.served import ServedSageMaker
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, *SDK_NOISE]
 
 
 class TestSageMakerContract(AdapterContract):

@@ -19,10 +19,10 @@ from adapters.errors import CredentialsError, PlanError
 from adapters.sagemaker import SageMakerAdapter
 from adapters.sagemaker.build import write_code_archive
 from adapters.spec import parse_config
-from tests.sagemaker.conftest import BUCKET, ROLE, sm_config, sm_data
+from tests.sagemaker.conftest import BUCKET, ROLE, SDK_NOISE, sm_config, sm_data
 from tests.sagemaker.served import ACCOUNT, REGION
 
-pytestmark = pytest.mark.unit
+pytestmark = [pytest.mark.unit, *SDK_NOISE]
 
 REPO = Path(__file__).resolve().parents[2]
 ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:hyper-parameter-tuning-job/x"

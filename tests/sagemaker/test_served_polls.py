@@ -11,10 +11,10 @@ import pytest
 
 from adapters.port import SweepRef, SweepStatus, TrialStatus
 from adapters.sagemaker import SageMakerAdapter
-from tests.sagemaker.conftest import new_session, sm_config
+from tests.sagemaker.conftest import SDK_NOISE, new_session, sm_config
 from tests.sagemaker.served import ServedSageMaker
 
-pytestmark = pytest.mark.unit
+pytestmark = [pytest.mark.unit, *SDK_NOISE]
 
 
 def started(

@@ -15,10 +15,10 @@ import pytest
 from adapters.errors import CredentialsError, PlanError
 from adapters.port import SweepRef, SweepStatus, TrialStatus, best_trial
 from adapters.sagemaker import SageMakerAdapter
-from tests.sagemaker.conftest import BUCKET, new_session, sm_config
+from tests.sagemaker.conftest import BUCKET, SDK_NOISE, new_session, sm_config
 from tests.sagemaker.served import REGION, ServedSageMaker
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, *SDK_NOISE]
 
 
 def test_submit_sends_the_planned_request_uploads_the_code_and_attaches_after(
