@@ -6,10 +6,13 @@ the half minute Prefect's temporary server takes to start on a small machine.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -27,6 +30,7 @@ _ENV_DEFAULTS = {
     "DO_NOT_TRACK": "1",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "MLFLOW_DISABLE_TELEMETRY": "true",
+    "MLFLOW_LOGGING_LEVEL": "WARNING",  # "Creating initial MLflow database tables..." and the like
     # Prefect's server, a subprocess that writes to our terminal, trips over this pydantic warning.
     "PYTHONWARNINGS": "ignore::UserWarning:pydantic._internal._generate_schema",
 }
@@ -63,15 +67,40 @@ def run_from_cli(
 
     _quiet()
     from flows.hpo_sweep import SweepFailedError, hpo_sweep
+    from flows.server import prefect_api
 
     try:
-        outcome = hpo_sweep(config_path=config_path, backend=backend, overrides=list(overrides or []), dry_run=dry_run)
+        with prefect_api(), _stop_sweeps_on_termination():
+            outcome = hpo_sweep(
+                config_path=config_path, backend=backend, overrides=list(overrides or []), dry_run=dry_run
+            )
     except SweepFailedError as exc:
         print_outcome(exc.outcome, dry_run, out)
         print(f"\nerror: {exc}", file=sys.stderr)
         return EXIT_FAILED
     print_outcome(outcome, dry_run, out)
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _stop_sweeps_on_termination() -> Iterator[None]:
+    """SIGTERM or SIGHUP (a `kill`, a closed terminal) ends a plain process without Prefect's crash
+    hooks: Prefect re-sends the signal to the handler it found, this one, which stops the sweep
+    first. Ctrl-C needs none of this: it is a crash Prefect handles, hooks included."""
+    from tasks.runlog import RedactingLogger
+    from tasks.sweep import stop_all_driven_sweeps
+
+    def stop_and_exit(signum: int, frame: object) -> None:
+        name = signal.Signals(signum).name
+        stop_all_driven_sweeps(RedactingLogger(logging.getLogger("hpo_flow"), {}), why=f"got {name}")
+        raise SystemExit(128 + signum)
+
+    previous = {sig: signal.signal(sig, stop_and_exit) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _quiet() -> None:

@@ -186,7 +186,7 @@ def stop_driven_sweep(flow_run_id: str, log: RedactingLogger, why: str) -> Sweep
     """
     driven = _recall(flow_run_id)
     if driven is None:
-        log.info("flow run %s: no sweep had been submitted yet; nothing to stop", why)
+        log.info("flow run %s: no sweep to stop (none submitted yet, or already stopped)", why)
         return None
     ref = driven.ref
     if not driven.cancel_on_exit:
@@ -204,3 +204,8 @@ def stop_driven_sweep(flow_run_id: str, log: RedactingLogger, why: str) -> Sweep
     log.warning("flow run %s: cancelled sweep %s on %s and its running trials", why, ref.name, ref.backend)
     forget_sweep(flow_run_id)
     return ref
+
+
+def stop_all_driven_sweeps(log: RedactingLogger, why: str) -> list[SweepRef]:
+    """Stop every sweep this process still drives: for a process ending where no hook will run."""
+    return [ref for run_id in list(_IN_PROCESS) if (ref := stop_driven_sweep(run_id, log, why)) is not None]

@@ -40,18 +40,19 @@ class FlowKilled(BaseException):
     """What a killed flow process looks like to Prefect: not an Exception, so the run is Crashed."""
 
 
-def crash(poll: int) -> None:
+def crash(state: SweepState) -> None:
     raise FlowKilled("the flow's process died")
 
 
 class Interrupting:
-    """Delegates to a real adapter, calling `before_poll(n)` first; it may block or raise."""
+    """Delegates to a real adapter; once the sweep is under way (a trial started, the sweep not over),
+    calls `interrupt(state)` after a poll, which may block or raise as a dying process would."""
 
-    def __init__(self, inner: Any, before_poll: Callable[[int], None]) -> None:
+    def __init__(self, inner: Any, interrupt: Callable[[SweepState], None]) -> None:
         self.inner = inner
         self.backend = inner.backend
-        self.before_poll = before_poll
-        self.polls = 0
+        self.interrupt = interrupt
+        self.started_trials = 0
         self.refs: list[SweepRef] = []
         self.flow_run_id: str | None = None
 
@@ -67,9 +68,11 @@ class Interrupting:
         from prefect.runtime import flow_run
 
         self.flow_run_id = str(flow_run.id)
-        self.polls += 1
-        self.before_poll(self.polls)
-        return self.inner.poll(ref)
+        state = self.inner.poll(ref)
+        if state.trials and not state.status.is_terminal:
+            self.started_trials = len(state.trials)
+            self.interrupt(state)
+        return state
 
     def cancel(self, ref: SweepRef) -> None:
         self.inner.cancel(ref)
@@ -199,6 +202,7 @@ class FlowContract:
         register("crashing", crashing)
         with pytest.raises(FlowKilled):
             hpo_sweep(config_path=str(config_path), backend="crashing")
+        assert crashing.started_trials >= 1, "the crash was meant to land while trials ran"
         state = wait_until_ended(adapter, crashing.refs[-1])
         assert state.status == SweepStatus.STOPPED
         assert not [t for t in state.trials if t.status in (TrialStatus.RUNNING, TrialStatus.PENDING)]
@@ -236,7 +240,7 @@ class FlowContract:
 
         polling, killed = threading.Event(), threading.Event()
 
-        def block_then_die(poll: int) -> None:
+        def block_then_die(state: SweepState) -> None:
             polling.set()
             killed.wait(120)
             raise FlowKilled("the worker killed the flow's process")

@@ -47,13 +47,13 @@ class PrefectServer:
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
     """A real Prefect server (API, events, automations) on a free loopback port, with its own
     PREFECT_HOME and SQLite database; what a team runs with `prefect server start`."""
-    from tests.flow.conftest import _free_port, _healthy, _stop  # the MLflow server's helpers serve here too
+    from flows.server import free_port, healthy, stop_session
 
     home = tmp_path_factory.mktemp("prefect-server")
     log_path = home / "server.log"
     last_log = ""
     for _ in range(3):  # a port found free can be taken before the server binds it: try another
-        port = _free_port()
+        port = free_port()
         api_url = f"http://127.0.0.1:{port}/api"
         env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
         env.update(
@@ -73,15 +73,15 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
                 start_new_session=True,
             )
         deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and proc.poll() is None and not _healthy(api_url):
+        while time.monotonic() < deadline and proc.poll() is None and not healthy(api_url):
             time.sleep(0.25)
-        if proc.poll() is None and _healthy(api_url):
+        if proc.poll() is None and healthy(api_url):
             break
-        _stop(proc)
+        stop_session(proc)
         last_log = log_path.read_text(errors="replace")[-3000:]
     else:
         pytest.fail(f"prefect server did not start; its log ends with:\n{last_log}")
     try:
         yield PrefectServer(api_url, home)
     finally:
-        _stop(proc)
+        stop_session(proc)

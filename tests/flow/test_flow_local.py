@@ -28,6 +28,7 @@ class TestFlowOnTheLocalBackend(FlowContract):
                 "training.entry_point": TRIAL_SCRIPT.name,
                 "training.source_dir": str(TRIAL_SCRIPT.parent),
                 "training.hyperparameters.epochs": 3,
+                "training.hyperparameters.step_seconds": 0.3,  # a sweep lasts seconds: a crash lands mid-way
                 "tuning.max_jobs": 4,
                 "tuning.max_parallel_jobs": 2,
                 "tuning.poll_interval_seconds": 0.2,

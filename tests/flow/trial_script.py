@@ -2,7 +2,7 @@
 an MLflow model whose prediction is that final accuracy - so loading the registered model shows
 which trial it came from.
 
-    python trial_script.py --lr 0.01 --batch_size 32 [--epochs 3]
+    python trial_script.py --lr 0.01 --batch_size 32 [--epochs 3] [--step_seconds 0.3]
 
 The model is a pyfunc model with a custom loader module (MLflow's `loader_module` convention):
 an `MLmodel` file and a value file, written without importing MLflow, which would cost a trial
@@ -17,6 +17,7 @@ import math
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 LOADER_MODULE = "tests.flow.trial_script"
@@ -63,9 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, required=True)
     parser.add_argument("--batch_size", type=lambda s: int(float(s)), required=True)
     parser.add_argument("--epochs", type=lambda s: int(float(s)), default=3)
+    parser.add_argument("--step_seconds", type=float, default=0.0, help="time an epoch takes (a cancel can land)")
     args, _ = parser.parse_known_args(argv)
     final = accuracy(args.lr, args.batch_size)
     for step in range(1, args.epochs + 1):
+        time.sleep(args.step_seconds)
         print(f"accuracy: {final * step / args.epochs:.6f}", flush=True)
         print(f"loss: {1 - final * step / args.epochs:.6f}", flush=True)
     save_model(Path(os.environ.get("HPO_MODEL_DIR") or "model"), final)

@@ -1,0 +1,135 @@
+"""The Prefect API that `hpo-flow run` talks to: the one configured, or a temporary one of its own.
+
+Prefect starts a temporary server by itself when no PREFECT_API_URL is set, but as a child in
+our process group: Ctrl-C in the terminal reaches it together with the flow, the server stops
+first, and the flow can then neither record that it crashed nor run the hook that stops the
+sweep - it hangs on retries while the sweep runs on. This starts the same server (Prefect's own
+app, as Prefect starts it) in a session of its own, so that Ctrl-C reaches the flow alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from adapters.errors import HpoFlowError
+
+
+@contextlib.contextmanager
+def prefect_api() -> Iterator[str]:
+    """Yield the API URL flows report to; a temporary server lives only inside the block."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, get_current_settings, temporary_settings
+
+    configured = get_current_settings().api.url
+    if configured:
+        yield str(configured)
+        return
+    proc, api_url = _start()
+    try:
+        # The temporary server has no UI: no "View at" links to pages that are not there.
+        with temporary_settings({PREFECT_API_URL: api_url, PREFECT_UI_URL: ""}):
+            try:
+                yield api_url
+            finally:
+                _drain()
+    finally:
+        stop_session(proc)
+
+
+def _drain() -> None:
+    """Send the run logs and events still queued while the server is up; once it is gone, Prefect
+    retries them at exit for a minute."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=10)
+    EventsWorker.drain_all(timeout=10)
+
+
+def _start(attempts: int = 3) -> tuple[subprocess.Popen[bytes], str]:
+    import prefect
+    from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, get_current_settings
+
+    timeout = float(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+    env = {
+        **os.environ,
+        # what Prefect sets for its temporary server: no UI, ephemeral mode
+        "PREFECT_UI_ENABLED": "0",
+        "PREFECT__SERVER_EPHEMERAL": "1",
+        "PREFECT__SERVER_FINAL": "1",
+        **get_current_settings().to_environment_variables(exclude_unset=True),
+    }
+    for _ in range(attempts):  # a port found free can be taken before the server binds it
+        port = free_port()
+        api_url = f"http://127.0.0.1:{port}/api"
+        print(f"Starting a temporary Prefect server on {api_url} (set PREFECT_API_URL to use yours)", file=sys.stderr)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--app-dir",
+                str(Path(prefect.__file__).parent.parent),
+                "--factory",
+                "prefect.server.api.server:create_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "error",
+                "--lifespan",
+                "on",
+            ],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and proc.poll() is None:
+            if healthy(api_url):
+                return proc, api_url
+            time.sleep(0.2)
+        stop_session(proc)
+    raise HpoFlowError(
+        f"the temporary Prefect server did not start within {timeout:.0f} s; raise "
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or start one (prefect server start) and set PREFECT_API_URL"
+    )
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def healthy(api_url: str) -> bool:
+    """Whether a Prefect (`.../api`) or MLflow server answers on its /health endpoint."""
+    try:
+        with urllib.request.urlopen(f"{api_url}/health", timeout=2) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def stop_session(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a server started with start_new_session=True, and anything it forked."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
