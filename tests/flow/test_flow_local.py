@@ -3,17 +3,44 @@ a real MLflow server, Prefect's harness - the same contract the fake adapter pas
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from tests.flow.flow_contract import FlowContract
+from adapters.port import SweepRef, SweepStatus, TrialStatus
+from tests.flow.flow_contract import FlowContract, wait_until_ended
 from tests.helpers import config_dict
 
 pytestmark = pytest.mark.e2e
 
 TRIAL_SCRIPT = Path(__file__).with_name("trial_script.py")
+
+
+def local_config(tmp_path: Path) -> dict[str, Any]:
+    """Four quick trials of tests/flow/trial_script.py on CPU slots, sweeps under tmp_path."""
+    return config_dict(
+        {
+            "training.entry_point": TRIAL_SCRIPT.name,
+            "training.source_dir": str(TRIAL_SCRIPT.parent),
+            "training.hyperparameters.epochs": 3,
+            "training.hyperparameters.step_seconds": 0.3,  # a sweep lasts seconds: a crash lands mid-way
+            "tuning.max_jobs": 4,
+            "tuning.max_parallel_jobs": 2,
+            "tuning.poll_interval_seconds": 0.2,
+            "tuning.trial_timeout_seconds": 60,
+            "backends.local.gpus": None,  # CPU slots, whatever this machine has
+            "backends.local.workdir": str(tmp_path / "sweeps"),
+        }
+    )
 
 
 class TestFlowOnTheLocalBackend(FlowContract):
@@ -23,17 +50,74 @@ class TestFlowOnTheLocalBackend(FlowContract):
 
     @pytest.fixture
     def config_data(self, tmp_path: Path) -> dict[str, Any]:
-        return config_dict(
-            {
-                "training.entry_point": TRIAL_SCRIPT.name,
-                "training.source_dir": str(TRIAL_SCRIPT.parent),
-                "training.hyperparameters.epochs": 3,
-                "training.hyperparameters.step_seconds": 0.3,  # a sweep lasts seconds: a crash lands mid-way
-                "tuning.max_jobs": 4,
-                "tuning.max_parallel_jobs": 2,
-                "tuning.poll_interval_seconds": 0.2,
-                "tuning.trial_timeout_seconds": 60,
-                "backends.local.gpus": None,  # CPU slots, whatever this machine has
-                "backends.local.workdir": str(tmp_path / "sweeps"),
-            }
-        )
+        return local_config(tmp_path)
+
+
+def _config_file(tmp_path: Path, mlflow_server: str) -> Path:
+    data = local_config(tmp_path)
+    data["training"]["hyperparameters"]["step_seconds"] = 1.0  # slow enough to be interrupted mid-trial
+    data["mlflow"] = {"tracking_uri": mlflow_server}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("sig", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 128 + signal.SIGTERM)], ids=["ctrl-c", "kill"]
+)
+def test_interrupting_hpo_flow_run_stops_the_sweep(
+    sig: signal.Signals, exit_code: int, tmp_path: Path, mlflow_server: str, prefect_harness: None
+) -> None:
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) or a `kill` of
+    `hpo-flow run` stops the sweep it started: no trial keeps running, paid for by nobody."""
+    from prefect.settings import PREFECT_API_URL
+
+    from adapters.local import LocalAdapter
+
+    config = _config_file(tmp_path, mlflow_server)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(DO_NOT_TRACK="1", PREFECT_API_URL=str(PREFECT_API_URL.value()), PREFECT_HOME=str(tmp_path / "ph"))
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("hpo-flow")), "run", str(config)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
+    reader.start()
+    try:
+        ref = _wait_for_a_running_trial(LocalAdapter(), lines, proc)
+        if sig == signal.SIGINT:
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
+        assert proc.wait(60) == exit_code, "".join(lines)[-3000:]
+        state = wait_until_ended(LocalAdapter(), ref)
+        assert state.status == SweepStatus.STOPPED, "".join(lines)[-3000:]
+        assert not [t for t in state.trials if t.status == TrialStatus.RUNNING]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def _wait_for_a_running_trial(adapter: Any, lines: list[str], proc: Any, timeout: float = 180) -> SweepRef:
+    """The sweep's handle from the flow's submit log line, once one of its trials runs."""
+    deadline = time.monotonic() + timeout
+    ref: SweepRef | None = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        if ref is None:
+            found = next((m for line in list(lines) if (m := _SUBMITTED.search(line))), None)
+            if found:
+                ref = SweepRef(backend="local", name=found["name"], workdir=found["workdir"])
+        if ref is not None and any(t.status == TrialStatus.RUNNING for t in adapter.poll(ref).trials):
+            return ref
+        time.sleep(0.2)
+    raise AssertionError("no trial started:\n" + "".join(lines)[-3000:])
+
+
+_SUBMITTED = re.compile(r"sweep (?P<name>\S+) on local \(new, or re-attached if it existed\) (?P<workdir>/\S+)")
