@@ -55,6 +55,21 @@ class TestFlowOnTheFakeAdapter(FlowContract):
         assert sorted(line.split()[1] for line in lines) == ["trial-0", "trial-1", "trial-2", "trial-3"]
         assert all(" COMPLETED: accuracy=" in line for line in lines)
 
+    def test_no_secret_reaches_prefect_logs_or_artifacts(self, config_path: Path, backend: str) -> None:
+        from flows.hpo_sweep import hpo_sweep
+
+        data = yaml.safe_load(config_path.read_text())
+        data["tuning"]["hyperparameter_ranges"]["api_token"] = {"type": "categorical", "values": ["tok-hunter2"]}
+        config_path.write_text(yaml.safe_dump(data))
+        storage = "backends.local.storage=postgresql://bob:hunter2@127.0.0.1:1/optuna"
+        state = hpo_sweep(config_path=str(config_path), backend=backend, overrides=[storage], return_state=True)
+        assert state.is_completed()
+        run_id = state.state_details.flow_run_id
+        logs = "\n".join(_log_messages(run_id))
+        assert "postgresql://bob:***@127.0.0.1:1/optuna" in logs and "api_token=***" in logs
+        shown = logs + "\n".join(str(a.data) for a in _artifacts_of(run_id))
+        assert "hunter2" not in shown
+
     def test_no_successful_trial_fails_the_run_and_changes_no_config(
         self, config_path: Path, register: Any, tmp_path: Path, mlflow_server: str
     ) -> None:
@@ -132,3 +147,19 @@ def _log_messages(flow_run_id: Any) -> list[str]:
             return [log.message for log in logs]
 
     return asyncio.run(read())
+
+
+def _artifacts_of(flow_run_id: Any) -> list[Any]:
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    async def read() -> list[Any]:
+        async with get_client() as client:
+            only_this = ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+            return await client.read_artifacts(artifact_filter=only_this)
+
+    artifacts = asyncio.run(read())
+    assert {a.type for a in artifacts} >= {"progress", "table", "markdown"}
+    return artifacts
