@@ -63,20 +63,27 @@ def _config_file(tmp_path: Path, mlflow_server: str) -> Path:
 
 
 @pytest.mark.parametrize(
-    ("sig", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 128 + signal.SIGTERM)], ids=["ctrl-c", "kill"]
+    ("sig", "exit_code", "own_server"),
+    [(signal.SIGINT, 130, True), (signal.SIGTERM, 128 + signal.SIGTERM, False)],
+    ids=["ctrl-c", "kill"],
 )
 def test_interrupting_hpo_flow_run_stops_the_sweep(
-    sig: signal.Signals, exit_code: int, tmp_path: Path, mlflow_server: str, prefect_harness: None
+    sig: signal.Signals, exit_code: int, own_server: bool, tmp_path: Path, mlflow_server: str, prefect_harness: None
 ) -> None:
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) or a `kill` of
-    `hpo-flow run` stops the sweep it started: no trial keeps running, paid for by nobody."""
+    `hpo-flow run` stops the sweep it started: no trial keeps running, paid for by nobody.
+    With Ctrl-C the CLI runs its own temporary Prefect server, as `make demo` does: it must
+    outlive the Ctrl-C long enough for the flow to record its crash, and then be gone."""
     from prefect.settings import PREFECT_API_URL
 
     from adapters.local import LocalAdapter
+    from flows.server import healthy
 
     config = _config_file(tmp_path, mlflow_server)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(DO_NOT_TRACK="1", PREFECT_API_URL=str(PREFECT_API_URL.value()), PREFECT_HOME=str(tmp_path / "ph"))
+    env.update(DO_NOT_TRACK="1", PREFECT_HOME=str(tmp_path / "ph"))
+    if not own_server:
+        env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
     proc = subprocess.Popen(
         [str(Path(sys.executable).with_name("hpo-flow")), "run", str(config)],
         cwd=tmp_path,
@@ -99,6 +106,9 @@ def test_interrupting_hpo_flow_run_stops_the_sweep(
         state = wait_until_ended(LocalAdapter(), ref)
         assert state.status == SweepStatus.STOPPED, "".join(lines)[-3000:]
         assert not [t for t in state.trials if t.status == TrialStatus.RUNNING]
+        temporary = [m["url"] for line in lines if (m := _TEMPORARY_SERVER.search(line))]
+        assert len(temporary) == (1 if own_server else 0)
+        assert not any(healthy(url) for url in temporary), "the temporary Prefect server outlived hpo-flow run"
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -120,4 +130,5 @@ def _wait_for_a_running_trial(adapter: Any, lines: list[str], proc: Any, timeout
     raise AssertionError("no trial started:\n" + "".join(lines)[-3000:])
 
 
+_TEMPORARY_SERVER = re.compile(r"Starting a temporary Prefect server on (?P<url>http://\S+/api)")
 _SUBMITTED = re.compile(r"sweep (?P<name>\S+) on local \(new, or re-attached if it existed\) (?P<workdir>/\S+)")
