@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.flow.prefect_servers import prefect_harness, prefect_server  # noqa: F401  (fixtures for the flow's tests)
+from tests.flow.prefect_servers import (  # noqa: F401  (fixtures and hooks for the flow's tests)
+    prefect_harness,
+    prefect_server,
+    pytest_collection_finish,
+    pytest_collection_modifyitems,
+    pytest_sessionfinish,
+)
 
 _VENV_BIN = Path(sys.executable).parent
 

@@ -4,8 +4,10 @@ for deployments and event triggers. Both keep their state in the session's temp 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,18 +45,15 @@ class PrefectServer:
         return env
 
 
-@pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
-    """A real Prefect server (API, events, automations) on a free loopback port, with its own
-    PREFECT_HOME and SQLite database; what a team runs with `prefect server start`."""
-    from flows.server import free_port, healthy, stop_session
+class _Launch:
+    """One `prefect server start` in its own session, on a free port, logging to `home`."""
 
-    home = tmp_path_factory.mktemp("prefect-server")
-    log_path = home / "server.log"
-    last_log = ""
-    for _ in range(3):  # a port found free can be taken before the server binds it: try another
-        port = free_port()
-        api_url = f"http://127.0.0.1:{port}/api"
+    def __init__(self, home: Path) -> None:
+        from flows.server import free_port
+
+        self.home = home
+        port = str(free_port())
+        self.api_url = f"http://127.0.0.1:{port}/api"
         env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
         env.update(
             _QUIET_ENV,
@@ -63,25 +62,72 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
             PREFECT_UI_ENABLED="false",
             PREFECT_SERVER_LOGGING_LEVEL="WARNING",
         )
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(
-                [str(VENV_BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        with (home / "server.log").open("ab") as log:
+            self.proc = subprocess.Popen(
+                [str(VENV_BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", port],
                 cwd=home,
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and proc.poll() is None and not healthy(api_url):
+
+    def ready(self, timeout: float = 180) -> bool:
+        from flows.server import healthy
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            if healthy(self.api_url):
+                return True
             time.sleep(0.25)
-        if proc.poll() is None and healthy(api_url):
-            break
-        stop_session(proc)
-        last_log = log_path.read_text(errors="replace")[-3000:]
-    else:
-        pytest.fail(f"prefect server did not start; its log ends with:\n{last_log}")
+        return False
+
+    def stop(self) -> None:
+        from flows.server import stop_session
+
+        stop_session(self.proc)
+
+
+# A server launched when collection shows a test will need it, so that it starts while other
+# tests run (its start takes 15-30 s on a small machine), and those tests are moved to the end.
+_EARLY: list[_Launch] = []
+
+
+def _needs_server(item: pytest.Item) -> bool:
+    return "prefect_server" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=_needs_server)  # stable: the others keep their order
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if any(_needs_server(item) for item in session.items) and not session.config.option.collectonly:
+        _EARLY.append(_Launch(Path(tempfile.mkdtemp(prefix="prefect-server-"))))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    while _EARLY:  # launched but never used (the session stopped first)
+        launch = _EARLY.pop()
+        launch.stop()
+        shutil.rmtree(launch.home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[PrefectServer]:
+    """A real Prefect server (API, events, automations) on a free loopback port, with its own
+    PREFECT_HOME and SQLite database; what a team runs with `prefect server start`."""
+    launch = _EARLY.pop() if _EARLY else _Launch(Path(tempfile.mkdtemp(prefix="prefect-server-")))
     try:
-        yield PrefectServer(api_url, home)
+        for _ in range(3):  # a port found free can be taken before the server binds it: try another
+            if launch.ready():
+                break
+            launch.stop()
+            launch = _Launch(launch.home)
+        else:
+            log = (launch.home / "server.log").read_text(errors="replace")[-3000:]
+            pytest.fail(f"prefect server did not start; its log ends with:\n{log}")
+        yield PrefectServer(launch.api_url, launch.home)
     finally:
-        stop_session(proc)
+        launch.stop()
+        shutil.rmtree(launch.home, ignore_errors=True)
