@@ -1,0 +1,69 @@
+"""The config.yaml model: the one spec every adapter receives.
+
+Loading is strict and reports every problem at once (`parse_config`, `load_config`). Ranges written
+in SageMaker's, Azure's or OpenVINO's vocabulary all become one `ParamRange` whose bounds are in the
+parameter's own units; adapters convert from there.
+
+    base       the strict base model and the helpers validators share
+    training   what one trial runs and how its metrics are read
+    ranges     hyperparameter ranges in every vocabulary, one representation
+    tuning     strategy, objective, limits, early stopping, warm start
+    backends   backends.local / sagemaker / azure, and mlflow
+    config     HpoConfig: the whole file, cross-section checks, sweep name and hash
+    loading    YAML in, overrides, every problem collected
+    messages   pydantic errors as one-line problems with the fix
+"""
+
+from adapters.spec.backends import AzureBackend, Backends, LocalBackend, MlflowSettings, SageMakerBackend
+from adapters.spec.base import Scalar, ScalarValue, Strict, SubProblems
+from adapters.spec.config import HpoConfig, cross_problems
+from adapters.spec.loading import apply_overrides, load_config, load_yaml, parse_config, read_yaml
+from adapters.spec.messages import translate_errors
+from adapters.spec.ranges import RANGE_TYPE_NAMES, ParamRange, RangeType, Scaling
+from adapters.spec.training import MetricDefinition, Training
+from adapters.spec.tuning import (
+    Backend,
+    CompletionCriteria,
+    EarlyStopping,
+    EarlyStoppingPolicy,
+    Hyperband,
+    Objective,
+    Strategy,
+    Tuning,
+    WarmStart,
+)
+
+__all__ = [
+    "RANGE_TYPE_NAMES",
+    "AzureBackend",
+    "Backend",
+    "Backends",
+    "CompletionCriteria",
+    "EarlyStopping",
+    "EarlyStoppingPolicy",
+    "HpoConfig",
+    "Hyperband",
+    "LocalBackend",
+    "MetricDefinition",
+    "MlflowSettings",
+    "Objective",
+    "ParamRange",
+    "RangeType",
+    "SageMakerBackend",
+    "Scalar",
+    "ScalarValue",
+    "Scaling",
+    "Strategy",
+    "Strict",
+    "SubProblems",
+    "Training",
+    "Tuning",
+    "WarmStart",
+    "apply_overrides",
+    "cross_problems",
+    "load_config",
+    "load_yaml",
+    "parse_config",
+    "read_yaml",
+    "translate_errors",
+]
