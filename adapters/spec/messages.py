@@ -216,7 +216,7 @@ def _message(kind: str, ctx: dict[str, Any], raw: str, field: Any, loc: list[Any
     if kind == "string_type":
         return "must be a string; put it in quotes"
     if kind in ("dict_type", "model_type", "model_attributes_type", "mapping_type"):
-        return "must be a mapping (indented `key: value` lines or {key: value}); see docs/config.md"
+        return "must be a mapping (indented `key: value` lines or {key: value}); see the config reference in README.md"
     if kind in ("list_type", "tuple_type", "set_type"):
         return "must be a list, e.g. [a, b] or one `- item` per line"
     if kind == "string_too_short":
