@@ -21,19 +21,23 @@ from typing import Any
 
 from local_sweep import SweepResult, digits_config, run_sweep
 
-# What each policy runs with: the config's evaluation_interval and delay_evaluation (1 and 5), and the
-# settings Azure's documentation uses as its examples where a policy needs one more.
+# What each policy runs with. Azure's documented examples (bandit slack_factor 0.1, truncation 20%,
+# both with delay 5) and the config model's asha defaults (min_resource 1, reduction_factor 3)
+# were measured first: bandit saved 9% of the epochs, median 15%, truncation 4%, all with the same
+# best accuracy as off; asha saved 78% and lost 1.1 points. The settings below were then chosen on
+# an in-process emulation of this sweep (sequential, seeds 1-10) and are measured here on seeds
+# 11-15, which played no part in choosing them. See docs/search.md.
 POLICIES: dict[str, dict[str, Any]] = {
     "off": {"policy": "off"},
-    "bandit": {"policy": "bandit", "slack_factor": 0.1, "evaluation_interval": 1, "delay_evaluation": 5},
+    "bandit": {"policy": "bandit", "slack_amount": 0.03, "evaluation_interval": 1, "delay_evaluation": 2},
     "median": {"policy": "median", "evaluation_interval": 1, "delay_evaluation": 5},
     "truncation": {
         "policy": "truncation",
-        "truncation_percentage": 20,
+        "truncation_percentage": 50,
         "evaluation_interval": 1,
         "delay_evaluation": 5,
     },
-    "asha": {"policy": "asha", "min_resource": 1, "reduction_factor": 3},
+    "asha": {"policy": "asha", "min_resource": 5, "reduction_factor": 2},
 }
 GOAL_SAVING = 0.5
 GOAL_POINTS = 0.5  # accuracy points: 0.5 points = 0.005 of accuracy
@@ -42,7 +46,7 @@ GOAL_POINTS = 0.5  # accuracy points: 0.5 points = 0.005 of accuracy
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--first-seed", type=int, default=1)
+    parser.add_argument("--first-seed", type=int, default=11)
     parser.add_argument("--policies", nargs="+", default=list(POLICIES), choices=list(POLICIES))
     parser.add_argument("--strategy", default=None, help="override config.yaml's strategy (Bayesian)")
     parser.add_argument("--json", type=Path, default=None, help="also write every run's figures here")

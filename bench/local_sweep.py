@@ -57,11 +57,20 @@ def digits_config(workdir: Path, overrides: dict[str, Any]) -> HpoConfig:
 
 
 def run_sweep(spec: HpoConfig, poll_seconds: float = 0.5) -> SweepResult:
+    """Submit, poll to the end. A sweep whose runner stopped early is submitted again once, as the
+    adapter's message says to (it resumes with every finished trial kept); that is printed."""
     adapter = LocalAdapter()
     start = time.perf_counter()
-    ref = adapter.submit(spec)
-    while not (state := adapter.poll(ref)).status.is_terminal:
-        time.sleep(poll_seconds)
-    if state.status.value != "COMPLETED":
-        raise RuntimeError(f"sweep {ref.name} ended {state.status.value}: {state.message}")
+    for attempt in (1, 2):
+        ref = adapter.submit(spec)
+        while not (state := adapter.poll(ref)).status.is_terminal:
+            time.sleep(poll_seconds)
+        if state.status.value == "COMPLETED":
+            break
+        finished = sum(t.status.is_terminal for t in state.trials)
+        print(
+            f"  note: sweep {ref.name} ended {state.status.value} after {finished} trials: {state.message}", flush=True
+        )
+        if attempt == 2:
+            raise RuntimeError(f"sweep {ref.name} ended {state.status.value}: {state.message}")
     return SweepResult(state, spec.tuning.objective_metric, spec.tuning.objective_type, time.perf_counter() - start)
