@@ -102,6 +102,9 @@ class ServedWorkspace(HttpTransport):
         self.creates = 0
         self.cancels = 0
         self.codes: dict[str, dict[str, Any]] = {}
+        # For callers that poll in real time (a flow): when set, each listing of a sweep's children (one
+        # per poll) first moves the sweep one step on (`advance`), its trials run from these plans.
+        self.auto_advance: list[ChildPlan] | None = None
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------ transport protocol
@@ -215,6 +218,8 @@ class ServedWorkspace(HttpTransport):
     def _children(self, request: Any, query: dict, payload: Any, name: str) -> _Response:
         if name not in self.jobs:
             return _error(request, 404, "UserError", f"Run {name} not found")
+        if self.auto_advance is not None:
+            self.advance(name, self.auto_advance)
         runs = [self._run(name, child) for child in self.children[name]]
         return _Response(request, 200, {"value": runs, "continuationToken": None, "nextLink": None})
 
@@ -299,6 +304,15 @@ class ServedWorkspace(HttpTransport):
                     if child.status == "Running":
                         self._end(client, child, "Completed")
                 props["status"] = "Completed"
+
+    def advance(self, name: str, plans: list[ChildPlan] | None = None) -> None:
+        """One step of the sweep's life: NotStarted -> Running (its trials run), then -> Completed, or
+        -> Canceled once a cancel was requested; an ended sweep stays as it is."""
+        with self._lock:
+            if self.jobs[name]["properties"]["status"] == "NotStarted":
+                self.start(name, plans)
+            else:
+                self.finish(name)
 
     def _end(self, client: Any, child: _Child, status: str, by_user: bool = False) -> None:
         """A trial ends: Azure ML uploads its ./outputs and closes its MLflow run."""

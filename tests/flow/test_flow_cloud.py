@@ -1,0 +1,241 @@
+"""The hpo-sweep flow, unchanged, on the cloud adapters: SageMaker on moto's server plus the served
+tuning service (tests/sagemaker/served.py), Azure ML on the served workspace (tests/azure/served.py).
+
+Each backend runs the flow's contract (tests/flow/flow_contract.py) on a copy of its example config,
+written from our users' seeds (003: SageMaker MNIST, 004: Azure HyperDrive), comments and all. A
+cloud model cannot be loaded here, so the contract's first test is replaced by one that checks what
+the registry holds instead: a version whose source is the cloud model URI of the best trial, the
+alias, and tags linking it to the sweep and the trial. MLflow is a real tracking server, Prefect
+its test harness; the served services move a sweep on as the flow polls it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from adapters.port import SweepStatus, TrialStatus, best_trial
+from adapters.spec import apply_overrides, load_config
+from tests.azure import conftest as azure_fixtures
+from tests.azure.served import RG, SUB, WS, ChildPlan, ServedWorkspace
+from tests.flow.flow_contract import FlowContract, _client, _runs, _versions
+from tests.sagemaker import conftest as sagemaker_fixtures
+from tests.sagemaker.conftest import SDK_NOISE, new_session
+from tests.sagemaker.served import REGION, ServedSageMaker
+
+pytestmark = [
+    pytest.mark.integration,
+    *SDK_NOISE,
+    # azure-ai-ml 1.23 passes marshmallow's deprecated `context` on every schema it builds
+    pytest.mark.filterwarnings("ignore::marshmallow.warnings.RemovedInMarshmallow4Warning"),
+    pytest.mark.filterwarnings("ignore::marshmallow.warnings.ChangedInMarshmallow4Warning"),
+    pytest.mark.filterwarnings("ignore:'locale.getdefaultlocale' is deprecated:DeprecationWarning"),  # opencensus
+]
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+# The SageMaker and Azure ML tests' own fixtures (their conftests are not on this directory's path)
+moto_url, served, sessions, factory = (
+    sagemaker_fixtures.moto_url,
+    sagemaker_fixtures.served,
+    sagemaker_fixtures.sessions,
+    sagemaker_fixtures.factory,
+)
+_no_ambient_aws = sagemaker_fixtures._no_ambient_aws
+mlflow_uri, workspace, credential = azure_fixtures.mlflow_uri, azure_fixtures.workspace, azure_fixtures.credential
+
+POLL_S = 0.01  # tuning.poll_interval_seconds: the served services move on per poll, not per second
+
+
+class CloudFlowContract(FlowContract):
+    """The flow contract on a cloud backend. A subclass provides `example` (the config to copy),
+    `edits` (dotted keys to set in the copy), `backend` (registers the adapter wired to the served
+    service) and `sweeps_created` (how many sweeps the served service was asked to create)."""
+
+    model_uri: str  # a regex the best trial's model URI fully matches; {trial} is its id
+    trial_statuses: list[str]  # how the served sweep's trials end, sorted
+
+    @pytest.fixture
+    def config_path(
+        self, tmp_path: Path, example: Path, edits: dict[str, Any], mlflow_server: str, request: pytest.FixtureRequest
+    ) -> Path:
+        """A copy of the example config with its comments, in an MLflow experiment and model of its own."""
+        from ruamel.yaml import YAML
+
+        unique = f"{request.node.name.removeprefix('test_')[:24]}-{time.time_ns() % 10**8}".replace("_", "-")
+        rt = YAML()  # round trip, set up to leave every line it is not asked to change as it was
+        rt.width, rt.preserve_quotes = 4096, True
+        rt.indent(mapping=2, sequence=4, offset=2)
+        doc = rt.load(example.read_text())
+        doc = apply_overrides(
+            doc,
+            {
+                **edits,
+                "project": f"{doc['project']}-{unique}",
+                "tuning.update_config": True,
+                "tuning.poll_interval_seconds": POLL_S,
+                "mlflow": {"tracking_uri": mlflow_server},
+            },
+        )
+        path = tmp_path / "config.yaml"
+        with path.open("w") as out:
+            rt.dump(doc, out)
+        return path
+
+    def test_the_sweep_ends_in_a_registered_model_and_an_updated_config(
+        self, config_path: Path, backend: str, adapter: Any, mlflow_server: str, sweeps_created: Callable[[], int]
+    ) -> None:
+        from flows.hpo_sweep import hpo_sweep
+
+        before = config_path.read_text()
+        config = load_config(config_path)
+        outcome = hpo_sweep(config_path=str(config_path), backend=backend)
+
+        ref = adapter.submit(config)  # re-attaches to the finished sweep
+        state = adapter.poll(ref)
+        assert sweeps_created() == 1
+        assert state.status == SweepStatus.COMPLETED and len(state.trials) == config.tuning.max_jobs
+        assert sorted(t.status.value for t in state.trials) == self.trial_statuses
+        best = best_trial(state.trials, config.objective)
+        assert best is not None and best.model_uri is not None
+        assert re.fullmatch(self.model_uri.format(trial=re.escape(best.id)), best.model_uri), best.model_uri
+        assert (outcome.status, outcome.sweep, outcome.backend, outcome.trials) == (
+            "COMPLETED",
+            ref.name,
+            backend,
+            len(state.trials),
+        )
+        assert outcome.best_trial == best.id and outcome.best_objective == best.objective
+
+        # MLflow: one parent run for the sweep, one child run per trial with its final status
+        runs = _runs(mlflow_server, config.experiment_name)
+        parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+        assert len(parents) == 1
+        parent = parents[0]
+        assert parent.info.status == "FINISHED" and parent.info.run_id == outcome.parent_run_id
+        tags = parent.data.tags
+        assert (tags["hpo.sweep_name"], tags["hpo.backend"], tags["hpo.cloud_id"]) == (ref.name, backend, ref.cloud_id)
+        assert tags["hpo.best_trial_id"] == best.id
+        children = {r.data.tags["hpo.trial_id"]: r for r in runs if r is not parent}
+        assert {r.data.tags["mlflow.parentRunId"] for r in children.values()} == {parent.info.run_id}
+        assert set(children) == {t.id for t in state.trials}
+        for trial in state.trials:
+            child = children[trial.id]
+            assert child.data.tags["hpo.trial_status"] == trial.status.value
+            if trial.status == TrialStatus.FAILED:  # with the service's reason, for review
+                assert child.info.status == "FAILED" and child.data.tags["hpo.failure_reason"]
+        assert children[best.id].data.tags["hpo.best"] == "true"
+
+        # the registry: a new version whose source is the cloud model itself, linked to sweep and trial
+        versions = _versions(mlflow_server, config.registered_model_name)
+        assert [v.version for v in versions] == ["1"]
+        version = versions[0]
+        assert version.source == best.model_uri and version.run_id == children[best.id].info.run_id
+        assert version.tags["hpo.sweep_name"] == ref.name and version.tags["hpo.trial_id"] == best.id
+        assert version.tags["hpo.parent_run_id"] == parent.info.run_id and version.tags["hpo.backend"] == backend
+        alias = config.mlflow.alias
+        assert alias == "challenger"
+        by_alias = _client(mlflow_server).get_model_version_by_alias(config.registered_model_name, alias)
+        assert by_alias.version == "1"
+        assert (outcome.model_name, outcome.model_version, outcome.model_alias) == (
+            config.registered_model_name,
+            "1",
+            alias,
+        )
+
+        # the config: the winners written in, every other line (comments included) as it was
+        after = config_path.read_text()
+        written = yaml.safe_load(after)["training"]["hyperparameters"]
+        tuned = config.tuning.hyperparameter_ranges
+        for name in tuned:  # floats are written to 6 significant digits
+            value = best.params[name]
+            assert written[name] == (pytest.approx(value, rel=1e-5) if isinstance(value, float) else value)
+        assert outcome.config_written and outcome.diff
+        kept = [line for line in before.splitlines() if not re.match(rf"\s+({'|'.join(tuned)}):", line)]
+        assert [line for line in after.splitlines() if not re.match(rf"\s+({'|'.join(tuned)}):", line)] == kept
+        assert sum(line.lstrip().startswith("#") for line in kept) >= 5  # the example's own comments
+
+    def test_a_second_run_re_attaches_and_records_nothing_twice(
+        self, config_path: Path, backend: str, adapter: Any, mlflow_server: str, sweeps_created: Callable[[], int]
+    ) -> None:
+        super().test_a_second_run_re_attaches_and_records_nothing_twice(config_path, backend, adapter, mlflow_server)
+        assert sweeps_created() == 1, "the second run asked the service for another sweep"
+
+
+class TestFlowOnSageMaker(CloudFlowContract):
+    """Seed 003's config; the served training jobs complete, fail, or finish without their objective."""
+
+    model_uri = r"s3://sagemaker-us-east-1-123456789012/sagemaker/DEMO-hpo-mnist/output/{trial}/output/model\.tar\.gz"
+    trial_statuses = ["COMPLETED", "COMPLETED", "FAILED", "FAILED"]  # a crash, and a job that never printed its loss
+
+    @pytest.fixture
+    def example(self) -> Path:
+        return EXAMPLES / "sagemaker-mnist" / "config.yaml"
+
+    @pytest.fixture
+    def edits(self, example: Path) -> dict[str, Any]:
+        return {"training.source_dir": str(example.parent), "tuning.max_jobs": 4, "tuning.max_parallel_jobs": 2}
+
+    @pytest.fixture
+    def backend(self, register: Any, factory: Any, served: ServedSageMaker, example: Path) -> str:
+        from adapters.sagemaker import SageMakerAdapter
+
+        # the example's output bucket, in the moto account the served fixture set up
+        output = yaml.safe_load(example.read_text())["backends"]["sagemaker"]["output_path"]
+        new_session(REGION).client("s3").create_bucket(Bucket=output.removeprefix("s3://").split("/")[0])
+        served.outcomes = ["Completed", "Failed", "NoObjective", "Completed"]
+        served.auto_advance = 240.0  # simulated seconds per DescribeHyperParameterTuningJob
+        register("sagemaker", SageMakerAdapter(factory))
+        return "sagemaker"
+
+    @pytest.fixture
+    def sweeps_created(self, served: ServedSageMaker) -> Callable[[], int]:
+        def count() -> int:
+            assert len(served.jobs) == served.calls["CreateHyperParameterTuningJob"]
+            return len(served.jobs)
+
+        return count
+
+
+class TestFlowOnAzureML(CloudFlowContract):
+    """Seed 004's config; of the served trials one fails and one is stopped by the Bandit policy."""
+
+    model_uri = r"azureml://jobs/{trial}/outputs/artifacts/paths/outputs/model"
+    trial_statuses = ["COMPLETED", "COMPLETED", "FAILED", "PRUNED"]
+
+    @pytest.fixture
+    def example(self) -> Path:
+        return EXAMPLES / "azure-hyperdrive" / "config.yaml"
+
+    @pytest.fixture
+    def edits(self, example: Path) -> dict[str, Any]:
+        return {
+            "training.source_dir": str(example.parent),
+            "tuning.max_jobs": 4,
+            # the served workspace; the example's environment (a registry URI), compute and inputs stay
+            "backends.azure.subscription_id": SUB,
+            "backends.azure.resource_group": RG,
+            "backends.azure.workspace": WS,
+        }
+
+    @pytest.fixture
+    def backend(self, register: Any, workspace: ServedWorkspace, credential: Any) -> str:
+        from adapters.azure import AzureMLAdapter
+
+        workspace.auto_advance = [
+            ChildPlan("Completed", epochs=5),
+            ChildPlan("Failed", epochs=2, save_model=False),
+            ChildPlan("Canceled", epochs=3),  # cancelled by the Bandit policy: a pruned trial
+            ChildPlan("Running", epochs=4),  # still running at the first poll
+        ]
+        register("azure", AzureMLAdapter(credential=credential, client_kwargs={"transport": workspace}))
+        return "azure"
+
+    @pytest.fixture
+    def sweeps_created(self, workspace: ServedWorkspace) -> Callable[[], int]:
+        return lambda: sum(method == "PUT" and "/jobs/" in path for method, path in workspace.requests)
