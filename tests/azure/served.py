@@ -334,7 +334,11 @@ class ServedWorkspace(HttpTransport):
         child = _Child(run.info.run_id, "Running", _now(), params)
         env = {f"AZUREML_SWEEP_{k}": str(v) for k, v in params.items()}
         env.update({"MLFLOW_RUN_ID": child.run_id, "MLFLOW_TRACKING_URI": self.mlflow_uri})
-        with _environ(env):
+        # A trial is its own process, where only the environment names the tracking URI: the tracking
+        # URI a test set in this process (mlflow.set_tracking_uri) must not capture its metrics.
+        from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+        with _environ(env), _use_tracking_uri(self.mlflow_uri):
             self.train(params, plan, rng)
         child.plan = plan
         if plan.status != "Running":
