@@ -304,9 +304,14 @@ def _predict(uri: str, model_uri: str) -> float:
     import mlflow
     import pandas as pd
 
-    mlflow.set_registry_uri(uri)
-    mlflow.set_tracking_uri(uri)
-    model = mlflow.pyfunc.load_model(model_uri)
+    # Resolve the alias with a client of this server instead of set_tracking_uri/set_registry_uri:
+    # those leak into the process (and MLFLOW_TRACKING_URI) and send later tests' runs here.
+    name, _, alias = model_uri.removeprefix("models:/").partition("@")
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    version = client.get_model_version_by_alias(name, alias)
+    source = client.get_model_version_download_uri(name, version.version)
+    local_path = mlflow.artifacts.download_artifacts(artifact_uri=source, tracking_uri=uri)
+    model = mlflow.pyfunc.load_model(local_path)
     return float(model.predict(pd.DataFrame({"x": [1.0]}))[0])
 
 
