@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from flows.server import free_port, healthy, stop_session
 from tests.flow.prefect_servers import (  # noqa: F401  (fixtures and hooks for the flow's tests)
     prefect_harness,
     prefect_server,
@@ -24,32 +21,6 @@ from tests.flow.prefect_servers import (  # noqa: F401  (fixtures and hooks for 
 )
 
 _VENV_BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
-            return resp.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Stop the server and the workers it forked: they share the process group we gave it."""
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=5)
 
 
 @pytest.fixture(scope="session")
@@ -69,7 +40,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     last_error = ""
     for _ in range(3):  # a port picked free can be taken before the server binds it: try another
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
@@ -95,15 +66,15 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 start_new_session=True,
             )
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None and not _healthy(url):
+        while time.monotonic() < deadline and proc.poll() is None and not healthy(url):
             time.sleep(0.25)
-        if proc.poll() is None and _healthy(url):
+        if proc.poll() is None and healthy(url):
             break
-        _stop(proc)
+        stop_session(proc)
         last_error = log_path.read_text(errors="replace")[-3000:]
     else:
         pytest.fail(f"the MLflow server did not start; its log ends with:\n{last_error}")
     try:
         yield url
     finally:
-        _stop(proc)
+        stop_session(proc)
