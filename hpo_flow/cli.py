@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from adapters.errors import ConfigError, HpoFlowError
+from adapters.errors import ConfigError, HpoFlowError, PlanError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_CONFIG = 0, 1, 2
 
@@ -24,6 +24,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except ConfigError as exc:
         _print_problems(exc)
+        return EXIT_BAD_CONFIG
+    except PlanError as exc:
+        # A backend that cannot express the config is a config problem, as `hpo-flow run` reports it.
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG
     except HpoFlowError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -454,3 +454,11 @@ def test_help_is_useful_for_every_command(command: list[str], capsys: pytest.Cap
     assert "config.yaml" in out
     if command:
         assert len(out.splitlines()) >= 8  # a description and every option, not just a usage line
+
+
+def test_plan_exits_2_when_the_backend_cannot_run_the_config(capsys: pytest.CaptureFixture[str]) -> None:
+    """Same answer as `hpo-flow run`: a refusal at plan time is a config problem, shown without a traceback."""
+    demo_config = Path(__file__).resolve().parents[1] / "config.yaml"  # no sagemaker section
+    assert main(["plan", str(demo_config), "--backend", "sagemaker"]) == 2
+    err = capsys.readouterr().err
+    assert "backends.sagemaker" in err and "Traceback" not in err
