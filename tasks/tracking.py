@@ -29,6 +29,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from adapters.errors import HpoFlowError
+from adapters.lean_imports import mlflow_without_sagemaker_plugin
 from adapters.port import SweepRef, SweepState, SweepStatus, Trial, TrialStatus, best_trial
 from adapters.redact import MASK, redact, redact_text
 from adapters.spec import HpoConfig, ParamRange, RangeType, Scaling
@@ -555,6 +556,7 @@ def log_config_diff(parent_run_id: str, diff: str, tracking_uri: str | None = No
 
 
 def _client(tracking_uri: str | None) -> MlflowClient:
+    mlflow_without_sagemaker_plugin(tracking_uri)  # a local run does not pay for importing boto3
     from mlflow import MlflowClient
 
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
