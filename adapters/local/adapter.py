@@ -196,7 +196,9 @@ class LocalAdapter:
         self._close_leftover_trials(study)
         if END_ATTR not in study.user_attrs:
             study.set_user_attr(END_ATTR, end_record(SweepStatus.STOPPED, "cancelled"))
-        sync_storage(study._storage)
+        from adapters.local import optuna_access
+
+        sync_storage(optuna_access.storage_of(study))
 
     def _recorded_groups(self, study: optuna.Study | None) -> list[int]:
         from optuna.trial import TrialState
@@ -215,16 +217,16 @@ class LocalAdapter:
         """Trials still RUNNING on this machine with no live owner were killed above: record them as stopped."""
         from optuna.trial import TrialState
 
-        from adapters.local.state import RESULT_ATTR
+        from adapters.local import optuna_access
+        from adapters.local.state import RESULT_ATTR, TrialRecord
 
         host = hostname()
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             run = t.user_attrs.get(RUN_ATTR) or {}
             if run and (run.get("host") != host or lock_held(run.get("owner_lock", ""))):
                 continue
-            study._storage.set_trial_user_attr(
-                t._trial_id, RESULT_ATTR, {"reason": "stopped: cancelled", "stopped": True, "counts": False}
-            )
+            record = TrialRecord(reason="stopped: cancelled", stopped=True)
+            optuna_access.set_trial_attr(study, t, RESULT_ATTR, record.to_attr())
             with contextlib.suppress(RuntimeError):
                 study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
 
