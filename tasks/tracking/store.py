@@ -39,7 +39,13 @@ _MAX_LOG_BYTES = 10 * 1024 * 1024
 
 
 def client_for(tracking_uri: str | None) -> MlflowClient:
+    import os
+
     from mlflow import MlflowClient
+
+    # MLflow prints "View run ... at: <tracking URI>" to stdout for every run it ends, password
+    # included when the URI holds one; our own output says where to look, redacted.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
