@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from adapters.errors import HpoFlowError
+from adapters.lean_imports import mlflow_without_sagemaker_plugin
 from adapters.redact import redact, redact_text
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ _MAX_LOG_BYTES = 10 * 1024 * 1024
 def client_for(tracking_uri: str | None) -> MlflowClient:
     import os
 
+    mlflow_without_sagemaker_plugin(tracking_uri)  # a local run does not pay for importing boto3
     from mlflow import MlflowClient
 
     # MLflow prints "View run ... at: <tracking URI>" to stdout for every run it ends, password
