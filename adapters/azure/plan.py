@@ -43,6 +43,8 @@ from adapters.spec import (
     RangeType,
     Scaling,
     Strategy,
+    flag,
+    input_env_vars,
 )
 
 BACKEND = "azure"
@@ -108,7 +110,7 @@ def sweep_job(spec: HpoConfig) -> dict[str, Any]:
         except _Refusal as refusal:
             problems.append(refusal.problem)
             continue
-        flags.append((name, "${{search_space." + key + "}}"))
+        flags.append((name, _quoted("${{search_space." + key + "}}")))
 
     sampling = _sampling(spec, problems)
     early = _early_termination(spec, problems)
@@ -116,12 +118,12 @@ def sweep_job(spec: HpoConfig) -> dict[str, Any]:
 
     inputs: dict[str, Any] = {}
     input_flags: list[tuple[str, str]] = []
-    for name, value in azure.inputs.items():
-        path = f"backends.azure.inputs.{name}"
+    input_env: list[str] = []
+    for name, value, path, as_flag in _all_inputs(spec, azure, problems):
         if not _KEY.match(name):
             problems.append(Problem(path, name, "Azure ML input names use letters, digits and '_'; rename it"))
             continue
-        if name in t.hyperparameter_ranges or name in spec.training.hyperparameters:
+        if as_flag and (name in t.hyperparameter_ranges or name in spec.training.hyperparameters):
             problems.append(
                 Problem(path, name, "this name is also a hyperparameter; both would be --" + name + "; rename one")
             )
@@ -131,7 +133,10 @@ def sweep_job(spec: HpoConfig) -> dict[str, Any]:
         except _Refusal as refusal:
             problems.append(refusal.problem)
             continue
-        input_flags.append((name, "${{inputs." + name + "}}"))
+        expression = _quoted("${{inputs." + name + "}}")
+        input_env += [f"{var}={expression}" for var in input_env_vars(name, "")]
+        if as_flag:
+            input_flags.append((name, expression))
 
     fixed: list[tuple[str, str]] = []
     for name, value in spec.fixed_hyperparameters().items():
@@ -165,9 +170,11 @@ def sweep_job(spec: HpoConfig) -> dict[str, Any]:
     if problems:
         raise PlanError(BACKEND, problems)
 
-    argv = ["python", shlex.quote(spec.training.entry_point)]
+    # Each input's mount path reaches the script as HPO_INPUT_<NAME> and SM_CHANNEL_<NAME>, as on the
+    # other backends: job environment variables cannot hold ${{inputs.*}}, the command line can.
+    argv = [*input_env, "python", shlex.quote(spec.training.entry_point)]
     for name, expression in [*flags, *fixed, *input_flags]:
-        argv += [f"--{name}", expression]
+        argv += [flag(name), expression]
 
     env = {**spec.training.environment, **azure.environment_variables}
     for var in MODEL_ENV_VARS:
@@ -228,6 +235,14 @@ def distribution(path: str, r: ParamRange, strategy: Strategy) -> dict[str, Any]
                 flags[0],
                 "Azure ML's choice takes numbers and strings, not true/false; list them as strings "
                 "('true', 'false') or as 0/1 and read them so in the script",
+            )
+        unsafe = [v for v in r.values or [] if isinstance(v, str) and ("'" in v or "\n" in v or "${{" in v)]
+        if unsafe:
+            raise _Refusal(
+                f"{path}.values",
+                unsafe[0],
+                "Azure ML writes the sampled value into the command line inside single quotes, so a quote, "
+                "a line break or '${{' cannot be passed; spell the value without them",
             )
         return {"type": "choice", "values": list(r.values or [])}
     if strategy == Strategy.Grid:
@@ -406,6 +421,31 @@ def _unsupported_tuning(spec: HpoConfig, problems: list[Problem]) -> None:
 
 
 # --------------------------------------------------------------------------- inputs
+
+
+def _quoted(expression: str) -> str:
+    """`'${{...}}'`: Azure ML puts the value in place of the expression and bash runs the command, so a
+    sampled or mounted value with a space or a shell character still arrives as one argument."""
+    return f"'{expression}'"
+
+
+def _all_inputs(spec: HpoConfig, azure: AzureBackend, problems: list[Problem]) -> list[tuple[str, str, str, bool]]:
+    """(name, value, config path, passed as --name) for training.inputs and backends.azure.inputs;
+    the backend's own stay flags, as they always were."""
+    found: list[tuple[str, str, str, bool]] = []
+    for name, data in spec.training.inputs.items():
+        path = f"training.inputs.{name}.azure"
+        if data.azure is None:
+            problems.append(Problem(path, None, "Azure ML needs this input too; give its data asset or URI"))
+        elif name in azure.inputs and azure.inputs[name] != data.azure:
+            problems.append(
+                Problem(f"backends.azure.inputs.{name}", azure.inputs[name], f"differs from {path}; keep one")
+            )
+        elif name not in azure.inputs:
+            found.append((name, data.azure, path, spec.training.input_flags))
+    for name, value in azure.inputs.items():
+        found.append((name, value, f"backends.azure.inputs.{name}", True))
+    return found
 
 
 def _input(path: str, value: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from adapters.spec.config import HpoConfig, cross_problems
 from adapters.spec.loading import apply_overrides, load_config, load_yaml, parse_config, read_yaml
 from adapters.spec.messages import translate_errors
 from adapters.spec.ranges import RANGE_TYPE_NAMES, ParamRange, RangeType, Scaling
-from adapters.spec.training import MetricDefinition, Training
+from adapters.spec.training import DataInput, MetricDefinition, Training, flag, input_env_vars
 from adapters.spec.tuning import (
     Backend,
     CompletionCriteria,
@@ -39,6 +39,7 @@ __all__ = [
     "Backend",
     "Backends",
     "CompletionCriteria",
+    "DataInput",
     "EarlyStopping",
     "EarlyStoppingPolicy",
     "HpoConfig",
@@ -61,6 +62,8 @@ __all__ = [
     "WarmStart",
     "apply_overrides",
     "cross_problems",
+    "flag",
+    "input_env_vars",
     "load_config",
     "load_yaml",
     "parse_config",

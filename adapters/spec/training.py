@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from pydantic import (
     Field,
     field_validator,
+    model_validator,
 )
 
 from adapters.spec.base import ParamName, ScalarValue, Strict, SubProblems
@@ -34,6 +36,35 @@ class MetricDefinition(Strict):
         return re.compile(self.Regex)
 
 
+def flag(name: str) -> str:
+    """How a hyperparameter reaches the script, on every backend: `--name`, and `-C` for a one-letter
+    name, because that is what SageMaker's training toolkit passes (sagemaker_training.mapping)."""
+    return f"-{name}" if len(name) == 1 else f"--{name}"
+
+
+INPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+class DataInput(Strict):
+    """One data input, once for every backend: where its data is on each. The script finds it in
+    HPO_INPUT_<NAME> and SM_CHANNEL_<NAME> (and as --<name> with training.input_flags) everywhere."""
+
+    local: str | None = None  # a file or folder; relative to where hpo-flow runs
+    sagemaker: str | None = None  # an s3:// prefix: the channel <name>
+    azure: str | None = None  # azureml:<asset>:<version>, a URI or a path: the job input <name>
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_place(cls, value: Any) -> Any:
+        # a plain string is the same place on every backend (a URI that each of them reads)
+        return {"local": value, "sagemaker": value, "azure": value} if isinstance(value, str) else value
+
+
+def input_env_vars(name: str, path: str) -> dict[str, str]:
+    """What a script sees of input `name` on every backend."""
+    return {f"HPO_INPUT_{name.upper()}": path, f"SM_CHANNEL_{name.upper()}": path}
+
+
 class Training(Strict):
     entry_point: str = Field(min_length=1)
     source_dir: str = "."
@@ -41,6 +72,25 @@ class Training(Strict):
     metric_definitions: list[MetricDefinition] = Field(default_factory=list)
     environment: dict[str, str] = Field(default_factory=dict)
     python: str | None = None  # interpreter for local trials; default: the one running hpo-flow
+    inputs: dict[str, DataInput] = Field(default_factory=dict)
+    input_flags: bool = False  # also pass each input's path as --<name> <path>, on every backend
+
+    @field_validator("inputs")
+    @classmethod
+    def _input_names(cls, value: dict[str, DataInput]) -> dict[str, DataInput]:
+        bad = [
+            (
+                name,
+                name,
+                "input names are letters, digits and _ (at most 64), starting with a letter or _: "
+                "they become HPO_INPUT_<NAME>, a SageMaker channel and an Azure ML input",
+            )
+            for name in value
+            if not INPUT_NAME.match(name)
+        ]
+        if bad:
+            raise SubProblems(bad)
+        return value
 
     @field_validator("entry_point")
     @classmethod
@@ -63,6 +113,16 @@ class Training(Strict):
         if problems:
             raise SubProblems(problems)
         return value
+
+    @model_validator(mode="after")
+    def _flags_distinct(self) -> Training:
+        if self.input_flags:
+            both = [n for n in self.inputs if n in self.hyperparameters]
+            if both:
+                raise SubProblems(
+                    [(f"inputs.{n}", n, f"also a hyperparameter; both would be {flag(n)}; rename one") for n in both]
+                )
+        return self
 
     def metric(self, name: str) -> MetricDefinition | None:
         return next((m for m in self.metric_definitions if m.Name == name), None)
