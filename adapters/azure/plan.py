@@ -294,7 +294,7 @@ def distribution(path: str, r: ParamRange, strategy: Strategy) -> dict[str, Any]
         bounds = {"min_value": math.log(lo), "max_value": math.log(hi)}
         if q is None:
             return {"type": "loguniform", **bounds}
-        _check_multiples(path, kind, lo, hi, q)
+        _check_multiples(path, kind, lo, hi, q, log=True)
         return {"type": "qloguniform", **bounds, "q": _number(q)}
     if integer or r.step is not None:
         q = r.step if r.step is not None else 1
@@ -305,11 +305,13 @@ def distribution(path: str, r: ParamRange, strategy: Strategy) -> dict[str, Any]
     return {"type": "uniform", "min_value": _number(lo), "max_value": _number(hi)}
 
 
-def _check_multiples(path: str, kind: str, lo: float, hi: float, q: float) -> None:
+def _check_multiples(path: str, kind: str, lo: float, hi: float, q: float, log: bool = False) -> None:
     off = [(key, v) for key, v in (("min", lo), ("max", hi)) if not _is_multiple(v, q)]
     if off:
         key, value = off[0]
         near = math.floor(lo / q) * q if key == "min" else math.ceil(hi / q) * q
+        if log and near <= 0:  # a log scale has no 0: the first multiple above min instead
+            near = math.ceil(lo / q) * q
         raise _Refusal(
             f"{path}.{key}",
             value,

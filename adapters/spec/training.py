@@ -11,7 +11,9 @@ from pydantic import (
     model_validator,
 )
 
+from adapters.errors import Problem
 from adapters.spec.base import ParamName, ScalarValue, Strict, SubProblems
+from hpo_flow.report import GENERAL_REGEX_GROUP, format_number
 
 
 class MetricDefinition(Strict):
@@ -126,3 +128,66 @@ class Training(Strict):
 
     def metric(self, name: str) -> MetricDefinition | None:
         return next((m for m in self.metric_definitions if m.Name == name), None)
+
+    def report_warnings(self, objective: str) -> list[Problem]:
+        """Where the objective's regex misreads the lines hpo_flow.report prints for it."""
+        metric = self.metric(objective)
+        if metric is None:
+            return []
+        index = self.metric_definitions.index(metric)
+        path = f"training.metric_definitions.{index}.Regex"
+        for sep in (": ", " = "):  # report()'s default, and seed 003's `loss = 0.12` (sep=" = ")
+            lines = {value: f"{objective}{sep}{format_number(value)}" for value in _SAMPLES}
+            if not any(metric.pattern.search(line) for line in lines.values()):
+                continue  # the script prints its own format, not report()'s
+            misread = [
+                (line, _read(metric.pattern, line))
+                for value, line in lines.items()
+                if _read(metric.pattern, line) != value
+            ]
+            if misread:
+                line, got = misread[0]
+                return [
+                    Problem(
+                        path,
+                        metric.Regex,
+                        f"reads {got} from the line {line!r} that report() prints; use {_suggested(sep, objective)}",
+                        warning=True,
+                    )
+                ]
+            negative = f"{objective}{sep}{format_number(-0.25)}"
+            if _read(metric.pattern, negative) != -0.25 and not _NON_NEGATIVE.search(objective):
+                return [
+                    Problem(
+                        path,
+                        metric.Regex,
+                        f"cannot read a negative value ({negative!r}); if "
+                        f"{objective} can be negative, use {_suggested(sep, objective)}",
+                        warning=True,
+                    )
+                ]
+            return []
+        return []
+
+
+# Values report() prints as 0.000042 and 1234567.0: what `.6g` once turned into 4.2e-05 and 1.23457e+06.
+_SAMPLES = (0.000042, 1234567.0, 0.5, 3.0, 0.1 + 0.2)
+# Metric names that are never negative; any other objective may be (a score, a reward, a log-likelihood).
+_NON_NEGATIVE = re.compile(
+    r"acc|loss|err|mse|mae|rmse|auc|f1|precision|recall|iou|map|perplexity|bleu|rouge|dice|time|count",
+    re.IGNORECASE,
+)
+
+
+def _read(pattern: re.Pattern[str], line: str) -> float | None:
+    match = pattern.search(line)
+    if match is None or match.group(1) is None:
+        return None
+    try:
+        return float(match.group(1))
+    except ValueError:
+        return None
+
+
+def _suggested(sep: str, name: str) -> str:
+    return f'"{re.escape(name)}{sep}{GENERAL_REGEX_GROUP}"'

@@ -384,6 +384,16 @@ def test_names_azure_cannot_take_are_sampled_under_an_identifier_and_passed_as_w
             "use min 0",
         ),
         (
+            {"tuning.hyperparameter_ranges.q": {"type": "qloguniform", "min": 5, "max": 100, "q": 10}},
+            "tuning.hyperparameter_ranges.q.min",
+            "use min 10,",  # not 0: a log scale has no 0
+        ),
+        (
+            {"tuning.hyperparameter_ranges.opt": {"type": "categorical", "values": ["sgd", "it's"]}},
+            "tuning.hyperparameter_ranges.opt.values",
+            "inside single quotes",
+        ),
+        (
             {"tuning.hyperparameter_ranges.flag": {"type": "categorical", "values": [True, False]}},
             "tuning.hyperparameter_ranges.flag.values",
             "'true', 'false'",
@@ -414,6 +424,22 @@ def test_what_azure_cannot_run_exactly_is_refused_with_the_path_value_and_fix(
     assert found, problems
     assert words in found[0], found[0]
     assert "s3cret" not in "\n".join(problems)
+
+
+@pytest.mark.parametrize(
+    ("written", "suggested"),
+    [
+        ({"type": "qloguniform", "min": 5, "max": 100, "q": 10}, {"min": 10}),
+        ({"type": "qloguniform", "min": 0.5, "max": 8, "q": 1}, {"min": 1}),
+        ({"type": "quniform", "min": 0.1, "max": 1.0, "q": 0.2}, {"min": 0}),
+    ],
+)
+def test_the_suggested_bound_is_itself_accepted(written: dict[str, Any], suggested: dict[str, Any]) -> None:
+    ranges = "tuning.hyperparameter_ranges.q"
+    base = {"backends.azure": azure_backend(), "tuning.random_seed": None}
+    problems = [p for p in refusal(make_config({**base, ranges: written})) if p.startswith(ranges)]
+    assert problems and f"use min {suggested['min']}," in problems[0], problems
+    sweep_job(make_config({**base, ranges: {**written, **suggested}}))  # no PlanError
 
 
 def test_a_config_with_no_azure_section_says_what_to_add() -> None:
