@@ -67,9 +67,7 @@ def test_non_finite_values_are_not_read_as_numbers() -> None:
         assert NON_NEGATIVE.search(printed(value)) is None
 
 
-def test_model_dir_and_input_path_follow_the_backend_variables(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_model_dir_and_input_path_follow_the_backend_variables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("HPO_MODEL_DIR", "SM_MODEL_DIR", "HPO_INPUT_TRAINING", "SM_CHANNEL_TRAINING"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(tmp_path)
