@@ -37,6 +37,7 @@ from adapters.errors import PlanError, Problem
 from adapters.redact import is_secret_key
 from adapters.spec import (
     AzureBackend,
+    AzureEnvironment,
     EarlyStoppingPolicy,
     HpoConfig,
     ParamRange,
@@ -183,7 +184,9 @@ def sweep_job(spec: HpoConfig) -> dict[str, Any]:
     trial: dict[str, Any] = {
         "code": spec.training.source_dir,
         "command": " ".join(argv),
-        "environment": azure.environment,
+        "environment": (
+            azure.environment.model_dump() if isinstance(azure.environment, AzureEnvironment) else azure.environment
+        ),
         "environment_variables": env,
         "resources": {"instance_count": azure.instance_count},
     }

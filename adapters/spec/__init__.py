@@ -14,7 +14,14 @@ parameter's own units; adapters convert from there.
     messages   pydantic errors as one-line problems with the fix
 """
 
-from adapters.spec.backends import AzureBackend, Backends, LocalBackend, MlflowSettings, SageMakerBackend
+from adapters.spec.backends import (
+    AzureBackend,
+    AzureEnvironment,
+    Backends,
+    LocalBackend,
+    MlflowSettings,
+    SageMakerBackend,
+)
 from adapters.spec.base import Scalar, ScalarValue, Strict, SubProblems
 from adapters.spec.config import HpoConfig, cross_problems
 from adapters.spec.loading import apply_overrides, load_config, load_yaml, parse_config, read_yaml
@@ -36,6 +43,7 @@ from adapters.spec.tuning import (
 __all__ = [
     "RANGE_TYPE_NAMES",
     "AzureBackend",
+    "AzureEnvironment",
     "Backend",
     "Backends",
     "CompletionCriteria",
