@@ -503,6 +503,9 @@ def local_problems(spec: HpoConfig) -> list[Problem]:
                     "fixed `epochs` hyperparameter: raise epochs or set tuning.hyperband.max_resource",
                 )
             )
+    from adapters.local.process import input_problems
+
+    problems += input_problems(spec)
     return problems
 
 

@@ -14,6 +14,7 @@ settings where 0 is meaningful, a random seed and a target objective of 0.)
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import shutil
@@ -23,7 +24,8 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
-from adapters.sagemaker.mapping import CODE_IGNORE, TuningSpec
+from adapters.sagemaker.mapping import TuningSpec
+from adapters.trial_code import CODE_IGNORE, PACKAGE, helper_files
 
 _TUNER_CLASS: Any = None
 
@@ -242,7 +244,8 @@ def stage_code(trainer: Any, root: str, *, upload: bool) -> None:
 
 
 def write_code_archive(source_dir: Path, archive: Path) -> None:
-    """A reproducible tar.gz of the code: sorted, no timestamps or owners, CODE_IGNORE left out."""
+    """A reproducible tar.gz of the code (sorted, no timestamps or owners, CODE_IGNORE left out) with
+    the trial helper `hpo_flow/` added where the code has none of its own."""
 
     def ignored(name: str) -> bool:
         return any(fnmatch(name, pattern) for pattern in CODE_IGNORE)
@@ -263,3 +266,8 @@ def write_code_archive(source_dir: Path, archive: Path) -> None:
                     continue
                 path = Path(root) / name
                 tar.add(path, arcname=str(path.relative_to(source_dir)), filter=normalised)
+        if not (source_dir / PACKAGE).exists():  # the trial helper, so `import hpo_flow.report` works there
+            for name, content in sorted(helper_files().items()):
+                info = normalised(tarfile.TarInfo(name))
+                info.size, info.mode = len(content), 0o644
+                tar.addfile(info, io.BytesIO(content))
