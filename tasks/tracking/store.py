@@ -31,6 +31,8 @@ TRIAL_STATUS = "hpo.trial_status"
 BEST = "hpo.best"
 PARENT = "mlflow.parentRunId"
 NOTE = "mlflow.note.content"
+# MLflow 3 opens an experiment without this tag in its GenAI (traces) view; sweeps are model training.
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 
 # MLflow's own limits on values (mlflow.utils.validation); longer text goes to artifacts.
 MAX_PARAM = 6000
@@ -59,7 +61,7 @@ def ensure_experiment(client: MlflowClient, name: str, project: str) -> str:
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
         try:
-            return client.create_experiment(name, tags={"hpo.project": project})
+            return client.create_experiment(name, tags={"hpo.project": project, **EXPERIMENT_TAGS})
         except MlflowException as exc:  # created by a concurrent flow between the two calls
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
@@ -68,6 +70,9 @@ def ensure_experiment(client: MlflowClient, name: str, project: str) -> str:
     if experiment.lifecycle_stage == "deleted":
         log.warning("MLflow experiment %r was deleted; restoring it to record this sweep", name)
         client.restore_experiment(experiment.experiment_id)
+    for key, value in EXPERIMENT_TAGS.items():
+        if key not in experiment.tags:  # a kind the user chose stays
+            client.set_experiment_tag(experiment.experiment_id, key, value)
     return str(experiment.experiment_id)
 
 
