@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import shutil
 import tarfile
 import tempfile
-from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
-from adapters.sagemaker.mapping import CODE_IGNORE, TuningSpec
+from adapters.code import CODE_IGNORE, shipped_files
+from adapters.sagemaker.mapping import TuningSpec
 
 _TUNER_CLASS: Any = None
 
@@ -244,9 +243,6 @@ def stage_code(trainer: Any, root: str, *, upload: bool) -> None:
 def write_code_archive(source_dir: Path, archive: Path) -> None:
     """A reproducible tar.gz of the code: sorted, no timestamps or owners, CODE_IGNORE left out."""
 
-    def ignored(name: str) -> bool:
-        return any(fnmatch(name, pattern) for pattern in CODE_IGNORE)
-
     def normalised(info: tarfile.TarInfo) -> tarfile.TarInfo:
         info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
         return info
@@ -256,10 +252,5 @@ def write_code_archive(source_dir: Path, archive: Path) -> None:
         gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as zipped,
         tarfile.open(fileobj=zipped, mode="w") as tar,
     ):
-        for root, dirs, files in os.walk(source_dir):
-            dirs[:] = sorted(d for d in dirs if not ignored(d))
-            for name in sorted(files):
-                if ignored(name):
-                    continue
-                path = Path(root) / name
-                tar.add(path, arcname=str(path.relative_to(source_dir)), filter=normalised)
+        for path in shipped_files(source_dir):
+            tar.add(path, arcname=str(path.relative_to(source_dir)), filter=normalised)

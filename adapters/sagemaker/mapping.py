@@ -49,23 +49,8 @@ HYPERBAND_EPOCH_KEYS = ("epochs", "numepochs", "n-epochs", "n_epochs", "num_epoc
 # Channels and hyperparameters the SDK adds for script mode: a user's own of these names would clash.
 SDK_CHANNELS = ("sm_drivers", "code")
 SDK_HYPERPARAMETER_PREFIX = "sagemaker_"
-# What never belongs in the uploaded code: VCS data, caches, virtualenvs, hpo-flow's own local state.
-CODE_IGNORE = [
-    ".env",
-    ".git",
-    "__pycache__",
-    ".DS_Store",
-    ".cache",
-    ".ipynb_checkpoints",
-    ".venv",
-    "venv",
-    ".hpo",
-    "mlruns",
-    "mlflow.db",
-    ".pytest_cache",
-    ".ruff_cache",
-]
 TAG_PREFIX = "hpo-flow:"
+CONFIG_HASH_TAG = f"{TAG_PREFIX}config-hash"  # submit attaches only to a job whose tag matches
 
 
 @dataclass(frozen=True)
@@ -213,7 +198,7 @@ def map_spec(spec: HpoConfig) -> TuningSpec:
     problems += _input_problems(inputs)
     tags = {
         f"{TAG_PREFIX}project": spec.project,
-        f"{TAG_PREFIX}config-hash": spec.config_hash(),
+        CONFIG_HASH_TAG: spec.config_hash(),
         f"{TAG_PREFIX}sweep": job_name,
         **section.tags,
     }
@@ -252,6 +237,7 @@ def map_spec(spec: HpoConfig) -> TuningSpec:
     warm = tuning.warm_start
     if warm is not None:
         problems += _warm_start_problems(warm.parents)
+    warm_parents = list(warm.parents) if warm else generation_parents(spec)
 
     if problems:
         raise PlanError(BACKEND, problems)
@@ -291,8 +277,8 @@ def map_spec(spec: HpoConfig) -> TuningSpec:
         target_objective_value=criteria.target_objective_value if criteria else None,
         max_jobs_not_improving=criteria.max_jobs_not_improving if criteria else None,
         complete_on_convergence=bool(criteria and criteria.convergence_detected),
-        warm_start_parents=list(warm.parents) if warm else [],
-        warm_start_type=warm.type if warm else None,
+        warm_start_parents=warm_parents,
+        warm_start_type=warm.type if warm else ("IdenticalDataAndAlgorithm" if warm_parents else None),
         random_seed=tuning.random_seed,
         credentials_block=section.credentials_block,
     )
@@ -561,6 +547,14 @@ def _zero_problems(spec: HpoConfig) -> list[Problem]:
             )
         )
     return found
+
+
+def generation_parents(spec: HpoConfig) -> list[str]:
+    """A later generation's native warm start: the newest earlier generations of the same config and
+    code (IdenticalDataAndAlgorithm holds: same image, ranges and static values), at most the 5
+    SageMaker takes. A config's own tuning.warm_start replaces them."""
+    parents = spec.lineage.parents if spec.lineage else []
+    return [p for p in parents if JOB_NAME.match(p)][:MAX_WARM_START_PARENTS]
 
 
 def _warm_start_problems(parents: list[str]) -> list[Problem]:
