@@ -70,8 +70,9 @@ class LocalAdapter:
         from filelock import FileLock
 
         from adapters.local.search import local_problems
+        from adapters.local.warm import enqueue_warm_points, warm_start_problems
 
-        problems = local_problems(spec)
+        problems = local_problems(spec) + warm_start_problems(spec)
         if problems:
             raise PlanError(self.backend, problems)
         cwd = Path.cwd()
@@ -91,6 +92,9 @@ class LocalAdapter:
             study = self._study(paths, spec)
             if study is not None and END_ATTR in study.user_attrs:
                 return ref  # finished (completed, failed or cancelled): nothing to start
+            if study is None and spec.lineage is not None and spec.lineage.warm_points:
+                # A new generation: its study exists before its runner, holding the points to try first.
+                enqueue_warm_points(self._study(paths, spec, create=True), spec)
             with contextlib.suppress(FileNotFoundError):
                 paths.stop_file.unlink()  # a STOP left by a cancel that never reached the storage
             self._start_runner(paths, cwd)
