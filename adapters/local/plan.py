@@ -24,8 +24,9 @@ def build_plan(spec: HpoConfig, cwd: Path | None = None) -> dict[str, Any]:
     import optuna
 
     from adapters.local import search
+    from adapters.local.warm import warm_start_note, warm_start_problems
 
-    problems = search.local_problems(spec)
+    problems = search.local_problems(spec) + warm_start_problems(spec)
     if problems:
         raise PlanError("local", problems)
     base = cwd or Path.cwd()
@@ -47,6 +48,7 @@ def build_plan(spec: HpoConfig, cwd: Path | None = None) -> dict[str, Any]:
         "slots": [slot.label for slot in slots],
         "parallelism": len(slots),
         "search": search.describe_search(spec),
+        **({"warm_start": note} if (note := warm_start_note(spec)) else {}),
         "objective": {"metric": tuning.objective_metric, "type": tuning.objective_type.value},
         "limits": {
             "max_jobs": tuning.max_jobs,

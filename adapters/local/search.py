@@ -42,6 +42,7 @@ from optuna.distributions import (
 )
 
 from adapters.errors import Problem
+from adapters.local import optuna_access
 from adapters.local.pruners import BanditPruner, MedianStoppingPruner, TruncationPruner
 from adapters.spec import EarlyStoppingPolicy, HpoConfig, ParamRange, RangeType, Scaling, Strategy
 
@@ -226,7 +227,7 @@ class GridSearch(optuna.samplers.GridSampler):
         """Grid points that no trial, finished or running, has taken yet."""
         taken = {
             t.system_attrs["grid_id"]
-            for t in study._storage.get_all_trials(study._study_id, deepcopy=False)
+            for t in optuna_access.all_trials(study)
             if "grid_id" in t.system_attrs
             and (t.state.is_finished() or t.state == optuna.trial.TrialState.RUNNING)
             and self._same_search_space(t.system_attrs["search_space"])
@@ -502,6 +503,9 @@ def local_problems(spec: HpoConfig) -> list[Problem]:
                     "fixed `epochs` hyperparameter: raise epochs or set tuning.hyperband.max_resource",
                 )
             )
+    from adapters.local.process import input_problems
+
+    problems += input_problems(spec)
     return problems
 
 
