@@ -504,8 +504,9 @@ def local_problems(spec: HpoConfig) -> list[Problem]:
                 )
             )
     from adapters.local.process import input_problems
+    from adapters.local.slots import slot_problems
 
-    problems += input_problems(spec)
+    problems += input_problems(spec) + slot_problems(spec)
     return problems
 
 
