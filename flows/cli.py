@@ -69,6 +69,8 @@ def run_from_cli(
     from flows.hpo_sweep import SweepFailedError, hpo_sweep
     from flows.server import prefect_api
 
+    _no_tracebacks_for_our_errors()
+
     try:
         with prefect_api(), _stop_sweeps_on_termination():
             outcome = hpo_sweep(
@@ -101,6 +103,31 @@ def _stop_sweeps_on_termination() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+class _OurErrorsWithoutTraceback(logging.Filter):
+    """Prefect logs a failed flow run's exception with its traceback; for an HpoFlowError (a failed
+    sweep, a refused config) that is 30 lines in front of the one-line `error:` the CLI prints."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from adapters.errors import HpoFlowError
+
+        if record.exc_info and isinstance(record.exc_info[1], HpoFlowError):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def _no_tracebacks_for_our_errors() -> None:
+    loggers = [
+        logging.getLogger(),
+        *(v for v in logging.Logger.manager.loggerDict.values() if isinstance(v, logging.Logger)),
+    ]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and not any(
+                isinstance(f, _OurErrorsWithoutTraceback) for f in handler.filters
+            ):
+                handler.addFilter(_OurErrorsWithoutTraceback())
 
 
 def _quiet() -> None:

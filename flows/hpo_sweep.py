@@ -6,6 +6,7 @@ It composes thin tasks and decides nothing about backends: the adapter is chosen
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,10 +59,16 @@ class SweepFailedError(HpoFlowError):
     def __init__(self, outcome: SweepOutcome) -> None:
         self.outcome = outcome
         why = f": {outcome.message}" if outcome.message else ""
-        super().__init__(
-            f"sweep {outcome.sweep} ended {outcome.status} with no successful trial "
-            f"({outcome.trials} trials: {outcome.trial_counts}){why}"
-        )
+        counts = f"{outcome.trials} trials: {outcome.trial_counts}"
+        if re.search(r"\b[1-9]\d* completed\b", outcome.trial_counts):
+            # Trials completed, but the sweep itself failed (its runner was killed, say): not "no success".
+            super().__init__(
+                f"sweep {outcome.sweep} ended {outcome.status}{why} ({counts}); the completed trials are in "
+                "MLflow, but no model is registered from a sweep that did not finish: run the same command "
+                "again to resume it"
+            )
+            return
+        super().__init__(f"sweep {outcome.sweep} ended {outcome.status} with no successful trial ({counts}){why}")
 
 
 def _stop_sweep(flow: Any, flow_run: Any, state: Any) -> None:

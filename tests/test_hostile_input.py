@@ -150,3 +150,27 @@ def test_a_problem_shows_a_bounded_value_whatever_it_holds() -> None:
     shown = str(Problem("project", nested, "must be a string"))
     assert len(shown) < 200 and shown.endswith("must be a string")
     assert json.dumps(str(Problem("k", 10**100, "m")))
+
+
+@pytest.mark.parametrize("workdir", ["/proc/hpo-nope/x", "{file}/x"], ids=["proc", "under-a-file"])
+def test_an_unusable_workdir_is_a_plan_problem_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], workdir: str
+) -> None:
+    (tmp_path / "a-file").write_text("")
+    workdir = workdir.format(file=tmp_path / "a-file")
+    config = write_config(tmp_path / "config.yaml", config_dict({"backends.local.workdir": workdir}))
+    for command in ("plan", "run"):
+        code, err = _cli(capsys, command, str(config), "--backend", "local")
+        assert code == 2, err
+        assert f"backends.local.workdir: '{workdir}':" in err and "a directory this user can write" in err
+
+
+@pytest.mark.parametrize("uri", ["", "   "])
+def test_an_empty_tracking_uri_is_refused_instead_of_recording_to_mlruns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], uri: str
+) -> None:
+    config = write_config(tmp_path / "config.yaml", config_dict({"mlflow.tracking_uri": uri}))
+    code, err = _cli(capsys, "validate", str(config))
+    assert code == 2
+    _one_problem(err, "mlflow.tracking_uri", "sqlite:///mlflow.db")
+    assert not (tmp_path / "mlruns").exists()
