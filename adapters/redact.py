@@ -54,3 +54,24 @@ def redact(value: Any, key: str = "") -> Any:
     if isinstance(value, str):
         return redact_text(value)
     return value
+
+
+def secret_values(tree: Any, key: str = "", secret: bool = False) -> set[str]:
+    """Every text a config tree holds under a secret-looking key, the values of a categorical range
+    named `api_token` included: what must not be printed even where it is not under that key."""
+    secret = secret or (bool(key) and is_secret_key(key))
+    if isinstance(tree, Mapping):
+        return set().union(*(secret_values(v, str(k), secret) for k, v in tree.items()))
+    if isinstance(tree, list | tuple):
+        return set().union(*(secret_values(v, "", secret) for v in tree))
+    if secret and tree is not None and not isinstance(tree, bool):
+        text = str(tree)
+        return {text} if len(text) >= 4 else set()  # shorter: masking it would mangle the rest of the text
+    return set()
+
+
+def mask_values(text: str, secrets: set[str]) -> str:
+    """`text` with every one of `secrets` masked, longest first, and URL passwords removed."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return redact_text(text)

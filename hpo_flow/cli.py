@@ -139,14 +139,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from adapters.redact import mask_values, secret_values
     from adapters.spec import load_config
 
     config = load_config(args.config)
+    secrets = secret_values(config.model_dump(mode="json"))
     for warning in config.warnings():
-        print(f"warning: {warning}", file=sys.stderr)
+        print(mask_values(f"warning: {warning}", secrets), file=sys.stderr)
     print(f"{args.config}: OK")
     for line in summary(config):
-        print(line)
+        print(mask_values(line, secrets))
     return EXIT_OK
 
 
@@ -190,13 +192,14 @@ def summary(config: Any) -> list[str]:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from adapters import get_adapter
-    from adapters.redact import redact
+    from adapters.redact import mask_values, redact, secret_values
     from adapters.spec import load_config
 
     config = load_config(args.config, args.overrides)
     backend = args.backend or config.tuning.backend.value
     plan = redact(get_adapter(backend).plan(config))
-    print(_render(plan, args.format))
+    # A secret can sit where no key says so: the values of a categorical range named api_token.
+    print(mask_values(_render(plan, args.format), secret_values(config.model_dump(mode="json"))))
     return EXIT_OK
 
 

@@ -174,3 +174,17 @@ def test_an_empty_tracking_uri_is_refused_instead_of_recording_to_mlruns(
     assert code == 2
     _one_problem(err, "mlflow.tracking_uri", "sqlite:///mlflow.db")
     assert not (tmp_path / "mlruns").exists()
+
+
+def test_values_of_a_secret_named_range_are_masked_in_validate_and_plan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ranges = {
+        "lr": {"type": "continuous", "min": 0.001, "max": 0.1},
+        "api_token": {"type": "categorical", "values": ["tok-hunter2-x"]},
+    }
+    config = write_config(tmp_path / "config.yaml", config_dict({"tuning.hyperparameter_ranges": ranges}))
+    for argv in (["validate", str(config)], ["plan", str(config), "--backend", "local"]):
+        assert main(argv) == 0
+        out, err = capsys.readouterr()
+        assert "tok-hunter2-x" not in out + err and "***" in out
