@@ -17,7 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mutants", type=int, default=400, help="property-based mutated configs")
     parser.add_argument("--runner-rounds", type=int, default=4)
     parser.add_argument("--cli-rounds", type=int, default=2)
-    parser.add_argument("--only", choices=["configs", "runner", "cli", "worker", "faulty"], action="append")
+    sections = ["configs", "runner", "cli", "worker", "faulty", "tests"]
+    parser.add_argument("--only", choices=sections, action="append")
     args = parser.parse_args(argv)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -26,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     from chaos.probe import Tally
 
     rng = random.Random(args.seed)
-    wanted = set(args.only or ["configs", "runner", "cli", "worker", "faulty"])
+    wanted = set(args.only or sections)
     print(f"chaos: seed {args.seed}, sections {', '.join(sorted(wanted))}", flush=True)
     tallies: list[Tally] = []
     started = time.perf_counter()
@@ -42,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
             tallies.append(kills.worker_kills(base))
         if "cli" in wanted:
             tallies.append(kills.cli_kills(base, args.cli_rounds, rng))
+        if "tests" in wanted:
+            tallies.append(kills.test_run_kills(base))
         for tally in tallies:
             print(f"  {tally.name:<28} {tally.cases:>5} checks  {len(tally.bad):>3} failures  {tally.figures}")
             for bad in tally.bad[:20]:

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from chaos.probe import CANARIES, TAG_VAR, Tally, grep_tree, kill_tagged, leaks, wait_untagged
+from chaos.probe import CANARIES, TAG_VAR, Tally, grep_tree, kill_tagged, leaks, tagged, wait_untagged
 
 URL_PW, ENV_PW, HYPER_PW, LOG_PW, _ = CANARIES
 PG = "postgresql://postgres@127.0.0.1:5432"
@@ -46,8 +46,8 @@ if m == "silent":
 if m in ("hang", "stubborn"):
     while True: time.sleep(0.1)
 if m == "bigline":
-    print("x" * 40000 + f" postgresql://u:{os.environ.get('LOG_CANARY', '')}@db/x")
-print(f"connecting to postgresql://u:{os.environ.get('LOG_CANARY', '')}@db/x", file=sys.stderr)
+    print("x" * 40000 + f" postgresql://u:{os.environ.get('LOG_DB_PASSWORD', '')}@db/x")
+print(f"connecting to postgresql://u:{os.environ.get('LOG_DB_PASSWORD', '')}@db/x", file=sys.stderr)
 score = 1 - (a.x - 0.3) ** 2
 for step in range(1, a.steps + 1):
     print(f"accuracy: {'nan' if m == 'nan' else score * step / a.steps:.6f}", flush=True)
@@ -105,7 +105,7 @@ def config(root: Path, **tuning: Any) -> dict[str, Any]:
             "entry_point": "train.py",
             "source_dir": ".",
             "hyperparameters": {"steps": 3, "sleep": 0.2, "mode": "ok", "api_key": HYPER_PW},
-            "environment": {"DB_PASSWORD": ENV_PW, "LOG_CANARY": LOG_PW},
+            "environment": {"DB_PASSWORD": ENV_PW, "LOG_DB_PASSWORD": LOG_PW},
             "metric_definitions": [{"Name": "accuracy", "Regex": "accuracy: ([0-9.naif]+)"}],
         },
         "tuning": {
@@ -133,8 +133,9 @@ def _write(root: Path, data: dict[str, Any]) -> Path:
 
 
 def _secret_store(path: Path) -> bool:
-    """Files meant to hold the config as written (0600), and the trials' own raw output."""
-    return path.name in ("spec.json", "spec.json.tmp", "output.log")
+    """Where the secrets are meant to be: the user's own config (and its write-back backup), the
+    runner's copy of it (0600), and each trial's raw output as the script printed it."""
+    return path.name in ("config.yaml", "config.yaml.bak", "spec.json", "spec.json.tmp", "output.log")
 
 
 def _study_trials(spec: Any, paths: Any) -> list[Any]:
@@ -436,4 +437,40 @@ def faulty_trials(base: Path) -> Tally:
             tally.figures["statuses"] = dict(sorted(got.items()))
     finally:
         os.chdir(here)
+    return tally
+
+
+def test_run_kills(base: Path) -> Tally:
+    """kill -9 of a pytest run once its MLflow server and Prefect harness are up: both must go."""
+    tally = Tally("test run kill -9")
+    repo = Path(__file__).resolve().parents[1]
+    with tagged_scope() as tag:
+        log = base / "pytest.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/flow/test_cli_failures.py"],
+                cwd=repo,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        end = time.monotonic() + 240
+        seen: set[str] = set()
+        while time.monotonic() < end and proc.poll() is None:
+            for _, argv in tagged(tag):
+                if "mlflow" in argv and "server" in argv:
+                    seen.add("mlflow")
+                if "uvicorn" in argv and "prefect.server" in argv:
+                    seen.add("prefect")
+            if seen == {"mlflow", "prefect"}:
+                break
+            time.sleep(0.5)
+        tally.cases += 1
+        tally.figures["servers_seen"] = sorted(seen)
+        if proc.poll() is not None or seen != {"mlflow", "prefect"}:
+            tally.fail(f"the test run did not bring both servers up: {sorted(seen)}")
+        proc.kill()
+        proc.wait()
+        left = wait_untagged(tag, 20)
+        if left:
+            tally.fail(f"servers left after kill -9 of pytest: {left}")
     return tally

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from adapters.errors import PlanError, Problem
 from adapters.spec import limits
@@ -188,3 +189,19 @@ def test_values_of_a_secret_named_range_are_masked_in_validate_and_plan(
         assert main(argv) == 0
         out, err = capsys.readouterr()
         assert "tok-hunter2-x" not in out + err and "***" in out
+
+
+def test_a_config_path_that_is_not_utf8_is_printed_not_a_traceback(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    name = os.fsencode(tmp_path) + b"/caf\xe9.yaml"
+    Path(os.fsdecode(name)).write_text(yaml.safe_dump(config_dict()))
+    done = subprocess.run(
+        [sys.executable, "-m", "hpo_flow.cli", "validate", name],
+        capture_output=True,
+        env={**os.environ, "LC_ALL": "C.UTF-8"},
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    assert b"Traceback" not in done.stderr and b"caf\\udce9.yaml: OK" in done.stdout
