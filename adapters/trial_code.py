@@ -16,22 +16,6 @@ from pathlib import Path
 import hpo_flow
 
 PACKAGE = "hpo_flow"
-# What never belongs in uploaded code: VCS data, caches, virtualenvs, hpo-flow's own local state.
-CODE_IGNORE = [
-    ".env",
-    ".git",
-    "__pycache__",
-    ".DS_Store",
-    ".cache",
-    ".ipynb_checkpoints",
-    ".venv",
-    "venv",
-    ".hpo",
-    "mlruns",
-    "mlflow.db",
-    ".pytest_cache",
-    ".ruff_cache",
-]
 _FILES = ("__init__.py", "report.py")  # the helper needs only the standard library; nothing else ships
 
 

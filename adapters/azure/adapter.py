@@ -32,10 +32,11 @@ from adapters.azure.workspace import (
     resolve,
     service_errors,
 )
+from adapters.code import CODE_IGNORE
 from adapters.errors import BackendError
 from adapters.port import SweepRef, SweepState, TrialStatus
 from adapters.spec import HpoConfig
-from adapters.trial_code import CODE_IGNORE, PACKAGE, add_helper
+from adapters.trial_code import PACKAGE, add_helper
 
 _TERMINAL = {"Completed", "Failed", "Canceled"}
 

@@ -56,6 +56,7 @@ MODEL_DIR = "outputs/model"
 MODEL_ENV_VARS = ("HPO_MODEL_DIR", "SM_MODEL_DIR")  # the local runner's and SageMaker's names
 TAG_PROJECT = "hpo-flow.project"
 TAG_CONFIG_HASH = "hpo-flow.config_hash"
+TAG_WARM_START = "hpo-flow.warm_start"
 INPUT_TYPES = ("uri_folder", "uri_file", "mltable", "mlflow_model", "custom_model")
 # Azure ML's conservative default (its tuning guide): median stopping, every interval, after 5.
 AUTO_DELAY_EVALUATION = 5
@@ -209,6 +210,14 @@ def sweep_job(spec: HpoConfig) -> dict[str, Any]:
         "description": f"hpo-flow sweep of {spec.project} (config {spec.config_hash()})",
         "tags": {**azure.tags, TAG_PROJECT: spec.project, TAG_CONFIG_HASH: spec.config_hash()},
     }
+    if spec.lineage is not None and spec.lineage.parents:
+        # Azure ML sweeps have no warm start: a later generation says so, and starts cold.
+        cold = (
+            f"none: Azure ML sweeps cannot warm-start, so generation {spec.generation} starts cold "
+            f"(earlier: {', '.join(spec.lineage.parents)})"
+        )
+        doc["description"] += f"; warm start {cold}"
+        doc["tags"][TAG_WARM_START] = cold[:256]
     if azure.compute:
         doc["compute"] = azure.compute if azure.compute.startswith("azureml:") else f"azureml:{azure.compute}"
     if inputs:

@@ -50,6 +50,7 @@ HYPERBAND_EPOCH_KEYS = ("epochs", "numepochs", "n-epochs", "n_epochs", "num_epoc
 SDK_CHANNELS = ("sm_drivers", "code")
 SDK_HYPERPARAMETER_PREFIX = "sagemaker_"
 TAG_PREFIX = "hpo-flow:"
+CONFIG_HASH_TAG = f"{TAG_PREFIX}config-hash"  # submit attaches only to a job whose tag matches
 # Where SageMaker's container has the model directory it uploads, and each channel's data.
 MODEL_DIR_ENV = "HPO_MODEL_DIR"
 CONTAINER_MODEL_DIR = "/opt/ml/model"
@@ -204,7 +205,7 @@ def map_spec(spec: HpoConfig) -> TuningSpec:
     problems += _input_problems(inputs)
     tags = {
         f"{TAG_PREFIX}project": spec.project,
-        f"{TAG_PREFIX}config-hash": spec.config_hash(),
+        CONFIG_HASH_TAG: spec.config_hash(),
         f"{TAG_PREFIX}sweep": job_name,
         **section.tags,
     }
@@ -243,6 +244,7 @@ def map_spec(spec: HpoConfig) -> TuningSpec:
     warm = tuning.warm_start
     if warm is not None:
         problems += _warm_start_problems(warm.parents)
+    warm_parents = list(warm.parents) if warm else generation_parents(spec)
 
     if problems:
         raise PlanError(BACKEND, problems)
@@ -282,8 +284,8 @@ def map_spec(spec: HpoConfig) -> TuningSpec:
         target_objective_value=criteria.target_objective_value if criteria else None,
         max_jobs_not_improving=criteria.max_jobs_not_improving if criteria else None,
         complete_on_convergence=bool(criteria and criteria.convergence_detected),
-        warm_start_parents=list(warm.parents) if warm else [],
-        warm_start_type=warm.type if warm else None,
+        warm_start_parents=warm_parents,
+        warm_start_type=warm.type if warm else ("IdenticalDataAndAlgorithm" if warm_parents else None),
         random_seed=tuning.random_seed,
         credentials_block=section.credentials_block,
     )
@@ -552,6 +554,14 @@ def _zero_problems(spec: HpoConfig) -> list[Problem]:
             )
         )
     return found
+
+
+def generation_parents(spec: HpoConfig) -> list[str]:
+    """A later generation's native warm start: the newest earlier generations of the same config and
+    code (IdenticalDataAndAlgorithm holds: same image, ranges and static values), at most the 5
+    SageMaker takes. A config's own tuning.warm_start replaces them."""
+    parents = spec.lineage.parents if spec.lineage else []
+    return [p for p in parents if JOB_NAME.match(p)][:MAX_WARM_START_PARENTS]
 
 
 def _warm_start_problems(parents: list[str]) -> list[Problem]:

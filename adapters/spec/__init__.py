@@ -9,6 +9,7 @@ parameter's own units; adapters convert from there.
     ranges     hyperparameter ranges in every vocabulary, one representation
     tuning     strategy, objective, limits, early stopping, warm start
     backends   backends.local / sagemaker / azure, and mlflow
+    lineage    which sweep of a config a spec is (code digest, generation, warm start); set by hpo-flow
     config     HpoConfig: the whole file, cross-section checks, sweep name and hash
     loading    YAML in, overrides, every problem collected
     messages   pydantic errors as one-line problems with the fix
@@ -24,6 +25,7 @@ from adapters.spec.backends import (
 )
 from adapters.spec.base import Scalar, ScalarValue, Strict, SubProblems
 from adapters.spec.config import HpoConfig, cross_problems
+from adapters.spec.lineage import Lineage
 from adapters.spec.loading import apply_overrides, load_config, load_yaml, parse_config, read_yaml
 from adapters.spec.messages import translate_errors
 from adapters.spec.ranges import RANGE_TYPE_NAMES, ParamRange, RangeType, Scaling
@@ -52,6 +54,7 @@ __all__ = [
     "EarlyStoppingPolicy",
     "HpoConfig",
     "Hyperband",
+    "Lineage",
     "LocalBackend",
     "MetricDefinition",
     "MlflowSettings",
