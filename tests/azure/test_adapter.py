@@ -256,3 +256,28 @@ def test_the_workspace_mlflow_uri_is_read_by_the_azureml_plugin() -> None:
     from mlflow.store.tracking.rest_store import RestStore
 
     assert issubclass(AzureMLRestStore, RestStore)
+
+
+@pytest.mark.integration
+def test_a_saved_prefect_azure_block_names_the_workspace_and_signs_in() -> None:
+    """prefect-azure is in the azure extra: an AzureMlCredentials block saved in Prefect gives the
+    service principal's credential and the workspace fields the config leaves out."""
+    from azure.identity import ClientSecretCredential
+    from prefect.testing.utilities import prefect_test_harness
+    from prefect_azure import AzureMlCredentials
+
+    from adapters.azure.workspace import Workspace, resolve
+
+    spec = make_config({"backends.azure": {"environment": "azureml:e:1", "credentials_block": "azure-prod"}})
+    with prefect_test_harness():
+        AzureMlCredentials(
+            tenant_id="t-1",
+            service_principal_id="sp-1",
+            service_principal_password="s3cret",
+            subscription_id="sub-1",
+            resource_group="rg-1",
+            workspace_name="ws-1",
+        ).save("azure-prod")
+        workspace, credential = resolve(spec, None)
+    assert workspace == Workspace("sub-1", "rg-1", "ws-1")
+    assert isinstance(credential, ClientSecretCredential)
