@@ -23,7 +23,7 @@ import yaml
 from adapters.port import SweepStatus, TrialStatus, best_trial
 from adapters.spec import apply_overrides, load_config
 from tests.azure import conftest as azure_fixtures
-from tests.azure.served import RG, SUB, WS, ChildPlan, ServedWorkspace
+from tests.azure.served import RG, SUB, WS, ChildPlan, ServedWorkspace, plain_mlflow_script
 from tests.flow.flow_contract import FlowContract, _client, _runs, _versions
 from tests.sagemaker import conftest as sagemaker_fixtures
 from tests.sagemaker.conftest import SDK_NOISE, new_session
@@ -225,6 +225,9 @@ class TestFlowOnAzureML(CloudFlowContract):
 
     @pytest.fixture
     def backend(self, register: Any, workspace: ServedWorkspace, credential: Any) -> str:
+        return self.serve(register, workspace, credential)
+
+    def serve(self, register: Any, workspace: ServedWorkspace, credential: Any) -> str:
         from adapters.azure import AzureMLAdapter
 
         workspace.auto_advance = [
@@ -239,3 +242,14 @@ class TestFlowOnAzureML(CloudFlowContract):
     @pytest.fixture
     def sweeps_created(self, workspace: ServedWorkspace) -> Callable[[], int]:
         return lambda: sum(method == "PUT" and "/jobs/" in path for method, path in workspace.requests)
+
+
+class TestFlowOnAzureMLWithPlainMlflow(TestFlowOnAzureML):
+    """Seed 004's config with a script as Azure ML's samples write it: `mlflow.log_metric` alone, never
+    report(), so no params reach MLflow. The trials still carry the values Azure ML sampled for them
+    (from the child jobs), and the winner's values are written back into the config."""
+
+    @pytest.fixture
+    def backend(self, register: Any, workspace: ServedWorkspace, credential: Any) -> str:
+        workspace.train = plain_mlflow_script
+        return self.serve(register, workspace, credential)
