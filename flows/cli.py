@@ -132,7 +132,7 @@ def print_outcome(outcome: SweepOutcome, dry_run: bool, out: TextIO) -> None:
         say(f"Best trial {outcome.best_trial}: {outcome.objective_metric} = {best}  [{values}]")
     say()
     say("Where to look")
-    say(f"  MLflow UI   {_mlflow_ui_hint(outcome.tracking_uri or '')}")
+    say(f"  MLflow UI   {mlflow_ui_hint(outcome.tracking_uri or '')}")
     say(f"              experiment {outcome.experiment!r}, parent run of sweep {outcome.sweep}")
     if outcome.model_name:
         say(f"  Model       {outcome.model_name} version {outcome.model_version}, alias @{outcome.model_alias}")
@@ -151,7 +151,7 @@ def print_outcome(outcome: SweepOutcome, dry_run: bool, out: TextIO) -> None:
         say(f"    {line}")
 
 
-def _mlflow_ui_hint(tracking_uri: str) -> str:
+def mlflow_ui_hint(tracking_uri: str) -> str:
     if tracking_uri.startswith(("http://", "https://")):
         return f"open {tracking_uri}"
     if tracking_uri.startswith("sqlite:///") and not tracking_uri.startswith("sqlite:////"):

@@ -28,6 +28,7 @@ CONFIG_HASH = "hpo.config_hash"
 TRIAL_ID = "hpo.trial_id"
 TRIAL_STATUS = "hpo.trial_status"
 BEST = "hpo.best"
+REF = "hpo.sweep_ref"  # the sweep's SweepRef as JSON, on the parent run
 PARENT = "mlflow.parentRunId"
 NOTE = "mlflow.note.content"
 # MLflow 3 opens an experiment without this tag in its GenAI (traces) view; sweeps are model training.
@@ -43,6 +44,9 @@ _MAX_LOG_BYTES = 10 * 1024 * 1024
 def client_for(tracking_uri: str | None) -> MlflowClient:
     from mlflow import MlflowClient
 
+    # The sagemaker-mlflow plugin (installed with the sagemaker extra) fails to read any tracking
+    # URI that is not a SageMaker ARN and warns about it on every request; the request goes on.
+    logging.getLogger("mlflow.tracking.request_header.registry").setLevel(logging.ERROR)
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
