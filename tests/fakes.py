@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from adapters.errors import BackendError, PlanError, Problem
 from adapters.port import SweepRef, SweepState, SweepStatus, Trial, TrialStatus
 from adapters.spec import HpoConfig, RangeType
 
@@ -20,6 +21,7 @@ class _Sweep:
     trials: list[Trial] = field(default_factory=list)
     status: SweepStatus = SweepStatus.RUNNING
     polls: int = 0
+    warm: list[dict[str, Any]] = field(default_factory=list)  # tried first, as a local study does
 
 
 class FakeAdapter:
@@ -41,22 +43,39 @@ class FakeAdapter:
         self._lock = threading.Lock()
 
     def plan(self, spec: HpoConfig) -> dict[str, Any]:
+        problems = [
+            Problem(f"tuning.hyperparameter_ranges.{name}.type", r.type.value, "the fake draws only bounded ranges")
+            for name, r in spec.tuning.hyperparameter_ranges.items()
+            if r.type in (RangeType.normal, RangeType.lognormal)
+        ]
+        if spec.tuning.warm_start is not None:
+            problems.append(Problem("tuning.warm_start", spec.tuning.warm_start.parents, "the fake has no parents"))
+        if problems:
+            raise PlanError(self.backend, problems)
         return {
             "name": spec.sweep_name(),
             "max_jobs": spec.tuning.max_jobs,
             "ranges": sorted(spec.tuning.hyperparameter_ranges),
+            "warm_points": spec.lineage.warm_points if spec.lineage else [],
         }
 
     def submit(self, spec: HpoConfig) -> SweepRef:
+        self.plan(spec)
         name = spec.sweep_name()
         with self._lock:
             self.submits += 1
-            self.sweeps.setdefault(name, _Sweep(spec=spec))
+            known = self.sweeps.get(name)
+            if known is not None and known.spec.config_hash() != spec.config_hash():
+                raise BackendError(f"fake sweep {name!r} is a sweep of a different config")
+            if known is None:
+                self.sweeps[name] = _Sweep(spec=spec, warm=list(spec.lineage.warm_points) if spec.lineage else [])
         return SweepRef(backend=self.backend, name=name, cloud_id=f"fake://{name}")
 
     def poll(self, ref: SweepRef) -> SweepState:
         with self._lock:
-            sweep = self.sweeps[ref.name]
+            sweep = self.sweeps.get(ref.name)
+            if sweep is None:
+                raise BackendError(f"the fake has no sweep {ref.name!r}")
             sweep.polls += 1
             if sweep.status == SweepStatus.RUNNING:
                 for _ in range(self.per_poll):
@@ -77,8 +96,10 @@ class FakeAdapter:
     def _trial(self, sweep: _Sweep, index: int) -> Trial:
         spec = sweep.spec
         rng = random.Random(index + (spec.tuning.random_seed or 0))
-        params: dict[str, Any] = {}
+        params: dict[str, Any] = dict(sweep.warm[index]) if index < len(sweep.warm) else {}
         for name, r in spec.tuning.hyperparameter_ranges.items():
+            if name in params:
+                continue
             if r.type == RangeType.categorical:
                 params[name] = rng.choice(r.values or [None])
             elif r.is_integral:
@@ -90,7 +111,7 @@ class FakeAdapter:
         curve = [(step, round(score * (step + 1) / 5, 6)) for step in range(5)]
         model_uri = None
         if self.model_dir is not None and not failed:
-            model_uri = str(self.model_dir / f"trial-{index}")
+            model_uri = str(self.model_dir / spec.sweep_name() / f"trial-{index}")
         now = datetime.now(UTC)
         return Trial(
             id=f"trial-{index}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from adapters.port import SweepRef
 from adapters.spec import HpoConfig
 from tests.contract import AdapterContract
 from tests.fakes import FakeAdapter
@@ -28,3 +29,17 @@ class TestFakeAdapter(AdapterContract):
                 pass
 
         return drive
+
+    @pytest.fixture
+    def unknown_ref(self) -> SweepRef:
+        return SweepRef(backend="fake", name="no-such-sweep", cloud_id="fake://no-such-sweep")
+
+    @pytest.fixture
+    def unsupported(self) -> tuple[HpoConfig, list[str]]:
+        config = make_config(
+            {
+                "tuning.hyperparameter_ranges.noise": {"type": "normal", "mu": 0, "sigma": 1},
+                "tuning.warm_start": {"parents": ["old-sweep"]},
+            }
+        )
+        return config, ["tuning.hyperparameter_ranges.noise", "tuning.warm_start"]

@@ -70,8 +70,9 @@ class LocalAdapter:
         from filelock import FileLock
 
         from adapters.local.search import local_problems
+        from adapters.local.warm import enqueue_warm_points, warm_start_problems
 
-        problems = local_problems(spec)
+        problems = local_problems(spec) + warm_start_problems(spec)
         if problems:
             raise PlanError(self.backend, problems)
         cwd = Path.cwd()
@@ -91,6 +92,9 @@ class LocalAdapter:
             study = self._study(paths, spec)
             if study is not None and END_ATTR in study.user_attrs:
                 return ref  # finished (completed, failed or cancelled): nothing to start
+            if study is None and spec.lineage is not None and spec.lineage.warm_points:
+                # A new generation: its study exists before its runner, holding the points to try first.
+                enqueue_warm_points(self._study(paths, spec, create=True), spec)
             with contextlib.suppress(FileNotFoundError):
                 paths.stop_file.unlink()  # a STOP left by a cancel that never reached the storage
             self._start_runner(paths, cwd)
@@ -221,7 +225,9 @@ class LocalAdapter:
         self._close_leftover_trials(study)
         if END_ATTR not in study.user_attrs:
             study.set_user_attr(END_ATTR, end_record(SweepStatus.STOPPED, "cancelled"))
-        sync_storage(study._storage)
+        from adapters.local import optuna_access
+
+        sync_storage(optuna_access.storage_of(study))
 
     def _recorded_groups(self, study: optuna.Study | None) -> list[int]:
         from optuna.trial import TrialState
@@ -240,16 +246,16 @@ class LocalAdapter:
         """Trials still RUNNING on this machine with no live owner were killed above: record them as stopped."""
         from optuna.trial import TrialState
 
-        from adapters.local.state import RESULT_ATTR
+        from adapters.local import optuna_access
+        from adapters.local.state import RESULT_ATTR, TrialRecord
 
         host = hostname()
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             run = t.user_attrs.get(RUN_ATTR) or {}
             if run and (run.get("host") != host or lock_held(run.get("owner_lock", ""))):
                 continue
-            study._storage.set_trial_user_attr(
-                t._trial_id, RESULT_ATTR, {"reason": "stopped: cancelled", "stopped": True, "counts": False}
-            )
+            record = TrialRecord(reason="stopped: cancelled", stopped=True)
+            optuna_access.set_trial_attr(study, t, RESULT_ATTR, record.to_attr())
             with contextlib.suppress(RuntimeError):
                 study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
 

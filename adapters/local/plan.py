@@ -24,8 +24,9 @@ def build_plan(spec: HpoConfig, cwd: Path | None = None) -> dict[str, Any]:
     import optuna
 
     from adapters.local import search
+    from adapters.local.warm import warm_start_note, warm_start_problems
 
-    problems = search.local_problems(spec)
+    problems = search.local_problems(spec) + warm_start_problems(spec)
     if problems:
         raise PlanError("local", problems)
     base = cwd or Path.cwd()
@@ -35,7 +36,7 @@ def build_plan(spec: HpoConfig, cwd: Path | None = None) -> dict[str, Any]:
     seeded = tuning.random_seed is not None
     sample_spec = spec if seeded else spec.model_copy(update={"tuning": tuning.model_copy(update={"random_seed": 0})})
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    scratch = optuna.create_study(sampler=search.build_sampler(sample_spec), direction=direction(spec))  # type: ignore[arg-type]
+    scratch = optuna.create_study(sampler=search.first_trial_sampler(sample_spec), direction=direction(spec))  # type: ignore[arg-type]
     params = search.suggest_params(scratch.ask(), sample_spec)
     model_dir = paths.trial_dir(0) / "model"
     criteria = tuning.completion_criteria
@@ -47,6 +48,7 @@ def build_plan(spec: HpoConfig, cwd: Path | None = None) -> dict[str, Any]:
         "slots": [slot.label for slot in slots],
         "parallelism": len(slots),
         "search": search.describe_search(spec),
+        **({"warm_start": note} if (note := warm_start_note(spec)) else {}),
         "objective": {"metric": tuning.objective_metric, "type": tuning.objective_type.value},
         "limits": {
             "max_jobs": tuning.max_jobs,

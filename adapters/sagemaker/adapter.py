@@ -17,7 +17,7 @@ from typing import Any
 from adapters.errors import MISSING, BackendError, HpoFlowError, PlanError, Problem
 from adapters.port import SweepRef, SweepState, Trial, best_trial
 from adapters.sagemaker import aws, trials
-from adapters.sagemaker.mapping import BACKEND, TuningSpec, code_missing, map_spec
+from adapters.sagemaker.mapping import BACKEND, CONFIG_HASH_TAG, TuningSpec, code_missing, map_spec
 from adapters.spec import HpoConfig
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,8 @@ class SageMakerAdapter:
         name = tuning.job_name
         with aws.aws_errors(f"looking up tuning job {name}"):
             arn = _existing_arn(client, name)
+            if arn is not None:
+                _check_same_sweep(client, arn, spec, name)
         if arn is None:
             missing = code_missing(spec)
             if missing:
@@ -261,6 +263,18 @@ def _existing_arn(client: Any, name: str) -> str | None:
             return None
         raise
     return str(found["HyperParameterTuningJobArn"])
+
+
+def _check_same_sweep(client: Any, arn: str, spec: HpoConfig, name: str) -> None:
+    """A tuning job of our name is this config's sweep unless its config-hash tag says otherwise (only
+    possible with a fixed tuning.sweep_name): attaching would report another config's trials as ours."""
+    tags = client.list_tags(ResourceArn=arn).get("Tags", [])
+    found = next((t["Value"] for t in tags if t.get("Key") == CONFIG_HASH_TAG), None)
+    if found and found != spec.config_hash():
+        raise BackendError(
+            f"SageMaker tuning job {name!r} is a sweep of a different config (hash {found}, this one "
+            f"{spec.config_hash()}); set tuning.sweep_name to a new name, or remove it to derive one from the config"
+        )
 
 
 def _artifact(client: Any, job: str) -> tuple[str | None, dict[str, float]]:

@@ -14,16 +14,17 @@ settings where 0 is meaningful, a random seed and a target objective of 0.)
 from __future__ import annotations
 
 import gzip
+import io
 import json
-import os
 import shutil
 import tarfile
 import tempfile
-from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
-from adapters.sagemaker.mapping import CODE_IGNORE, TuningSpec
+from adapters.code import CODE_IGNORE, shipped_files
+from adapters.sagemaker.mapping import TuningSpec
+from adapters.trial_code import PACKAGE, helper_files
 
 _TUNER_CLASS: Any = None
 
@@ -242,10 +243,8 @@ def stage_code(trainer: Any, root: str, *, upload: bool) -> None:
 
 
 def write_code_archive(source_dir: Path, archive: Path) -> None:
-    """A reproducible tar.gz of the code: sorted, no timestamps or owners, CODE_IGNORE left out."""
-
-    def ignored(name: str) -> bool:
-        return any(fnmatch(name, pattern) for pattern in CODE_IGNORE)
+    """A reproducible tar.gz of the code (sorted, no timestamps or owners, CODE_IGNORE left out) with
+    the trial helper `hpo_flow/` added where the code has none of its own."""
 
     def normalised(info: tarfile.TarInfo) -> tarfile.TarInfo:
         info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
@@ -256,10 +255,10 @@ def write_code_archive(source_dir: Path, archive: Path) -> None:
         gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as zipped,
         tarfile.open(fileobj=zipped, mode="w") as tar,
     ):
-        for root, dirs, files in os.walk(source_dir):
-            dirs[:] = sorted(d for d in dirs if not ignored(d))
-            for name in sorted(files):
-                if ignored(name):
-                    continue
-                path = Path(root) / name
-                tar.add(path, arcname=str(path.relative_to(source_dir)), filter=normalised)
+        for path in shipped_files(source_dir):
+            tar.add(path, arcname=str(path.relative_to(source_dir)), filter=normalised)
+        if not (source_dir / PACKAGE).exists():  # the trial helper, so `import hpo_flow.report` works there
+            for name, content in sorted(helper_files().items()):
+                info = normalised(tarfile.TarInfo(name))
+                info.size, info.mode = len(content), 0o644
+                tar.addfile(info, io.BytesIO(content))

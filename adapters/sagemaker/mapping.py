@@ -49,23 +49,12 @@ HYPERBAND_EPOCH_KEYS = ("epochs", "numepochs", "n-epochs", "n_epochs", "num_epoc
 # Channels and hyperparameters the SDK adds for script mode: a user's own of these names would clash.
 SDK_CHANNELS = ("sm_drivers", "code")
 SDK_HYPERPARAMETER_PREFIX = "sagemaker_"
-# What never belongs in the uploaded code: VCS data, caches, virtualenvs, hpo-flow's own local state.
-CODE_IGNORE = [
-    ".env",
-    ".git",
-    "__pycache__",
-    ".DS_Store",
-    ".cache",
-    ".ipynb_checkpoints",
-    ".venv",
-    "venv",
-    ".hpo",
-    "mlruns",
-    "mlflow.db",
-    ".pytest_cache",
-    ".ruff_cache",
-]
 TAG_PREFIX = "hpo-flow:"
+CONFIG_HASH_TAG = f"{TAG_PREFIX}config-hash"  # submit attaches only to a job whose tag matches
+# Where SageMaker's container has the model directory it uploads, and each channel's data.
+MODEL_DIR_ENV = "HPO_MODEL_DIR"
+CONTAINER_MODEL_DIR = "/opt/ml/model"
+CONTAINER_INPUT_DIR = "/opt/ml/input/data"
 
 
 @dataclass(frozen=True)
@@ -198,7 +187,11 @@ def map_spec(spec: HpoConfig) -> TuningSpec:
     problems += _range_count_problems(ranges)
     static = spec.fixed_hyperparameters()
     problems += _hyperparameter_problems(spec, static)
-    environment = {**spec.training.environment, **section.environment}
+    inputs, input_env, input_flags = _training_inputs(spec, problems)
+    # What a script sees is the same on every backend: HPO_MODEL_DIR (the toolkit sets SM_MODEL_DIR)
+    # and HPO_INPUT_<NAME> beside the toolkit's SM_CHANNEL_<NAME>.
+    environment = {MODEL_DIR_ENV: CONTAINER_MODEL_DIR, **input_env, **spec.training.environment, **section.environment}
+    static = {**static, **input_flags}
     problems += _environment_problems(spec.training.environment, "training.environment")
     problems += _environment_problems(section.environment, "backends.sagemaker.environment")
     if len(environment) > MAX_ENVIRONMENT:
@@ -209,11 +202,10 @@ def map_spec(spec: HpoConfig) -> TuningSpec:
                 f"SageMaker sets at most {MAX_ENVIRONMENT} environment variables on a tuned training job",
             )
         )
-    inputs = dict(section.inputs)
     problems += _input_problems(inputs)
     tags = {
         f"{TAG_PREFIX}project": spec.project,
-        f"{TAG_PREFIX}config-hash": spec.config_hash(),
+        CONFIG_HASH_TAG: spec.config_hash(),
         f"{TAG_PREFIX}sweep": job_name,
         **section.tags,
     }
@@ -252,6 +244,7 @@ def map_spec(spec: HpoConfig) -> TuningSpec:
     warm = tuning.warm_start
     if warm is not None:
         problems += _warm_start_problems(warm.parents)
+    warm_parents = list(warm.parents) if warm else generation_parents(spec)
 
     if problems:
         raise PlanError(BACKEND, problems)
@@ -291,8 +284,8 @@ def map_spec(spec: HpoConfig) -> TuningSpec:
         target_objective_value=criteria.target_objective_value if criteria else None,
         max_jobs_not_improving=criteria.max_jobs_not_improving if criteria else None,
         complete_on_convergence=bool(criteria and criteria.convergence_detected),
-        warm_start_parents=list(warm.parents) if warm else [],
-        warm_start_type=warm.type if warm else None,
+        warm_start_parents=warm_parents,
+        warm_start_type=warm.type if warm else ("IdenticalDataAndAlgorithm" if warm_parents else None),
         random_seed=tuning.random_seed,
         credentials_block=section.credentials_block,
     )
@@ -563,6 +556,14 @@ def _zero_problems(spec: HpoConfig) -> list[Problem]:
     return found
 
 
+def generation_parents(spec: HpoConfig) -> list[str]:
+    """A later generation's native warm start: the newest earlier generations of the same config and
+    code (IdenticalDataAndAlgorithm holds: same image, ranges and static values), at most the 5
+    SageMaker takes. A config's own tuning.warm_start replaces them."""
+    parents = spec.lineage.parents if spec.lineage else []
+    return [p for p in parents if JOB_NAME.match(p)][:MAX_WARM_START_PARENTS]
+
+
 def _warm_start_problems(parents: list[str]) -> list[Problem]:
     found = []
     if len(parents) > MAX_WARM_START_PARENTS:
@@ -695,6 +696,31 @@ def _vpc_problems(section: SageMakerBackend) -> list[Problem]:
     if len(subnets) > 16:
         found.append(Problem("backends.sagemaker.subnets", len(subnets), "SageMaker takes at most 16"))
     return found
+
+
+def _training_inputs(spec: HpoConfig, problems: list[Problem]) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """training.inputs as channels (with backends.sagemaker.inputs), the variables that name them in the
+    container, and the static hyperparameters that pass them as flags (training.input_flags)."""
+    section = backend_section(spec)
+    inputs = dict(section.inputs)
+    env: dict[str, str] = {}
+    flags: dict[str, str] = {}
+    for name, data in spec.training.inputs.items():
+        path = f"training.inputs.{name}.sagemaker"
+        if data.sagemaker is None:
+            problems.append(Problem(path, None, "SageMaker needs this input too; give the s3:// prefix of its data"))
+            continue
+        if name in section.inputs and section.inputs[name] != data.sagemaker:
+            problems.append(
+                Problem(f"backends.sagemaker.inputs.{name}", section.inputs[name], f"differs from {path}; keep one")
+            )
+            continue
+        inputs[name] = data.sagemaker
+        where = f"{CONTAINER_INPUT_DIR}/{name}"
+        env[f"HPO_INPUT_{name.upper()}"] = where
+        if spec.training.input_flags:
+            flags[name] = where
+    return inputs, env, flags
 
 
 def _hyperparameter_problems(spec: HpoConfig, static: dict[str, Any]) -> list[Problem]:

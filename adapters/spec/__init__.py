@@ -9,18 +9,27 @@ parameter's own units; adapters convert from there.
     ranges     hyperparameter ranges in every vocabulary, one representation
     tuning     strategy, objective, limits, early stopping, warm start
     backends   backends.local / sagemaker / azure, and mlflow
+    lineage    which sweep of a config a spec is (code digest, generation, warm start); set by hpo-flow
     config     HpoConfig: the whole file, cross-section checks, sweep name and hash
     loading    YAML in, overrides, every problem collected
     messages   pydantic errors as one-line problems with the fix
 """
 
-from adapters.spec.backends import AzureBackend, Backends, LocalBackend, MlflowSettings, SageMakerBackend
+from adapters.spec.backends import (
+    AzureBackend,
+    AzureEnvironment,
+    Backends,
+    LocalBackend,
+    MlflowSettings,
+    SageMakerBackend,
+)
 from adapters.spec.base import Scalar, ScalarValue, Strict, SubProblems
 from adapters.spec.config import HpoConfig, cross_problems
+from adapters.spec.lineage import Lineage
 from adapters.spec.loading import apply_overrides, load_config, load_yaml, parse_config, read_yaml
 from adapters.spec.messages import translate_errors
 from adapters.spec.ranges import RANGE_TYPE_NAMES, ParamRange, RangeType, Scaling
-from adapters.spec.training import MetricDefinition, Training
+from adapters.spec.training import DataInput, MetricDefinition, Training, flag, input_env_vars
 from adapters.spec.tuning import (
     Backend,
     CompletionCriteria,
@@ -36,13 +45,16 @@ from adapters.spec.tuning import (
 __all__ = [
     "RANGE_TYPE_NAMES",
     "AzureBackend",
+    "AzureEnvironment",
     "Backend",
     "Backends",
     "CompletionCriteria",
+    "DataInput",
     "EarlyStopping",
     "EarlyStoppingPolicy",
     "HpoConfig",
     "Hyperband",
+    "Lineage",
     "LocalBackend",
     "MetricDefinition",
     "MlflowSettings",
@@ -61,6 +73,8 @@ __all__ = [
     "WarmStart",
     "apply_overrides",
     "cross_problems",
+    "flag",
+    "input_env_vars",
     "load_config",
     "load_yaml",
     "parse_config",

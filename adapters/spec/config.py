@@ -17,6 +17,7 @@ from pydantic import (
 from adapters.errors import ConfigError, Problem
 from adapters.spec.backends import Backends, MlflowSettings
 from adapters.spec.base import Scalar, Strict, _close, _masked
+from adapters.spec.lineage import Lineage
 from adapters.spec.ranges import _VOCABULARY, RangeType, _num
 from adapters.spec.training import Training
 from adapters.spec.tuning import Objective, Tuning
@@ -28,6 +29,7 @@ class HpoConfig(Strict):
     tuning: Tuning
     backends: Backends = Field(default_factory=Backends)
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
+    lineage: Lineage | None = None  # set by hpo-flow for the sweep it submits; never in config.yaml
 
     @model_validator(mode="after")
     def _cross_checks(self) -> HpoConfig:
@@ -56,23 +58,38 @@ class HpoConfig(Strict):
         return {k: v for k, v in self.training.hyperparameters.items() if k not in tuned}
 
     def config_hash(self) -> str:
-        """Hash of everything that defines the sweep, and nothing write-back changes."""
+        """Hash of everything that defines the sweep, and nothing write-back changes: the config's
+        meaning (not its comments) and, once `lineage` names it, the training code's digest."""
         body = self.model_dump(mode="json", by_alias=True)
         body["training"]["hyperparameters"] = self.fixed_hyperparameters()
-        for key in ("enabled", "update_config", "poll_interval_seconds", "cancel_on_flow_exit"):
+        for key in ("enabled", "update_config", "poll_interval_seconds", "cancel_on_flow_exit", "sweep_name"):
             body["tuning"].pop(key, None)
         body.pop("mlflow", None)
+        lineage = body.pop("lineage", None)
+        if lineage and lineage.get("code"):
+            body["code"] = lineage["code"]
         blob = json.dumps(body, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:10]
 
+    @property
+    def generation(self) -> int:
+        return self.lineage.generation if self.lineage else 1
+
     def sweep_name(self, max_length: int = 63) -> str:
-        """Deterministic name of this config's sweep: re-running the same config re-attaches to it."""
+        """The sweep's name: `<base>-<hash>` for the first generation, `<base>-<hash>-g<N>` after it.
+
+        Deterministic, so that submitting the same spec again re-attaches to the same sweep; which
+        generation a flow run submits is decided in one place, `adapters.lifecycle.decide`. A fixed
+        `tuning.sweep_name` replaces `<base>-<hash>`.
+        """
+        suffix = f"-g{self.generation}" if self.generation > 1 else ""
+        room = max_length - len(suffix)
         if self.tuning.sweep_name:
-            return self.tuning.sweep_name[:max_length].rstrip("-")
+            return self.tuning.sweep_name[:room].rstrip("-") + suffix
         base = re.sub(r"[^A-Za-z0-9-]+", "-", self.tuning.base_tuning_job_name or self.project).strip("-")
         digest = self.config_hash()[:8]
-        base = base[: max(1, max_length - len(digest) - 1)].rstrip("-")
-        return f"{base}-{digest}"
+        base = base[: max(1, room - len(digest) - 1)].rstrip("-")
+        return f"{base}-{digest}{suffix}"
 
     def warnings(self) -> list[Problem]:
         found: list[Problem] = []
@@ -100,6 +117,7 @@ class HpoConfig(Strict):
                         warning=True,
                     )
                 )
+        found += self.training.report_warnings(t.objective_metric)
         return _masked(found)
 
 

@@ -75,6 +75,18 @@ def load_config(path: str | Path, overrides: dict[str, Any] | list[str] | None =
     data, duplicates = _read_yaml_checked(path)
     if overrides:
         data = apply_overrides(data, overrides)
+    if isinstance(data, dict) and "lineage" in data:
+        # A sweep's generation and warm start are hpo-flow's to decide (adapters.lifecycle).
+        duplicates = [
+            *duplicates,
+            Problem(
+                "lineage",
+                _missing(),
+                "is set by hpo-flow, not in config.yaml; remove it (hpo-flow run "
+                "--new-sweep starts a new generation, --attach NAME attaches to a named sweep)",
+            ),
+        ]
+        data = {k: v for k, v in data.items() if k != "lineage"}
     try:
         config = parse_config(data)
     except ConfigError as exc:

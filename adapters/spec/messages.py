@@ -284,7 +284,7 @@ def _unknown_key_message(model: type[BaseModel], loc: list[str]) -> str:
     fields = _fields_at(model, loc[:-1])
     if fields is None:
         return "unknown key; remove it"
-    fields = [f for f in fields if f != "written_as"]  # set by hpo-flow, not something to suggest
+    fields = [f for f in fields if f not in ("written_as", "lineage")]  # set by hpo-flow, not to suggest
     key = loc[-1]
     if key == "range" and "min" in fields:
         return "unknown key; write OpenVINO's range: [min, max, step] as min:, max: and step: (values: for choice)"

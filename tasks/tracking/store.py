@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from adapters.errors import HpoFlowError
+from adapters.lean_imports import mlflow_without_sagemaker_plugin
 from adapters.redact import redact, redact_text
 
 if TYPE_CHECKING:
@@ -42,11 +43,17 @@ _MAX_LOG_BYTES = 10 * 1024 * 1024
 
 
 def client_for(tracking_uri: str | None) -> MlflowClient:
+    import os
+
+    mlflow_without_sagemaker_plugin(tracking_uri)  # a local run does not pay for importing boto3
     from mlflow import MlflowClient
 
     # The sagemaker-mlflow plugin (installed with the sagemaker extra) fails to read any tracking
     # URI that is not a SageMaker ARN and warns about it on every request; the request goes on.
     logging.getLogger("mlflow.tracking.request_header.registry").setLevel(logging.ERROR)
+    # MLflow prints "View run ... at: <tracking URI>" to stdout for every run it ends, password
+    # included when the URI holds one; our own output says where to look, redacted.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 

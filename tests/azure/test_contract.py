@@ -4,11 +4,30 @@ from __future__ import annotations
 
 import pytest
 
-from tests.contract import AdapterContract
+from adapters.azure.workspace import Workspace
+from adapters.port import SweepRef
+from adapters.spec import HpoConfig
+from tests.azure.served import RG, SUB, WS
+from tests.contract import AdapterContract, with_overrides
 
 # azure-ai-ml 1.23 passes marshmallow's deprecated `context` on every schema it builds: its noise, not ours
 pytestmark = [pytest.mark.unit, pytest.mark.filterwarnings("ignore::marshmallow.warnings.RemovedInMarshmallow4Warning")]
 
 
 class TestAzureContract(AdapterContract):
-    pass
+    @pytest.fixture
+    def unknown_ref(self) -> SweepRef:
+        workspace = Workspace(SUB, RG, WS)
+        return SweepRef(backend="azure", name="no-such-sweep", cloud_id=workspace.job_id("no-such-sweep"))
+
+    @pytest.fixture
+    def unsupported(self, spec: HpoConfig) -> tuple[HpoConfig, list[str]]:
+        config = with_overrides(
+            spec,
+            {
+                "tuning.warm_start": {"parents": ["old-sweep"]},
+                "tuning.max_failed_trials": 2,
+                "tuning.early_stopping": {"policy": "asha"},
+            },
+        )
+        return config, ["tuning.warm_start", "tuning.max_failed_trials", "tuning.early_stopping.policy"]

@@ -10,7 +10,7 @@ import pytest
 from adapters.local import LocalAdapter
 from adapters.port import SweepRef
 from adapters.spec import HpoConfig
-from tests.contract import AdapterContract
+from tests.contract import AdapterContract, with_overrides
 from tests.local.sweep_helpers import finish as wait_until_finished
 from tests.local.sweep_helpers import local_config, write_trial_script
 
@@ -39,3 +39,19 @@ class TestLocalAdapter(AdapterContract):
         yield drive
         for ref in started:
             adapter.cancel(ref)
+
+    @pytest.fixture
+    def unknown_ref(self, tmp_path: Path) -> SweepRef:
+        return SweepRef(backend="local", name="no-such-sweep", workdir=str(tmp_path / ".hpo" / "no-such-sweep"))
+
+    @pytest.fixture
+    def unsupported(self, spec: HpoConfig) -> tuple[HpoConfig, list[str]]:
+        config = with_overrides(
+            spec,
+            {
+                "tuning.strategy": "Hyperband",
+                "tuning.early_stopping": {"policy": "median"},
+                "tuning.warm_start": {"parents": ["sagemaker-job"]},
+            },
+        )
+        return config, ["tuning.early_stopping.policy", "tuning.warm_start"]

@@ -13,7 +13,7 @@ from adapters.sagemaker import SageMakerAdapter
 from adapters.spec import HpoConfig
 from tests.contract import AdapterContract
 from tests.sagemaker.conftest import SDK_NOISE, sm_config
-from tests.sagemaker.served import ServedSageMaker
+from tests.sagemaker.served import ACCOUNT, REGION, ServedSageMaker
 
 pytestmark = [pytest.mark.integration, *SDK_NOISE]
 
@@ -30,3 +30,19 @@ class TestSageMakerContract(AdapterContract):
     @pytest.fixture
     def finish(self, served: ServedSageMaker) -> Callable[[SweepRef], None]:
         return lambda ref: served.finish(ref.name)
+
+    @pytest.fixture
+    def unknown_ref(self, adapter: SageMakerAdapter) -> SweepRef:
+        arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:hyper-parameter-tuning-job/no-such-sweep"
+        return SweepRef(backend="sagemaker", name="no-such-sweep", cloud_id=arn)
+
+    @pytest.fixture
+    def unsupported(self, code_dir: Path) -> tuple[HpoConfig, list[str]]:
+        config = sm_config(
+            code_dir,
+            {
+                "tuning.hyperparameter_ranges.noise": {"type": "normal", "mu": 0, "sigma": 1},
+                "tuning.early_stopping": {"policy": "bandit", "slack_factor": 0.1},
+            },
+        )
+        return config, ["tuning.hyperparameter_ranges.noise", "tuning.early_stopping.policy"]
