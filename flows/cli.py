@@ -66,11 +66,13 @@ def run_from_cli(
         return EXIT_BAD_CONFIG
 
     _quiet()
+    from flows.server import launch_early, prefect_api
+
+    early = launch_early()  # boots while Prefect and MLflow are imported below
     from flows.hpo_sweep import SweepFailedError, hpo_sweep
-    from flows.server import prefect_api
 
     try:
-        with prefect_api(), _stop_sweeps_on_termination():
+        with prefect_api(early), _stop_sweeps_on_termination():
             outcome = hpo_sweep(
                 config_path=config_path, backend=backend, overrides=list(overrides or []), dry_run=dry_run
             )
