@@ -9,6 +9,8 @@ Plots wait for the final record (`record_sweep`), where they are drawn once.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import logging
 import threading
 
@@ -50,6 +52,7 @@ class LiveRecorder:
         self._thread.join(timeout)
 
     def _run(self) -> None:
+        _import_plotting()
         while True:
             with self._cond:
                 while self._pending is None and not self._closed:
@@ -68,3 +71,11 @@ class LiveRecorder:
                     self._log.warning(
                         "MLflow: live recording failed (%s); retrying with the next poll", redact_text(str(exc))
                     )
+
+
+def _import_plotting() -> None:
+    """Import what the final plots need while the sweep runs, so that the record after the last
+    trial does not wait seconds for matplotlib, plotly and Optuna's plotting to load."""
+    for module in ("matplotlib.pyplot", "optuna.visualization.matplotlib", "plotly.io"):
+        with contextlib.suppress(ImportError):  # the final record says what is missing
+            importlib.import_module(module)
