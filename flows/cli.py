@@ -134,7 +134,7 @@ def print_outcome(outcome: SweepOutcome, dry_run: bool, out: TextIO) -> None:
         say(f"Best trial {outcome.best_trial}: {outcome.objective_metric} = {best}  [{values}]")
     say()
     say("Where to look")
-    say(f"  MLflow UI   {mlflow_ui_hint(outcome.tracking_uri or '')}")
+    say(f"  MLflow UI   {mlflow_ui_hint(outcome.tracking_uri or '', outcome.experiment)}")
     say(f"              experiment {outcome.experiment!r}, parent run of sweep {outcome.sweep}")
     if outcome.model_name:
         say(f"  Model       {outcome.model_name} version {outcome.model_version}, alias @{outcome.model_alias}")
@@ -153,10 +153,14 @@ def print_outcome(outcome: SweepOutcome, dry_run: bool, out: TextIO) -> None:
         say(f"    {line}")
 
 
-def mlflow_ui_hint(tracking_uri: str) -> str:
+def mlflow_ui_hint(tracking_uri: str, experiment: str | None = None) -> str:
+    """How to open the MLflow UI on this store, at the experiment's runs when it can be found."""
+    from tasks.tracking.store import runs_view_path
+
+    page = runs_view_path(tracking_uri, experiment) if experiment else ""
     if tracking_uri.startswith(("http://", "https://")):
-        return f"open {tracking_uri}"
+        return f"open {tracking_uri.rstrip('/')}{page}"
     if tracking_uri.startswith("sqlite:///") and not tracking_uri.startswith("sqlite:////"):
         # a relative SQLite path is relative to where the command runs: say so with the absolute one
         tracking_uri = f"sqlite:///{Path(tracking_uri.removeprefix('sqlite:///')).resolve()}"
-    return f"mlflow ui --backend-store-uri {tracking_uri}   (then open http://127.0.0.1:5000)"
+    return f"mlflow ui --backend-store-uri {tracking_uri}   (then open http://127.0.0.1:5000{page})"

@@ -192,7 +192,7 @@ def _elapsed(state: SweepState) -> float:
 def _where(sweep: KnownSweep, uri: str | None) -> None:
     from flows.cli import mlflow_ui_hint
 
-    print("  where     MLflow " + mlflow_ui_hint(uri or ""))
+    print("  where     MLflow " + mlflow_ui_hint(uri or "", sweep.experiment))
     print(f"            experiment {sweep.experiment!r}, run {sweep.parent_run_id}")
     if sweep.ref.url:
         print(f"            {sweep.ref.backend}: {sweep.ref.url}")

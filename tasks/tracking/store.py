@@ -57,6 +57,23 @@ def client_for(tracking_uri: str | None) -> MlflowClient:
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
+def runs_view_path(tracking_uri: str | None, experiment: str) -> str:
+    """The MLflow UI's path to an experiment's runs, or "" when the experiment cannot be read.
+
+    MLflow 3.17's UI keeps one GenAI / model-training switch for every experiment, GenAI unless
+    the browser chose otherwise; the page's `workflowType` parameter opens the runs view."""
+    import urllib.request
+
+    try:
+        if tracking_uri and tracking_uri.startswith(("http://", "https://")):
+            # MLflow's client retries a server that is down for minutes: ask once, briefly, first
+            urllib.request.urlopen(f"{tracking_uri.rstrip('/')}/health", timeout=2).close()
+        found = client_for(tracking_uri).get_experiment_by_name(experiment)
+    except Exception:  # a hint only: a store we cannot read now still gets its plain URL
+        return ""
+    return f"/#/experiments/{found.experiment_id}?workflowType=machine_learning" if found else ""
+
+
 def ensure_experiment(client: MlflowClient, name: str, project: str) -> str:
     """The experiment's id, created (or restored from deleted) as needed."""
     from mlflow.exceptions import MlflowException
