@@ -69,18 +69,23 @@ def run_from_cli(
     from flows.server import launch_early, prefect_api
 
     early = launch_early()  # boots while Prefect and MLflow are imported below
+    from tasks.tracking.live import warm_up_in_background
+
+    warm_up_in_background(config)  # the MLflow store's tables, the plotting imports: also meanwhile
     from flows.hpo_sweep import SweepFailedError, hpo_sweep
 
-    try:
-        with prefect_api(early), _stop_sweeps_on_termination():
+    with prefect_api(early), _stop_sweeps_on_termination():
+        # The outcome is printed before the temporary server stops: that takes seconds nobody waits for.
+        try:
             outcome = hpo_sweep(
                 config_path=config_path, backend=backend, overrides=list(overrides or []), dry_run=dry_run
             )
-    except SweepFailedError as exc:
-        print_outcome(exc.outcome, dry_run, out)
-        print(f"\nerror: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    print_outcome(outcome, dry_run, out)
+        except SweepFailedError as exc:
+            print_outcome(exc.outcome, dry_run, out)
+            print(f"\nerror: {exc}", file=sys.stderr, flush=True)
+            return EXIT_FAILED
+        print_outcome(outcome, dry_run, out)
+        out.flush()
     return EXIT_OK
 
 
