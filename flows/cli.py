@@ -66,21 +66,28 @@ def run_from_cli(
         return EXIT_BAD_CONFIG
 
     _quiet()
+    from flows.server import launch_early, prefect_api
+
+    early = launch_early()  # boots while Prefect and MLflow are imported below
+    from tasks.tracking.live import warm_up_in_background
+
+    warm_up_in_background(config)  # the MLflow store's tables, the plotting imports: also meanwhile
     from flows.hpo_sweep import SweepFailedError, hpo_sweep
-    from flows.server import prefect_api
 
     _no_tracebacks_for_our_errors()
 
-    try:
-        with prefect_api(), _stop_sweeps_on_termination():
+    with prefect_api(early), _stop_sweeps_on_termination():
+        # The outcome is printed before the temporary server stops: that takes seconds nobody waits for.
+        try:
             outcome = hpo_sweep(
                 config_path=config_path, backend=backend, overrides=list(overrides or []), dry_run=dry_run
             )
-    except SweepFailedError as exc:
-        print_outcome(exc.outcome, dry_run, out)
-        print(f"\nerror: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    print_outcome(outcome, dry_run, out)
+        except SweepFailedError as exc:
+            print_outcome(exc.outcome, dry_run, out)
+            print(f"\nerror: {exc}", file=sys.stderr, flush=True)
+            return EXIT_FAILED
+        print_outcome(outcome, dry_run, out)
+        out.flush()
     return EXIT_OK
 
 
@@ -159,7 +166,7 @@ def print_outcome(outcome: SweepOutcome, dry_run: bool, out: TextIO) -> None:
         say(f"Best trial {outcome.best_trial}: {outcome.objective_metric} = {best}  [{values}]")
     say()
     say("Where to look")
-    say(f"  MLflow UI   {_mlflow_ui_hint(outcome.tracking_uri or '')}")
+    say(f"  MLflow UI   {mlflow_ui_hint(outcome.tracking_uri or '', outcome.experiment)}")
     say(f"              experiment {outcome.experiment!r}, parent run of sweep {outcome.sweep}")
     if outcome.model_name:
         say(f"  Model       {outcome.model_name} version {outcome.model_version}, alias @{outcome.model_alias}")
@@ -178,10 +185,14 @@ def print_outcome(outcome: SweepOutcome, dry_run: bool, out: TextIO) -> None:
         say(f"    {line}")
 
 
-def _mlflow_ui_hint(tracking_uri: str) -> str:
+def mlflow_ui_hint(tracking_uri: str, experiment: str | None = None) -> str:
+    """How to open the MLflow UI on this store, at the experiment's runs when it can be found."""
+    from tasks.tracking.store import runs_view_path
+
+    page = runs_view_path(tracking_uri, experiment) if experiment else ""
     if tracking_uri.startswith(("http://", "https://")):
-        return f"open {tracking_uri}"
+        return f"open {tracking_uri.rstrip('/')}{page}"
     if tracking_uri.startswith("sqlite:///") and not tracking_uri.startswith("sqlite:////"):
         # a relative SQLite path is relative to where the command runs: say so with the absolute one
         tracking_uri = f"sqlite:///{Path(tracking_uri.removeprefix('sqlite:///')).resolve()}"
-    return f"mlflow ui --backend-store-uri {tracking_uri}   (then open http://127.0.0.1:5000)"
+    return f"mlflow ui --backend-store-uri {tracking_uri}   (then open http://127.0.0.1:5000{page})"

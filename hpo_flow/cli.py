@@ -123,7 +123,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a config key, e.g. --set tuning.max_jobs=4 (repeatable)",
     )
-    run.add_argument("--dry-run", action="store_true", help="show the config diff write-back would make; write nothing")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="run the sweep, record it in MLflow and register the best model as usual, but leave config.yaml "
+        "as it is: print the change write-back would make instead",
+    )
 
     worker = command(
         "worker",
@@ -140,6 +145,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a config key, e.g. --set backends.local.gpus=[0] (repeatable)",
     )
+    from hpo_flow.operate import add_commands
+
+    add_commands(sub)  # status, list, cancel, logs
     return parser
 
 

@@ -83,13 +83,13 @@ def _save_model(target: Path) -> None:
 def recorded(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
     tmp = tmp_path_factory.mktemp("tracking")
     models = tmp / "models"
+    config = _config(mlflow_server, "track-proj")
     _save_model(tmp / "model")
-    for i in range(6):
-        shutil.copytree(tmp / "model", models / f"trial-{i}")
+    for i in range(6):  # where the fake says each trial's model landed
+        shutil.copytree(tmp / "model", models / config.sweep_name() / f"trial-{i}")
     log_dir = tmp / "logs"
     log_dir.mkdir()
 
-    config = _config(mlflow_server, "track-proj")
     adapter = FakeAdapter(per_poll=6, model_dir=models, fail_every=3)  # trials 2 and 5 fail
     ref = adapter.submit(config)
     final = adapter.poll(ref)
