@@ -104,7 +104,9 @@ def _parser() -> argparse.ArgumentParser:
         "run",
         cmd_run,
         "run the sweep flow: submit, poll, record in MLflow, register, write back",
-        "Re-running the same config re-attaches to its sweep instead of starting a second one.\n\n"
+        "A sweep belongs to the config and the training code. Running it again attaches to its latest\n"
+        "sweep while that runs, or when it ended without being recorded (a crashed run); once it is\n"
+        "recorded, the run starts the next generation (<name>-g2, ...) warm-started from the earlier ones.\n\n"
         "example: hpo-flow run --set tuning.max_jobs=4",
     )
     run.add_argument(
@@ -119,6 +121,13 @@ def _parser() -> argparse.ArgumentParser:
         help="override a config key, e.g. --set tuning.max_jobs=4 (repeatable)",
     )
     run.add_argument("--dry-run", action="store_true", help="show the config diff write-back would make; write nothing")
+    which = run.add_mutually_exclusive_group()
+    which.add_argument(
+        "--new-sweep",
+        action="store_true",
+        help="start the next generation even if the latest sweep of this config still runs or is unrecorded",
+    )
+    which.add_argument("--attach", metavar="NAME", help="attach to the named sweep of this config")
 
     worker = command(
         "worker",
@@ -203,7 +212,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from flows.cli import run_from_cli
 
-    return run_from_cli(args.config, backend=args.backend, overrides=args.overrides, dry_run=args.dry_run)
+    return run_from_cli(
+        args.config,
+        backend=args.backend,
+        overrides=args.overrides,
+        dry_run=args.dry_run,
+        new_sweep=args.new_sweep,
+        attach=args.attach,
+    )
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
