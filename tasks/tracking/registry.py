@@ -143,6 +143,9 @@ def register_best(config: HpoConfig, result: SweepResult, parent_run_id: str) ->
     promoted, reason = decide_promotion(
         config.mlflow.promote, config.objective, metric, float(best.objective), str(version.version), holder
     )
+    earlier = (version.tags or {}).get("hpo.promotion", "")
+    if promoted and earlier.startswith(f"Promoted to @{alias}: "):
+        reason = earlier.removeprefix(f"Promoted to @{alias}: ").removesuffix(".")  # a re-run keeps the first why
     if promoted:
         client.set_registered_model_alias(name, alias, str(version.version))
     verdict = ("Promoted to @" if promoted else "Not promoted to @") + f"{alias}: {reason}."
