@@ -4,7 +4,9 @@ Prefect starts a temporary server by itself when no PREFECT_API_URL is set, but 
 our process group: Ctrl-C in the terminal reaches it together with the flow, the server stops
 first, and the flow can then neither record that it crashed nor run the hook that stops the
 sweep - it hangs on retries while the sweep runs on. This starts the same server (Prefect's own
-app, as Prefect starts it) in a session of its own, so that Ctrl-C reaches the flow alone.
+app, as Prefect starts it) in a session of its own, so that Ctrl-C reaches the flow alone, and
+bound to this process by a lifeline (flows.lifeline), so that even a `kill -9` of `hpo-flow run`
+does not leave it running.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from adapters.errors import HpoFlowError
+from flows import lifeline
 
 
 @contextlib.contextmanager
@@ -72,7 +75,7 @@ def _start(attempts: int = 3) -> tuple[subprocess.Popen[bytes], str]:
         port = free_port()
         api_url = f"http://127.0.0.1:{port}/api"
         print(f"Starting a temporary Prefect server on {api_url} (set PREFECT_API_URL to use yours)", file=sys.stderr)
-        proc = subprocess.Popen(
+        proc = lifeline.start(
             [
                 sys.executable,
                 "-m",
@@ -91,8 +94,6 @@ def _start(attempts: int = 3) -> tuple[subprocess.Popen[bytes], str]:
                 "on",
             ],
             env=env,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and proc.poll() is None:

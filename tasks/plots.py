@@ -1,5 +1,5 @@
-"""Review plots of a sweep (optimisation history, parallel coordinates, parameter importances),
-rendered by optuna.visualization from the neutral trials of any backend.
+"""Review plots of a sweep (optimisation history, parallel coordinates, parameter importances,
+learning curves), rendered by optuna.visualization from the neutral trials of any backend.
 
 Every backend reports the same `Trial` records, so we rebuild an in-memory Optuna study from
 them (`optuna.trial.create_trial`, with distributions derived from the values the trials saw)
@@ -10,11 +10,11 @@ on SageMaker or on Azure ML.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import logging
 import math
 import numbers
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +30,7 @@ HISTORY = "optimization_history"
 PARALLEL = "parallel_coordinates"
 IMPORTANCES = "param_importances"
 CURVES = "learning_curves"
+PAGE = "sweep_plots"  # the one HTML page holding every plot, interactive
 
 
 @dataclass
@@ -95,27 +96,38 @@ def write_plots(
     out_dir: str | Path,
     ranges: dict[str, ParamRange] | None = None,
 ) -> PlotSet:
-    """Render every plot the trials allow into `out_dir` as HTML (and PNG when kaleido is installed).
+    """Render every plot the trials allow into `out_dir`: a PNG per plot, and one HTML page with
+    all of them interactive.
 
-    A plot the data cannot support (importances from one trial, say) is skipped with a note,
-    never an error: plots are for review and must not fail a sweep that otherwise succeeded.
+    Both render with no network: the PNGs are plain images (the MLflow UI shows them inline), and
+    the page carries plotly.js inside it, once for all its plots, instead of loading it from a
+    CDN, which is blank offline or behind a proxy. A plot the data cannot support (importances
+    from one trial, say) is skipped with a note, never an error: plots are for review and must
+    not fail a sweep that otherwise succeeded.
     """
     import optuna.visualization as vis
-    from optuna.importance import FanovaImportanceEvaluator
+    import optuna.visualization.matplotlib as mpl
+    from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     result = PlotSet()
+    figures: list[tuple[str, Any]] = []
     study = build_study(trials, objective, objective_metric, ranges)
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
     target_name = objective_metric
 
+    def draw(name: str, plotly: Callable[..., Any], matplotlib: Callable[..., Any], **kwargs: Any) -> None:
+        with _quiet_optuna():
+            figures.append((name, plotly(study, **kwargs)))
+            _save_png(matplotlib(study, **kwargs), out / f"{name}.png", result)
+
     if not complete:
         result.notes.append("no completed trial with an objective yet: no optimisation history or parallel coordinates")
     else:
-        _save(vis.plot_optimization_history(study, target_name=target_name), out / HISTORY, result)
+        draw(HISTORY, vis.plot_optimization_history, mpl.plot_optimization_history, target_name=target_name)
         if any(t.params for t in complete):
-            _save(vis.plot_parallel_coordinate(study, target_name=target_name), out / PARALLEL, result)
+            draw(PARALLEL, vis.plot_parallel_coordinate, mpl.plot_parallel_coordinate, target_name=target_name)
         else:
             result.notes.append("trials have no parameters: no parallel coordinates")
 
@@ -127,34 +139,61 @@ def write_plots(
     else:
         try:
             with _quiet_optuna():
-                figure = vis.plot_param_importances(
-                    study, evaluator=FanovaImportanceEvaluator(seed=0), params=varying, target_name=target_name
-                )
-            _save(figure, out / IMPORTANCES, result)
+                importances = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0), params=varying)
+            draw(
+                IMPORTANCES,
+                vis.plot_param_importances,
+                mpl.plot_param_importances,
+                evaluator=_known_evaluator(importances),  # fANOVA is the slow part: fitted once for both renderings
+                params=varying,
+                target_name=target_name,
+            )
         except (ValueError, RuntimeError) as exc:  # Optuna refuses degenerate studies this way
             result.notes.append(f"parameter importances skipped: {exc}")
 
     if any(t.intermediate_values for t in study.trials):
-        with _quiet_optuna():
-            _save(vis.plot_intermediate_values(study), out / CURVES, result)
-    if importlib.util.find_spec("kaleido") is None:
-        result.notes.append("PNG copies skipped: install kaleido to get them; the HTML plots are complete")
+        draw(CURVES, vis.plot_intermediate_values, mpl.plot_intermediate_values)
+    if figures:
+        result.files.append(_save_page(figures, out / f"{PAGE}.html", objective_metric))
     return result
 
 
-def _save(figure: Any, stem: Path, result: PlotSet) -> None:
-    # plotly.js from its CDN keeps each file ~10 KB instead of ~3.5 MB; the MLflow UI loads it in
-    # the browser, which is where the plots are looked at.
-    html = stem.with_suffix(".html")
-    figure.write_html(html, include_plotlyjs="cdn", full_html=True)
-    result.files.append(html)
-    if importlib.util.find_spec("kaleido") is not None:
-        png = stem.with_suffix(".png")
-        try:
-            figure.write_image(png)
-            result.files.append(png)
-        except (ValueError, RuntimeError, OSError) as exc:  # kaleido present but no browser to drive
-            result.notes.append(f"PNG of {stem.name} skipped: {exc}")
+def _known_evaluator(importances: dict[str, float]) -> Any:
+    """An importance evaluator that hands the plots importances computed before."""
+    from optuna.importance import BaseImportanceEvaluator
+
+    class Known(BaseImportanceEvaluator):
+        def evaluate(self, study: Any, params: Any = None, *, target: Any = None) -> dict[str, float]:
+            return dict(importances)
+
+    return Known()
+
+
+def _save_png(axes: Any, path: Path, result: PlotSet) -> None:
+    import matplotlib.pyplot as plt
+
+    figure = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure  # one Axes, or a grid of them
+    figure.set_size_inches(9, 5.5)
+    figure.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    result.files.append(path)
+
+
+def _save_page(figures: list[tuple[str, Any]], path: Path, objective_metric: str) -> Path:
+    """One self-contained HTML page: plotly.js inline once, then every figure."""
+    import plotly.io as pio
+
+    parts = [
+        pio.to_html(figure, include_plotlyjs=index == 0, full_html=False, div_id=name)
+        for index, (name, figure) in enumerate(figures)
+    ]
+    title = f"Sweep plots: {objective_metric}"
+    path.write_text(
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{title}</title></head>\n'
+        f"<body>\n{chr(10).join(parts)}\n</body></html>\n",
+        encoding="utf-8",
+    )
+    return path
 
 
 def _param_names(trials: list[Any]) -> list[str]:
@@ -222,11 +261,17 @@ def _value(value: Any, spec: ParamRange | None) -> Any:
 
 @contextlib.contextmanager
 def _quiet_optuna() -> Iterator[None]:
-    """Silence Optuna's info lines ("A new study created in memory ...") for the duration only."""
+    """Silence Optuna's info lines ("A new study created in memory ...") and its warnings that the
+    matplotlib plots are experimental, for the duration only."""
+    from optuna.exceptions import ExperimentalWarning
+
     logger = logging.getLogger("optuna")
     previous = logger.level
     logger.setLevel(logging.WARNING)
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            warnings.simplefilter("ignore", UserWarning)  # matplotlib on degenerate axes (one trial)
+            yield
     finally:
         logger.setLevel(previous)

@@ -23,11 +23,15 @@ from adapters.port import SweepAdapter, SweepRef, SweepState, Trial
 from adapters.redact import redact
 from adapters.spec import HpoConfig
 from tasks.artifacts import SweepProgress
+from tasks.progress import TerminalProgress
 from tasks.runlog import RedactingLogger, run_logger
+from tasks.tracking.live import LiveRecorder
 
-# A quiet sweep is polled less and less often, but never less than once per this many seconds,
-# so that its end is noticed within minutes, not hours.
-MAX_POLL_INTERVAL_S = 300.0
+# A quiet sweep is polled less and less often, up to ten times the configured interval but never
+# less than once a minute: a trial ending is noticed within a minute, while a long cloud sweep
+# does not spend its API quota on polls that bring no news. A backend that can tell when it has
+# news (`wait_for_change`, the local runner) is not polled blind at all.
+MAX_POLL_INTERVAL_S = 60.0
 
 
 def _transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -54,7 +58,7 @@ def choose_adapter(config: HpoConfig, backend: str | None = None) -> SweepAdapte
 def submit_sweep(adapter: SweepAdapter, config: HpoConfig) -> SweepRef:
     """Start the sweep, or re-attach to the one already running or finished under its name."""
     ref = adapter.submit(config)
-    remember_sweep(adapter, ref, cancel_on_exit=config.tuning.cancel_on_flow_exit)
+    remember_sweep(adapter, ref, cancel_on_exit=config.tuning.cancel_on_flow_exit, config=config)
     where = ref.url or ref.cloud_id or ref.workdir or ""
     run_logger().info("sweep %s on %s (new, or re-attached if it existed) %s", ref.name, ref.backend, where)
     return ref
@@ -69,32 +73,66 @@ def submit_sweep(adapter: SweepAdapter, config: HpoConfig) -> SweepRef:
     retry_condition_fn=_transient,
 )
 def wait_for_sweep(adapter: SweepAdapter, ref: SweepRef, config: HpoConfig) -> SweepState:
-    """Poll until the sweep ends: a log line per finished trial, a progress artifact, backoff when quiet."""
+    """Poll until the sweep ends. Each trial reaches MLflow as it ends (running ones as RUNNING
+    runs), with a log line per finished trial, live progress and a progress artifact; polls back
+    off while the sweep is quiet."""
     log = run_logger()
+    metric = config.tuning.objective_metric
     initial = config.tuning.poll_interval_seconds
     backoff = Backoff(initial=initial, maximum=max(initial, min(initial * 10, MAX_POLL_INTERVAL_S)))
-    progress = SweepProgress(ref.name, config.tuning.max_jobs)
+    artifact = SweepProgress(ref.name, config.tuning.max_jobs)
+    terminal = TerminalProgress(config.tuning.max_jobs, config.objective, metric, say=log.info)
+    recorder = LiveRecorder(config, ref, log)
     reported: set[str] = set()
     last_seen: tuple[Any, ...] | None = None
-    while True:
-        state = adapter.poll(ref)
-        for trial in state.finished_trials:
-            if trial.id not in reported:
+    ended = False
+    try:
+        while True:
+            state = adapter.poll(ref)
+            seen = _fingerprint(state)
+            if seen != last_seen and not state.status.is_terminal:
+                recorder.offer(state)  # the final state is recorded by the flow, plots and all
+            news = [t for t in state.finished_trials if t.id not in reported]
+            if news:
+                terminal.clear()
+            for trial in news:
                 reported.add(trial.id)
-                log.info("%s", describe_trial(trial, config.tuning.objective_metric))
-        progress.update(len(reported), len(state.trials), state.status.value)
-        if state.status.is_terminal:
-            log.info(
-                "sweep %s ended %s with %d trials%s",
-                ref.name,
-                state.status.value,
-                len(state.trials),
-                f": {state.message}" if state.message else "",
-            )
-            return state
-        seen = (state.status, tuple((t.id, t.status) for t in state.trials))
-        time.sleep(backoff.next(changed=seen != last_seen))
-        last_seen = seen
+                log.info("%s", describe_trial(trial, metric))
+            terminal.update(state)
+            artifact.update(len(reported), len(state.trials), state.status.value)
+            if state.status.is_terminal:
+                terminal.close()
+                log.info(
+                    "sweep %s ended %s with %d trials%s",
+                    ref.name,
+                    state.status.value,
+                    len(state.trials),
+                    f": {state.message}" if state.message else "",
+                )
+                ended = True
+                return state
+            pause = backoff.next(changed=seen != last_seen)
+            last_seen = seen
+            _pause(adapter, ref, pause)
+    finally:
+        terminal.close()
+        # The final record must not race the live one (two child runs for one trial); a flow being
+        # torn down waits a bounded time only.
+        recorder.close(timeout=None if ended else 30)
+
+
+def _fingerprint(state: SweepState) -> tuple[Any, ...]:
+    """What a poll saw, for telling news from an unchanged sweep: statuses and curve lengths."""
+    return (state.status, tuple((t.id, t.status, sum(len(c) for c in t.curves.values())) for t in state.trials))
+
+
+def _pause(adapter: SweepAdapter, ref: SweepRef, seconds: float) -> None:
+    """Wait until the next poll; a backend that can tell when it has news returns as soon as it has."""
+    wait_for_change = getattr(adapter, "wait_for_change", None)
+    if callable(wait_for_change):
+        wait_for_change(ref, seconds)
+    else:
+        time.sleep(seconds)
 
 
 def describe_trial(trial: Trial, objective_metric: str) -> str:
@@ -118,6 +156,7 @@ class _Driven:
     ref: SweepRef
     cancel_on_exit: bool
     adapter: SweepAdapter | None = None  # only in the process that submitted
+    config: HpoConfig | None = None  # likewise: to record the stopped sweep in MLflow
 
 
 _IN_PROCESS: dict[str, _Driven] = {}
@@ -134,12 +173,12 @@ def _current_flow_run_id() -> str | None:
     return str(run_id) if run_id else None
 
 
-def remember_sweep(adapter: SweepAdapter, ref: SweepRef, cancel_on_exit: bool) -> None:
+def remember_sweep(adapter: SweepAdapter, ref: SweepRef, cancel_on_exit: bool, config: HpoConfig | None = None) -> None:
     """Note which sweep the current flow run drives, for its cancellation and crash hooks."""
     run_id = _current_flow_run_id()
     if run_id is None:
         return
-    _IN_PROCESS[run_id] = _Driven(ref=ref, cancel_on_exit=cancel_on_exit, adapter=adapter)
+    _IN_PROCESS[run_id] = _Driven(ref=ref, cancel_on_exit=cancel_on_exit, adapter=adapter, config=config)
     from prefect.variables import Variable
 
     value = {"ref": asdict(ref), "cancel_on_flow_exit": cancel_on_exit}
@@ -203,7 +242,20 @@ def stop_driven_sweep(flow_run_id: str, log: RedactingLogger, why: str) -> Sweep
     adapter.cancel(ref)
     log.warning("flow run %s: cancelled sweep %s on %s and its running trials", why, ref.name, ref.backend)
     forget_sweep(flow_run_id)
+    if driven.config is not None:
+        _record_stopped(adapter, ref, driven.config, log)
     return ref
+
+
+def _record_stopped(adapter: SweepAdapter, ref: SweepRef, config: HpoConfig, log: RedactingLogger) -> None:
+    """The finished trials are in MLflow already (recorded live); this adds the stopped ones and
+    the sweep's end. Best effort: the flow is going down, and MLflow may be what brought it down."""
+    from tasks.tracking import record_sweep
+
+    try:
+        record_sweep(config, ref, adapter.poll(ref))
+    except Exception as exc:
+        log.warning("MLflow: could not record the end of the stopped sweep %s (%s)", ref.name, exc)
 
 
 def stop_all_driven_sweeps(log: RedactingLogger, why: str) -> list[SweepRef]:

@@ -3,7 +3,8 @@
 - plan: the sweep job in Azure ML's YAML form (adapters.azure.plan), no network, no credentials.
 - submit: that same document through `azure.ai.ml.load_job` (the SDK's own schema) and
   `MLClient.jobs.create_or_update`, under a deterministic job name; an existing job of that name
-  is this config's sweep, and submit attaches to it.
+  is this config's sweep, and submit attaches to it. The code uploaded is source_dir with the
+  trial helper `hpo_flow/` added (adapters.trial_code).
 - poll: the job's status, its children (`jobs.list(parent_job_name=...)`) and their values,
   metrics and curves from the workspace's MLflow tracking server.
 - cancel: `jobs.begin_cancel`; twice, or on a finished sweep, does nothing more.
@@ -13,11 +14,16 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import shutil
+import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from adapters.azure import plan as azure_plan
-from adapters.azure.trials import TrialReader, flag_names, sweep_status, trial_status
+from adapters.azure.trials import TrialReader, child_order, flag_names, sweep_status, trial_status
 from adapters.azure.workspace import (
     Workspace,
     check_credential,
@@ -26,9 +32,11 @@ from adapters.azure.workspace import (
     resolve,
     service_errors,
 )
+from adapters.code import CODE_IGNORE
 from adapters.errors import BackendError
 from adapters.port import SweepRef, SweepState, TrialStatus
 from adapters.spec import HpoConfig
+from adapters.trial_code import PACKAGE, add_helper
 
 _TERMINAL = {"Completed", "Failed", "Canceled"}
 
@@ -75,9 +83,10 @@ class AzureMLAdapter:
         existing = self._get(client, name)
         if existing is None:
             job = load_sweep_job(doc)
-            with service_errors(f"create sweep job {name!r}"):
+            with service_errors(f"create sweep job {name!r}"), code_with_helper(spec.training.source_dir) as code:
                 from azure.core.exceptions import HttpResponseError
 
+                job.trial.code = code
                 try:
                     existing = client.jobs.create_or_update(job)
                 except HttpResponseError:
@@ -99,7 +108,7 @@ class AzureMLAdapter:
             raise BackendError(f"Azure ML has no job {name!r} in workspace {workspace.name!r}; submit the sweep again")
         status, message = sweep_status(getattr(job, "status", None))
         with service_errors(f"list the trials of {name!r}"):
-            children = [c for c in client.jobs.list(parent_job_name=name) if c is not None]
+            children = [c for c in _children(client, name) if c is not None]
         search_space = dict(getattr(job, "search_space", None) or {})
         names = flag_names(getattr(getattr(job, "trial", None), "command", "") or "")
         objective = getattr(getattr(job, "objective", None), "primary_metric", None) or ""
@@ -107,7 +116,7 @@ class AzureMLAdapter:
         has_policy = getattr(job, "early_termination", None) is not None
         reader = self._reader(workspace, client) if children else None
         trials = []
-        for child in sorted(children, key=lambda c: str(c.name)):
+        for child in sorted(children, key=lambda c: child_order(c.name)):
             child_status = trial_status(getattr(child, "status", None), sweep_canceled, has_policy)
             if status.is_terminal and not child_status.is_terminal:
                 # the sweep is over: nothing of it runs any more, whatever the child's last word was
@@ -180,6 +189,31 @@ class AzureMLAdapter:
         reader = TrialReader(MlflowClient(tracking_uri=uri))
         with self._lock:
             return self._readers.setdefault(workspace, reader)
+
+
+def _children(client: Any, name: str) -> Any:
+    """The sweep's children. `jobs.list(parent_job_name=...)` fetches the parent job again before
+    listing; poll has just fetched it, so this asks the run history for the children directly, as
+    that method does after its fetch."""
+    runs = getattr(client.jobs, "_runs_operations", None)
+    if runs is None:  # an SDK without it: the public call, one more fetch of the parent
+        return client.jobs.list(parent_job_name=name)
+    return runs.get_run_children(name)
+
+
+@contextmanager
+def code_with_helper(source_dir: str) -> Iterator[str]:
+    """The trial's code as uploaded: source_dir and, unless it has its own, the trial helper
+    `hpo_flow/`, so the script's `from hpo_flow.report import ...` imports in any environment."""
+    source = Path(source_dir)
+    if (source / PACKAGE).exists():
+        yield source_dir
+        return
+    with tempfile.TemporaryDirectory(prefix="hpo-flow-azure-code-") as tmp:
+        staged = Path(tmp) / (source.resolve().name or "code")
+        shutil.copytree(source, staged, ignore=shutil.ignore_patterns(*CODE_IGNORE), symlinks=True)
+        add_helper(staged)
+        yield str(staged)
 
 
 def load_sweep_job(doc: dict[str, Any]) -> Any:

@@ -37,12 +37,15 @@ from adapters.errors import PlanError, Problem
 from adapters.redact import is_secret_key
 from adapters.spec import (
     AzureBackend,
+    AzureEnvironment,
     EarlyStoppingPolicy,
     HpoConfig,
     ParamRange,
     RangeType,
     Scaling,
     Strategy,
+    flag,
+    input_env_vars,
 )
 
 BACKEND = "azure"
@@ -109,7 +112,7 @@ def sweep_job(spec: HpoConfig) -> dict[str, Any]:
         except _Refusal as refusal:
             problems.append(refusal.problem)
             continue
-        flags.append((name, "${{search_space." + key + "}}"))
+        flags.append((name, _quoted("${{search_space." + key + "}}")))
 
     sampling = _sampling(spec, problems)
     early = _early_termination(spec, problems)
@@ -117,12 +120,12 @@ def sweep_job(spec: HpoConfig) -> dict[str, Any]:
 
     inputs: dict[str, Any] = {}
     input_flags: list[tuple[str, str]] = []
-    for name, value in azure.inputs.items():
-        path = f"backends.azure.inputs.{name}"
+    input_env: list[str] = []
+    for name, value, path, as_flag in _all_inputs(spec, azure, problems):
         if not _KEY.match(name):
             problems.append(Problem(path, name, "Azure ML input names use letters, digits and '_'; rename it"))
             continue
-        if name in t.hyperparameter_ranges or name in spec.training.hyperparameters:
+        if as_flag and (name in t.hyperparameter_ranges or name in spec.training.hyperparameters):
             problems.append(
                 Problem(path, name, "this name is also a hyperparameter; both would be --" + name + "; rename one")
             )
@@ -132,7 +135,10 @@ def sweep_job(spec: HpoConfig) -> dict[str, Any]:
         except _Refusal as refusal:
             problems.append(refusal.problem)
             continue
-        input_flags.append((name, "${{inputs." + name + "}}"))
+        expression = _quoted("${{inputs." + name + "}}")
+        input_env += [f"{var}={expression}" for var in input_env_vars(name, "")]
+        if as_flag:
+            input_flags.append((name, expression))
 
     fixed: list[tuple[str, str]] = []
     for name, value in spec.fixed_hyperparameters().items():
@@ -166,9 +172,11 @@ def sweep_job(spec: HpoConfig) -> dict[str, Any]:
     if problems:
         raise PlanError(BACKEND, problems)
 
-    argv = ["python", shlex.quote(spec.training.entry_point)]
+    # Each input's mount path reaches the script as HPO_INPUT_<NAME> and SM_CHANNEL_<NAME>, as on the
+    # other backends: job environment variables cannot hold ${{inputs.*}}, the command line can.
+    argv = [*input_env, "python", shlex.quote(spec.training.entry_point)]
     for name, expression in [*flags, *fixed, *input_flags]:
-        argv += [f"--{name}", expression]
+        argv += [flag(name), expression]
 
     env = {**spec.training.environment, **azure.environment_variables}
     for var in MODEL_ENV_VARS:
@@ -177,7 +185,9 @@ def sweep_job(spec: HpoConfig) -> dict[str, Any]:
     trial: dict[str, Any] = {
         "code": spec.training.source_dir,
         "command": " ".join(argv),
-        "environment": azure.environment,
+        "environment": (
+            azure.environment.model_dump() if isinstance(azure.environment, AzureEnvironment) else azure.environment
+        ),
         "environment_variables": env,
         "resources": {"instance_count": azure.instance_count},
     }
@@ -238,6 +248,14 @@ def distribution(path: str, r: ParamRange, strategy: Strategy) -> dict[str, Any]
                 "Azure ML's choice takes numbers and strings, not true/false; list them as strings "
                 "('true', 'false') or as 0/1 and read them so in the script",
             )
+        unsafe = [v for v in r.values or [] if isinstance(v, str) and ("'" in v or "\n" in v or "${{" in v)]
+        if unsafe:
+            raise _Refusal(
+                f"{path}.values",
+                unsafe[0],
+                "Azure ML writes the sampled value into the command line inside single quotes, so a quote, "
+                "a line break or '${{' cannot be passed; spell the value without them",
+            )
         return {"type": "choice", "values": list(r.values or [])}
     if strategy == Strategy.Grid:
         if not r.is_finite:
@@ -288,7 +306,7 @@ def distribution(path: str, r: ParamRange, strategy: Strategy) -> dict[str, Any]
         bounds = {"min_value": math.log(lo), "max_value": math.log(hi)}
         if q is None:
             return {"type": "loguniform", **bounds}
-        _check_multiples(path, kind, lo, hi, q)
+        _check_multiples(path, kind, lo, hi, q, log=True)
         return {"type": "qloguniform", **bounds, "q": _number(q)}
     if integer or r.step is not None:
         q = r.step if r.step is not None else 1
@@ -299,11 +317,13 @@ def distribution(path: str, r: ParamRange, strategy: Strategy) -> dict[str, Any]
     return {"type": "uniform", "min_value": _number(lo), "max_value": _number(hi)}
 
 
-def _check_multiples(path: str, kind: str, lo: float, hi: float, q: float) -> None:
+def _check_multiples(path: str, kind: str, lo: float, hi: float, q: float, log: bool = False) -> None:
     off = [(key, v) for key, v in (("min", lo), ("max", hi)) if not _is_multiple(v, q)]
     if off:
         key, value = off[0]
         near = math.floor(lo / q) * q if key == "min" else math.ceil(hi / q) * q
+        if log and near <= 0:  # a log scale has no 0: the first multiple above min instead
+            near = math.ceil(lo / q) * q
         raise _Refusal(
             f"{path}.{key}",
             value,
@@ -415,6 +435,31 @@ def _unsupported_tuning(spec: HpoConfig, problems: list[Problem]) -> None:
 
 
 # --------------------------------------------------------------------------- inputs
+
+
+def _quoted(expression: str) -> str:
+    """`'${{...}}'`: Azure ML puts the value in place of the expression and bash runs the command, so a
+    sampled or mounted value with a space or a shell character still arrives as one argument."""
+    return f"'{expression}'"
+
+
+def _all_inputs(spec: HpoConfig, azure: AzureBackend, problems: list[Problem]) -> list[tuple[str, str, str, bool]]:
+    """(name, value, config path, passed as --name) for training.inputs and backends.azure.inputs;
+    the backend's own stay flags, as they always were."""
+    found: list[tuple[str, str, str, bool]] = []
+    for name, data in spec.training.inputs.items():
+        path = f"training.inputs.{name}.azure"
+        if data.azure is None:
+            problems.append(Problem(path, None, "Azure ML needs this input too; give its data asset or URI"))
+        elif name in azure.inputs and azure.inputs[name] != data.azure:
+            problems.append(
+                Problem(f"backends.azure.inputs.{name}", azure.inputs[name], f"differs from {path}; keep one")
+            )
+        elif name not in azure.inputs:
+            found.append((name, data.azure, path, spec.training.input_flags))
+    for name, value in azure.inputs.items():
+        found.append((name, value, f"backends.azure.inputs.{name}", True))
+    return found
 
 
 def _input(path: str, value: str) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Azure ML job states and sweep children as neutral SweepStatus and Trial records.
 
-Statuses are Azure ML's JobStatus values. A child's sampled values, metrics and curves come from
-the workspace's MLflow tracking server, where Azure ML trials log (the job name is the MLflow run
-id); the values are typed back with the sweep's own search space, so an integer stays an int.
+Statuses are Azure ML's JobStatus values. A child's sampled values come from the child job (its
+`hyperparameters` tag), its metrics and curves from the workspace's MLflow tracking server, where
+Azure ML trials log (the job name is the MLflow run id); the values are typed back with the
+sweep's own search space, so an integer stays an int.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ SWEEP_STATUS: dict[str, SweepStatus] = {
 _TRIAL_PENDING = {"NotStarted", "Scheduled", "Queued", "Preparing", "Provisioning", "Starting", "Paused", "Unknown"}
 _TRIAL_RUNNING = {"Running", "Finalizing", "NotResponding"}
 _CANCELED = {"Canceled", "CancelRequested"}
+SAMPLED_TAG = "hyperparameters"
 
 
 def sweep_status(azure_status: str | None) -> tuple[SweepStatus, str | None]:
@@ -70,7 +72,8 @@ def trial_status(azure_status: str | None, sweep_canceled: bool, has_policy: boo
 def flag_names(command: str) -> dict[str, str]:
     """search-space key -> the hyperparameter's own name, read from the sweep's trial command
     (`--learning-rate ${{search_space.learning_rate}}`), so poll needs nothing but the job."""
-    return {key: flag for flag, key in re.findall(r"--(\S+)\s+\$\{\{\s*search_space\.(\w+)\s*\}\}", command or "")}
+    pattern = r"(?:^|\s)--?([^\s=']+)\s+'?\$\{\{\s*search_space\.(\w+)\s*\}\}"
+    return {key: flag for flag, key in re.findall(pattern, command or "")}
 
 
 def typed_value(raw: Any, dist: Any) -> Any:
@@ -108,6 +111,28 @@ def _float(raw: str) -> float | None:
         return None
 
 
+def sampled_values(child: Any) -> dict[str, Any]:
+    """A sweep child's sampled values: Azure ML tags every trial of a sweep with them, as JSON under
+    `hyperparameters` (`{"learning_rate": 0.0031, "momentum": 0.95}`)."""
+    text = (getattr(child, "tags", None) or {}).get(SAMPLED_TAG)
+    if not text:
+        return {}
+    try:
+        values = json.loads(text)
+    except (TypeError, ValueError):
+        return {}
+    if not isinstance(values, dict):
+        return {}
+    # HyperDrive-era trials keyed them by the flag ("--learning_rate"); sweep jobs by the key
+    return {str(k).lstrip("-"): v for k, v in values.items()}
+
+
+def child_order(name: str) -> tuple[str, int, str]:
+    """Children in the order the sweep started them: `<sweep>_2` before `<sweep>_10`."""
+    head, sep, tail = str(name).rpartition("_")
+    return (head, int(tail), "") if sep and tail.isdigit() else (str(name), -1, str(name))
+
+
 def model_uri(child: str, artifact_path: str) -> str:
     return f"azureml://jobs/{child}/outputs/artifacts/paths/{artifact_path}"
 
@@ -135,11 +160,13 @@ class TrialReader:
         metrics: dict[str, float] = {}
         curves: dict[str, list[tuple[int, float]]] = {}
         started = ended = None
+        # The values Azure ML sampled for this child, from the child job itself; MLflow params (which
+        # report() logs) only where the job does not say, so a script that never calls report() has them.
+        raw = {**(dict(run.data.params) if run is not None else {}), **sampled_values(child)}
+        for key, dist in search_space.items():
+            if key in raw:
+                params[names.get(key, key)] = typed_value(raw[key], dist)
         if run is not None:
-            raw = dict(run.data.params)
-            for key, dist in search_space.items():
-                if key in raw:
-                    params[names.get(key, key)] = typed_value(raw[key], dist)
             metrics = {k: float(v) for k, v in run.data.metrics.items()}
             for key in metrics:
                 history = self.client.get_metric_history(name, key)

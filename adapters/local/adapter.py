@@ -43,6 +43,7 @@ from adapters.spec import HpoConfig
 if TYPE_CHECKING:
     import optuna
 
+WATCH_INTERVAL_S = 0.1  # how often wait_for_change looks at the sweep's files
 CANCEL_WAIT_S = 8.0  # cancel returns within 10 s: the runner gets this long to stop its trials itself
 _PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
 _children: list[subprocess.Popen[bytes]] = []  # runners this process started: reaped so no zombie lingers
@@ -148,6 +149,30 @@ class LocalAdapter:
             return SweepState(SweepStatus.RUNNING, trials)
         return SweepState(SweepStatus.FAILED, trials, self._died_message(paths))
 
+    def wait_for_change(self, ref: SweepRef, timeout: float) -> None:
+        """Return as soon as the sweep may have news, or after `timeout` seconds.
+
+        News is the study's journal growing (a trial started, reported or ended), a trial
+        directory appearing, or the runner's lock changing hands (the runner ended): each is a
+        stat or a lock probe on this machine, so the flow notices a trial's end within a tenth of
+        a second without polling the study itself. A study in a database (workers elsewhere) has
+        no file to watch: the runner's lock still is, and the timeout covers the rest.
+        """
+        paths = self._paths(ref)
+        spec, _ = read_spec(paths)
+        target = storage_target(spec, paths.root)
+        watched = [paths.trials, paths.stop_file] + ([Path(target.location)] if target.kind == "journal" else [])
+
+        def mark() -> tuple[Any, ...]:
+            return (runner_alive(paths), *(_stat(p) for p in watched))
+
+        before = mark()
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(WATCH_INTERVAL_S, left))
+            if mark() != before:
+                return
+
     def _others_running(self, frozen: list[optuna.trial.FrozenTrial]) -> bool:
         """Trials running under live workers (other `hpo-flow worker` processes): the sweep goes on."""
         from optuna.trial import TrialState
@@ -200,7 +225,9 @@ class LocalAdapter:
         self._close_leftover_trials(study)
         if END_ATTR not in study.user_attrs:
             study.set_user_attr(END_ATTR, end_record(SweepStatus.STOPPED, "cancelled"))
-        sync_storage(study._storage)
+        from adapters.local import optuna_access
+
+        sync_storage(optuna_access.storage_of(study))
 
     def _recorded_groups(self, study: optuna.Study | None) -> list[int]:
         from optuna.trial import TrialState
@@ -219,16 +246,16 @@ class LocalAdapter:
         """Trials still RUNNING on this machine with no live owner were killed above: record them as stopped."""
         from optuna.trial import TrialState
 
-        from adapters.local.state import RESULT_ATTR
+        from adapters.local import optuna_access
+        from adapters.local.state import RESULT_ATTR, TrialRecord
 
         host = hostname()
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             run = t.user_attrs.get(RUN_ATTR) or {}
             if run and (run.get("host") != host or lock_held(run.get("owner_lock", ""))):
                 continue
-            study._storage.set_trial_user_attr(
-                t._trial_id, RESULT_ATTR, {"reason": "stopped: cancelled", "stopped": True, "counts": False}
-            )
+            record = TrialRecord(reason="stopped: cancelled", stopped=True)
+            optuna_access.set_trial_attr(study, t, RESULT_ATTR, record.to_attr())
             with contextlib.suppress(RuntimeError):
                 study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
 
@@ -268,6 +295,14 @@ class LocalAdapter:
         if study is not None:
             self._studies[key] = study
         return study
+
+
+def _stat(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
 
 
 def _reap() -> None:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from adapters.local.state import RESULT_ATTR
+from adapters.local.state import TrialRecord
 from adapters.port import SweepStatus
 from adapters.spec import HpoConfig, Objective
 
@@ -37,7 +37,7 @@ def counts_against_budget(trial: FrozenTrial) -> bool:
     if trial.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING):
         return True
     if trial.state == TrialState.FAIL:
-        return bool((trial.user_attrs.get(RESULT_ATTR) or {}).get("counts", False))
+        return TrialRecord.of(trial).counts
     return False
 
 
@@ -64,7 +64,7 @@ def verdict(spec: HpoConfig, trials: Sequence[FrozenTrial]) -> Verdict | None:
     if tuning.max_failed_trials is not None:
         failed = failed_trials(trials)
         if len(failed) >= tuning.max_failed_trials:
-            last = (failed[-1].user_attrs.get(RESULT_ATTR) or {}).get("reason", "")
+            last = TrialRecord.of(failed[-1]).reason or ""
             return Verdict(
                 SweepStatus.FAILED,
                 f"{len(failed)} trials failed (tuning.max_failed_trials is {tuning.max_failed_trials}); last: {last}",
@@ -149,3 +149,26 @@ def duration_estimate(trials: Sequence[FrozenTrial], timeout: float | None) -> f
     ]
     estimate = max(durations, default=0.0)
     return min(estimate, timeout) if timeout else estimate
+
+
+def end_summary(status: SweepStatus, message: str, trials: Sequence[FrozenTrial]) -> tuple[SweepStatus, str]:
+    """The status and message a sweep ends with: the reason it ended, then what its trials did.
+
+    A sweep that "completed" without a single objective value has nothing to register: it failed.
+    """
+    from optuna.trial import TrialState
+
+    names = {TrialState.COMPLETE: "completed", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed"}
+    counts = {label: 0 for label in names.values()}
+    for t in trials:
+        if t.state in names:
+            counts[names[t.state]] += 1
+    tally = ", ".join(f"{n} {label}" for label, n in counts.items())
+    full = f"{message}; {tally}" if message else tally
+    scored = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.value is not None]
+    if status == SweepStatus.COMPLETED and not scored:
+        failed = [t for t in trials if t.state == TrialState.FAIL]
+        last = TrialRecord.of(failed[-1]).reason if failed else None
+        status = SweepStatus.FAILED
+        full = f"no trial reported the objective metric ({full})" + (f"; last failure: {last}" if last else "")
+    return status, full

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
-import re
 import selectors
 import signal
 import socket
@@ -20,32 +18,27 @@ import threading
 import time
 import uuid
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from adapters.local import limits
-from adapters.local.metrics import MetricReader
-from adapters.local.process import describe_exit, has_exited, kill_leftovers, launch, signal_group, trial_command
-from adapters.local.process import trial_environment as build_env
+from adapters.local import limits, optuna_access, recovery
+from adapters.local.judge import TrialExit, judge
+from adapters.local.process import describe_exit, has_exited, signal_group
 from adapters.local.slots import Slot, SlotAllocator, slots_for
 from adapters.local.state import (
     END_ATTR,
     LIVE_ATTR,
-    PARAMS_ATTR,
     RESULT_ATTR,
-    RETRY_ATTR,
     RUN_ATTR,
     START_ATTR,
     STOP_ATTR,
     HeldLock,
     SweepPaths,
+    TrialRecord,
     end_record,
-    lock_held,
-    trial_id,
 )
 from adapters.local.storage import (
     HEARTBEAT_INTERVAL_S,
@@ -56,6 +49,7 @@ from adapters.local.storage import (
     storage_target,
     sync_storage,
 )
+from adapters.local.trial_io import RunningTrial, start_trial
 from adapters.port import SweepStatus
 from adapters.redact import redact_text
 from adapters.spec import HpoConfig
@@ -67,34 +61,7 @@ IDLE_RECHECK_S = 1.0  # how often a loop with no work looks again (other workers
 STOP_CHECK_S = 1.0  # how often the study is asked whether a cancel arrived from another machine
 LIVE_FLUSH_S = 2.0  # how often a running trial's curves are written for poll
 SYNC_S = 1.0  # how often the journal file is fsynced: at most this much is lost to a power cut
-_LINE_SPLIT = re.compile(rb"\r\n|\r|\n")
-
-
-@dataclass
-class RunningTrial:
-    trial: optuna.trial.Trial
-    params: dict[str, Any]
-    slot: Slot
-    proc: Any  # subprocess.Popen[bytes]
-    log: IO[bytes]
-    model_dir: Path
-    started: float  # monotonic
-    timeout_at: float | None
-    reader: MetricReader
-    fds: dict[int, str] = field(default_factory=dict)  # open pipe fd -> "stdout" | "stderr"
-    partial: dict[int, bytes] = field(default_factory=dict)
-    last_stderr: str = ""
-    pruned: bool = False
-    timed_out: bool = False
-    stop_reason: str | None = None
-    retry: bool = False  # stopped because its worker is leaving: run it again elsewhere
-    kill_at: float | None = None
-    live_written: float = 0.0
-    live_dirty: bool = False
-
-    @property
-    def number(self) -> int:
-        return self.trial.number
+RECOVERY_S = 2.0  # how often the study is searched for trials whose runner died (here or elsewhere)
 
 
 class SweepLoop:
@@ -121,7 +88,6 @@ class SweepLoop:
         self.slots = slots if slots is not None else slots_for(local, spec.tuning.max_parallel_jobs)
         self.grace = local.kill_grace_seconds
         self.running: dict[int, RunningTrial] = {}
-        self.by_fd: dict[int, RunningTrial] = {}
         self.ending: limits.Verdict | None = None  # the sweep ends: stop trials, then write the end record
         self.leaving: str | None = None  # this worker leaves: stop its trials, retry them elsewhere
         self.no_work_until = 0.0
@@ -129,7 +95,7 @@ class SweepLoop:
         self._signals: list[int] = []
         self._next_stop_check = 0.0
         self._next_heartbeat = 0.0
-        self._next_recovery = 0.0
+        self._next_recovery = 0.0  # the first pass runs when the loop joins
         self._next_sync = 0.0
         self.started_local = 0
 
@@ -151,11 +117,11 @@ class SweepLoop:
             from adapters.local import search
 
             self.search = search
-            self.storage = open_storage(self.target, stale_trial_callback=self._on_stale, heartbeat=True)
-            self.heartbeat = isinstance(self.storage, optuna.storages.RDBStorage)
+            self.storage = open_storage(self.target, heartbeat=True)
             pruner = search.build_pruner(self.spec)
             self.study = open_study(self.storage, self.spec, optuna.samplers.RandomSampler(), pruner)
             self.study.sampler = search.build_sampler(self.spec, worker=self._sampler_stream())
+            self.heartbeat = optuna_access.heartbeats(self.study)
             self.prune_enabled = not isinstance(pruner, optuna.pruners.NopPruner)
             self.claim = ClaimLock(self.target, self.spec.sweep_name(), self.paths.root)
             self.allocator = SlotAllocator(self.slots)
@@ -172,7 +138,6 @@ class SweepLoop:
                     self.study.set_user_attr(START_ATTR, time.time())
                     attrs = self.study.user_attrs
                 self.sweep_start = float(attrs[START_ATTR])
-                self._recover_dead(self.study.get_trials(deepcopy=False))
             self._setup_deadline()
             self._setup_wakeup()
             log.info(
@@ -199,7 +164,7 @@ class SweepLoop:
         """
         if self.role == "worker":
             return 1 + uuid.uuid4().int % (2**31)
-        return len(self.storage.get_all_trials(self.study._study_id, deepcopy=False))
+        return len(optuna_access.all_trials(self.study))
 
     def _setup_deadline(self) -> None:
         budget = self.spec.tuning.max_runtime_seconds
@@ -248,6 +213,7 @@ class SweepLoop:
             self._check_exits()
             self._check_timers(now)
             self._maintain(now)
+            self._recover(now)
             if self.ending is None and self.leaving is None and now >= self.no_work_until:
                 self._fill_slots()
             if not self.running:
@@ -308,12 +274,12 @@ class SweepLoop:
             assert slot is not None
             try:
                 params = self.search.suggest_params(trial, self.spec)
-                started = self._start(trial, params, slot)
+                started = start_trial(self.spec, self.paths, self.cwd, trial, params, slot)
             except Exception as exc:  # a trial that cannot start is a failed trial, not a dead sweep
                 self.allocator.release(slot)
                 reason = redact_text(f"could not start: {type(exc).__name__}: {exc}")
                 log.error("trial %s %s", trial.number, reason)
-                trial.set_user_attr(RESULT_ATTR, {"reason": reason, "counts": True})
+                trial.set_user_attr(RESULT_ATTR, TrialRecord(reason=reason, counts=True).to_attr())
                 self._tell(trial, TrialState.FAIL)
             else:
                 self._register(started)
@@ -353,42 +319,10 @@ class SweepLoop:
                 return f"max_runtime_seconds ({tuning.max_runtime_seconds}) leaves no time for another trial"
         return ""
 
-    def _start(self, trial: optuna.trial.Trial, params: dict[str, Any], slot: Slot) -> RunningTrial:
-        number = trial.number
-        tdir = self.paths.trial_dir(number)
-        model_dir = tdir / "model"
-        model_dir.mkdir(parents=True, exist_ok=True)  # created empty: what the trial saves is its model
-        argv = trial_command(self.spec, params)
-        env = build_env(self.spec, trial_id(number), model_dir, slot.cuda_visible_devices)
-        source_dir = (self.cwd / self.spec.training.source_dir).resolve()
-        handle = open(tdir / "output.log", "ab", buffering=0)  # noqa: SIM115 - closed when the trial ends
-        try:
-            proc = launch(argv, source_dir, env)
-        except BaseException:
-            handle.close()
-            raise
-        timeout = self.spec.tuning.trial_timeout_seconds
-        now = time.monotonic()
-        return RunningTrial(
-            trial=trial,
-            params=params,
-            slot=slot,
-            proc=proc,
-            log=handle,
-            model_dir=model_dir,
-            started=now,
-            timeout_at=now + timeout if timeout else None,
-            reader=MetricReader(self.spec.training.metric_definitions),
-        )
-
     def _register(self, rt: RunningTrial) -> None:
         """Track a started trial, and record where it runs so any process can find or recover it."""
         proc = rt.proc
-        for stream, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr")):
-            fd = stream.fileno()
-            rt.fds[fd] = name
-            self.by_fd[fd] = rt
-            self.selector.register(fd, selectors.EVENT_READ, rt)
+        rt.watch(self.selector)
         self.running[rt.number] = rt
         self.started_local += 1
         rt.trial.set_user_attr(
@@ -406,53 +340,17 @@ class SweepLoop:
             },
         )
         if self.heartbeat:
-            self.storage.record_heartbeat(rt.trial._trial_id)  # type: ignore[attr-defined]
+            optuna_access.record_heartbeat(self.study, rt.trial)
         log.info("trial %d started on %s: %s", rt.number, rt.slot.label, redact_text(_show_params(rt.params)))
 
     # ------------------------------------------------------------------ output
 
-    def _read(self, rt: RunningTrial, fd: int, draining: bool = False) -> bool:
-        """Read one chunk from a trial's pipe; False once the pipe is closed (or, draining, empty)."""
-        try:
-            data = os.read(fd, 65536)
-        except (BlockingIOError, InterruptedError):
-            if not draining:
-                return True
-            data = b""  # a pipe an escaped grandchild keeps open: take what it held, then let go
-        except OSError:
-            data = b""
-        if not data:
-            self._close_fd(rt, fd)
-            return False
-        rt.log.write(data)
-        lines = _LINE_SPLIT.split(rt.partial.get(fd, b"") + data)
-        rt.partial[fd] = lines.pop()
-        for line in lines:
-            self._line(rt, fd, line)
-        return True
+    def _read(self, rt: RunningTrial, fd: int) -> None:
+        self._observe(rt, rt.read(self.selector, fd))
 
-    def _close_fd(self, rt: RunningTrial, fd: int) -> None:
-        rest = rt.partial.pop(fd, b"")
-        if rest:
-            self._line(rt, fd, rest)  # a last line without its newline still counts
-        name = rt.fds.pop(fd, None)
-        self.by_fd.pop(fd, None)
-        if name is not None:
-            self.selector.unregister(fd)
-            stream = rt.proc.stdout if name == "stdout" else rt.proc.stderr
-            stream.close()
-
-    def _drain(self, rt: RunningTrial) -> None:
-        """Read what the pipes still hold after the trial exited."""
-        for fd in list(rt.fds):
-            while fd in rt.fds and self._read(rt, fd, draining=True):
-                pass
-
-    def _line(self, rt: RunningTrial, fd: int, raw: bytes) -> None:
-        line = raw.decode("utf-8", errors="replace")
-        if rt.fds.get(fd) == "stderr" and line.strip():
-            rt.last_stderr = line.strip()
-        for name, step, value in rt.reader.feed(line):
+    def _observe(self, rt: RunningTrial, found: list[tuple[str, int, float]]) -> None:
+        """Report the objective's new steps to the study, which may prune the trial."""
+        for name, step, value in found:
             if name != self.objective:
                 rt.live_dirty = True
                 continue
@@ -542,7 +440,7 @@ class SweepLoop:
                 # Before reaping, so the group id cannot have been reused: leave no child behind.
                 signal_group(rt.proc.pid, signal.SIGKILL)
                 rt.proc.wait()
-                self._drain(rt)
+                self._observe(rt, rt.drain(self.selector))
                 self._finish_trial(rt)
 
     def _finish_trial(self, rt: RunningTrial) -> None:
@@ -550,51 +448,41 @@ class SweepLoop:
         rt.log.close()
         self.allocator.release(rt.slot)
         code = rt.proc.returncode
-        objective_value = rt.reader.last(self.objective)
-        result: dict[str, Any] = {
-            "metrics": rt.reader.final_metrics(),
-            "curves": {name: [[s, v] for s, v in points] for name, points in rt.reader.curves.items()},
-            "objective": objective_value,
-            "exit_code": code,
-            "duration_s": round(time.monotonic() - rt.started, 3),
-            "model_files": _count_files(rt.model_dir),
-            "worker": self.worker_id,
-        }
-        state, value = TrialState.FAIL, None
-        if rt.stop_reason is not None:
-            retried = " (it will be retried)" if rt.retry else ""
-            result.update(reason=f"stopped: {rt.stop_reason}{retried}", stopped=not rt.retry, counts=False)
-        elif rt.pruned:
-            state = TrialState.PRUNED
-            result.update(counts=True)
-        elif rt.timed_out:
-            result.update(reason=f"timeout after {self.spec.tuning.trial_timeout_seconds}s", counts=True)
-        elif code != 0:
-            tail = f": {rt.last_stderr[-300:]}" if rt.last_stderr else ""
-            result.update(reason=redact_text(describe_exit(code) + tail), counts=True)
-        elif objective_value is None:
-            regex = self.spec.training.metric(self.objective)
-            pattern = regex.Regex if regex else "?"
-            result.update(
-                reason=f"exited 0 without printing the objective metric {self.objective!r} (regex {pattern!r})",
-                counts=True,
-            )
-        elif not math.isfinite(objective_value):
-            result.update(reason=f"objective {self.objective} is {objective_value}", counts=True)
-        else:
-            state, value = TrialState.COMPLETE, objective_value
-            result.update(counts=True)
-        rt.trial.set_user_attr(RESULT_ATTR, result)
-        self._tell(rt.trial, state, value)
+        seen = TrialExit(
+            exit_code=code,
+            objective=rt.reader.last(self.objective),
+            metrics=rt.reader.final_metrics(),
+            curves=rt.curves(),
+            duration_s=time.monotonic() - rt.started,
+            model_files=rt.model_files(),
+            worker=self.worker_id,
+            stop_reason=rt.stop_reason,
+            retry=rt.retry,
+            pruned=rt.pruned,
+            timed_out=rt.timed_out,
+            last_stderr=rt.last_stderr,
+        )
+        regex = self.spec.training.metric(self.objective)
+        verdict = judge(
+            seen,
+            objective=self.objective,
+            objective_regex=regex.Regex if regex else None,
+            trial_timeout_s=self.spec.tuning.trial_timeout_seconds,
+            describe_exit=describe_exit(code),
+        )
+        rt.trial.set_user_attr(RESULT_ATTR, verdict.record.to_attr())
+        self._tell(rt.trial, verdict.state, verdict.value)
         if rt.retry and self.ending is None:
-            self._enqueue_retry(rt.trial.params, rt.params, rt.number)
+            recovery.enqueue_retry(self.study, rt.trial, rt.params)
+        value = verdict.value
         log.info(
             "trial %d %s%s",
             rt.number,
-            state.name.lower(),
-            f" {self.objective}={value}" if value is not None else f": {result.get('reason', '')}",
+            verdict.state.name.lower(),
+            f" {self.objective}={value}" if value is not None else f": {verdict.record.reason or ''}",
         )
-        if (state == TrialState.FAIL and result.get("counts")) or self.spec.tuning.completion_criteria:
+        own_failure = verdict.state == TrialState.FAIL and verdict.record.counts
+        if own_failure or self.spec.tuning.completion_criteria:
             found = limits.verdict(self.spec, self.study.get_trials(deepcopy=False))
             if found is not None:
                 self._begin_end(found)
@@ -612,9 +500,6 @@ class SweepLoop:
             if "Study.stop" not in str(exc):
                 raise
 
-    def _enqueue_retry(self, frozen_params: dict[str, Any], params: dict[str, Any], number: int) -> None:
-        self.study.enqueue_trial(frozen_params, user_attrs={RETRY_ATTR: number, PARAMS_ATTR: params})
-
     # ------------------------------------------------------------------ upkeep and recovery
 
     def _maintain(self, now: float) -> None:
@@ -625,25 +510,34 @@ class SweepLoop:
             self._next_heartbeat = now + HEARTBEAT_INTERVAL_S / 2
             if self.heartbeat:
                 for rt in self.running.values():
-                    self.storage.record_heartbeat(rt.trial._trial_id)  # type: ignore[attr-defined]
+                    optuna_access.record_heartbeat(self.study, rt.trial)
         for rt in self.running.values():
             if rt.live_dirty and now - rt.live_written >= LIVE_FLUSH_S:
                 rt.live_dirty, rt.live_written = False, now
-                curves = {name: [[s, v] for s, v in points] for name, points in rt.reader.curves.items()}
-                rt.trial.set_user_attr(LIVE_ATTR, {"curves": curves})
+                rt.trial.set_user_attr(LIVE_ATTR, {"curves": rt.curves()})
+
+    def _recover(self, now: float, locked: bool = False) -> bool:
+        """Fail and retry the trials whose runner died, here or on another machine (at most every RECOVERY_S)."""
+        if now < self._next_recovery:
+            return False
+        self._next_recovery = now + RECOVERY_S
+        with contextlib.nullcontext() if locked else self.claim:
+            trials = self.study.get_trials(deepcopy=False)
+            dead = recovery.find_dead(
+                self.study, trials, host=self.host, worker_id=self.worker_id, running_here=self.running
+            )
+            recovered = [d for d in dead if recovery.fail_and_retry(self.study, d, ending=self.ending is not None)]
+        if recovered:
+            self.no_work_until = 0.0
+        return bool(recovered)
 
     def _finish_if_idle(self) -> SweepStatus | None:
         """No room for a trial here and none running here: end the sweep if nothing runs anywhere."""
         now = time.monotonic()
         with self.claim:
+            if self._recover(now, locked=True):
+                return None
             trials = self.study.get_trials(deepcopy=False)
-            if now >= self._next_recovery:
-                self._next_recovery = now + IDLE_RECHECK_S * 2
-                if self._recover_dead(trials):
-                    self.no_work_until = 0.0
-                    return None
-            if self.heartbeat:
-                optuna.storages.fail_stale_trials(self.study)
             if any(t.state == TrialState.RUNNING for t in trials):  # running elsewhere: it may free budget
                 self.no_work_until = time.monotonic() + IDLE_RECHECK_S
                 return None
@@ -658,79 +552,10 @@ class SweepLoop:
             attrs = self.study.user_attrs
             if END_ATTR in attrs:
                 return SweepStatus(attrs[END_ATTR]["status"])
-            trials = self.study.get_trials(deepcopy=False)
-            counts = _count_states(trials)
-            full = f"{message}; {counts}" if message else counts
-            scored = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.value is not None]
-            if status == SweepStatus.COMPLETED and not scored:
-                # A sweep without a single objective value has nothing to register: that is a failure.
-                failed = [t for t in trials if t.state == TrialState.FAIL]
-                last = (failed[-1].user_attrs.get(RESULT_ATTR) or {}).get("reason") if failed else None
-                status = SweepStatus.FAILED
-                full = f"no trial reported the objective metric ({full})" + (f"; last failure: {last}" if last else "")
+            status, full = limits.end_summary(status, message, self.study.get_trials(deepcopy=False))
             self.study.set_user_attr(END_ATTR, end_record(status, full))
         log.info("sweep %s: %s", status.value.lower(), full)
         return status
-
-    def _recover_dead(self, trials: list[FrozenTrial]) -> bool:
-        """Fail and retry trials whose runner died on this machine; call with the claim lock held."""
-        recovered = False
-        for frozen in trials:
-            if frozen.state != TrialState.RUNNING or frozen.number in self.running:
-                continue
-            run = frozen.user_attrs.get(RUN_ATTR)
-            if run is not None:
-                if run.get("host") != self.host or run.get("worker") == self.worker_id:
-                    continue
-                if lock_held(run.get("owner_lock", "")):
-                    continue
-                kill_leftovers([run["model_dir"]], [int(run.get("pgid") or 0)], grace=0)
-            # Without a launch record the claimer died between ask and launch (both under this lock).
-            self._fail_and_retry(frozen, "runner died")
-            recovered = True
-        return recovered
-
-    def _fail_and_retry(self, frozen: FrozenTrial, why: str) -> None:
-        run = frozen.user_attrs.get(RUN_ATTR) or {}
-        ended = self.ending is not None or END_ATTR in self.study.user_attrs or STOP_ATTR in self.study.user_attrs
-        reason = f"{why}; " + ("not retried: the sweep is over" if ended else "retried as a new trial")
-        self.storage.set_trial_user_attr(frozen._trial_id, RESULT_ATTR, {"reason": reason, "counts": False})
-        self._tell(frozen.number, TrialState.FAIL)
-        if not ended:
-            self._enqueue_retry(dict(frozen.params), run.get("params") or dict(frozen.params), frozen.number)
-        log.warning("trial %d: %s", frozen.number, reason)
-
-    def _on_stale(self, study: optuna.Study, frozen: FrozenTrial) -> None:
-        """Optuna failed a trial whose worker stopped sending heartbeats (another machine, probably dead)."""
-        run = frozen.user_attrs.get(RUN_ATTR) or {}
-        if run.get("host") == self.host and run.get("model_dir"):
-            kill_leftovers([run["model_dir"]], [int(run.get("pgid") or 0)])
-        ended = END_ATTR in study.user_attrs or STOP_ATTR in study.user_attrs
-        reason = f"worker {run.get('worker', '?')} stopped sending heartbeats; " + (
-            "not retried: the sweep is over" if ended else "retried as a new trial"
-        )
-        study._storage.set_trial_user_attr(frozen._trial_id, RESULT_ATTR, {"reason": reason, "counts": False})
-        if not ended:
-            study.enqueue_trial(
-                dict(frozen.params),
-                user_attrs={RETRY_ATTR: frozen.number, PARAMS_ATTR: run.get("params") or dict(frozen.params)},
-            )
-
-
-def _count_files(root: Path) -> int:
-    total = 0
-    for _, _, files in os.walk(root):
-        total += len(files)
-    return total
-
-
-def _count_states(trials: list[FrozenTrial]) -> str:
-    names = {TrialState.COMPLETE: "completed", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed"}
-    counts = {label: 0 for label in names.values()}
-    for t in trials:
-        if t.state in names:
-            counts[names[t.state]] += 1
-    return ", ".join(f"{n} {label}" for label, n in counts.items())
 
 
 def _show_params(params: dict[str, Any]) -> str:

@@ -36,7 +36,7 @@ def build_plan(spec: HpoConfig, cwd: Path | None = None) -> dict[str, Any]:
     seeded = tuning.random_seed is not None
     sample_spec = spec if seeded else spec.model_copy(update={"tuning": tuning.model_copy(update={"random_seed": 0})})
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    scratch = optuna.create_study(sampler=search.build_sampler(sample_spec), direction=direction(spec))  # type: ignore[arg-type]
+    scratch = optuna.create_study(sampler=search.first_trial_sampler(sample_spec), direction=direction(spec))  # type: ignore[arg-type]
     params = search.suggest_params(scratch.ask(), sample_spec)
     model_dir = paths.trial_dir(0) / "model"
     criteria = tuning.completion_criteria

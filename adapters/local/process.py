@@ -20,7 +20,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from adapters.spec import HpoConfig
+from adapters.errors import Problem
+from adapters.spec import HpoConfig, flag, input_env_vars
 
 MODEL_DIR_ENV = "HPO_MODEL_DIR"
 _HAS_PROC = Path("/proc/self/stat").exists()
@@ -33,14 +34,42 @@ def format_value(value: Any) -> str:
 
 
 def trial_command(spec: HpoConfig, params: Mapping[str, Any], python: str | None = None) -> list[str]:
-    """`[python, entry_point, --name, value, ...]`: fixed hyperparameters first, then the sampled ones."""
+    """`[python, entry_point, --name, value, ...]`: fixed hyperparameters first, then the sampled ones,
+    then the inputs' paths where training.input_flags asks for them; one-letter names as `-C`."""
     interpreter = python or spec.training.python or sys.executable
     argv = [interpreter, spec.training.entry_point]
     merged: dict[str, Any] = dict(spec.fixed_hyperparameters())
     merged.update(params)
+    if spec.training.input_flags:
+        merged.update(input_paths(spec))
     for name, value in merged.items():
-        argv += [f"--{name}", format_value(value)]
+        argv += [flag(name), format_value(value)]
     return argv
+
+
+def input_paths(spec: HpoConfig) -> dict[str, str]:
+    """training.inputs on this machine: absolute paths, relative ones read from where hpo-flow runs."""
+    return {name: str(Path(i.local).resolve()) for name, i in spec.training.inputs.items() if i.local is not None}
+
+
+def input_problems(spec: HpoConfig) -> list[Problem]:
+    """Every input reaches a local trial too, or the sweep is refused: a script that silently trains
+    on its fallback data is the failure this prevents."""
+    found = []
+    for name, data in spec.training.inputs.items():
+        path = f"training.inputs.{name}.local"
+        if data.local is None:
+            found.append(Problem(path, None, "the local backend needs this input too; give its file or folder here"))
+        elif not Path(data.local).exists():
+            found.append(
+                Problem(
+                    path,
+                    data.local,
+                    "no such file or folder (relative paths are read from where "
+                    "hpo-flow runs); fix the path or create it",
+                )
+            )
+    return found
 
 
 def trial_environment(
@@ -48,6 +77,13 @@ def trial_environment(
 ) -> dict[str, str]:
     env = dict(os.environ if base is None else base)
     env.update(spec.training.environment)
+    for name, path in input_paths(spec).items():
+        env.update(input_env_vars(name, path))
+    if spec.training.python:
+        # another interpreter need not have hpo-flow: the trial helper still imports
+        from adapters.trial_code import helper_dir
+
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), str(helper_dir())) if p)
     env.update(
         {
             "HPO_TRIAL_ID": trial_id,

@@ -16,18 +16,11 @@ import sys
 from pathlib import Path
 
 
-def _skip_unused_imports() -> None:
-    # Optuna imports redis (0.7 s here) when it is installed, for a journal backend we never use;
-    # the runner starts once per sweep and every trial waits for it.
-    sys.modules.setdefault("redis", None)  # type: ignore[arg-type]
-
-
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
         print("usage: python -m adapters.local.runner SWEEP_DIR", file=sys.stderr)
         return 2
-    _skip_unused_imports()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr, force=True
     )

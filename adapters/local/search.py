@@ -25,6 +25,7 @@ what Optuna's GridSampler enumerates.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import warnings
 from collections.abc import Callable, Mapping
@@ -41,6 +42,7 @@ from optuna.distributions import (
 )
 
 from adapters.errors import Problem
+from adapters.local import optuna_access
 from adapters.local.pruners import BanditPruner, MedianStoppingPruner, TruncationPruner
 from adapters.spec import EarlyStoppingPolicy, HpoConfig, ParamRange, RangeType, Scaling, Strategy
 
@@ -49,8 +51,13 @@ Scalar = bool | int | float | str
 # u is kept this far from 0 and 1 so the inverse CDF stays finite: +-6 sigma, beyond which a
 # normal draw falls once in 500 million.
 _U_EPS = 1e-9
-# TPE's default: 10 random trials before the model takes over. See docs/search.md for the measurement.
-TPE_STARTUP_TRIALS = 10
+# TPE's and GPSampler's default: 10 random trials before the model takes over. See docs/search.md.
+STARTUP_TRIALS = 10
+# Above this many trials the Bayesian strategy fits TPE instead of a Gaussian process: a GP's fit
+# grows with the cube of the trials (one suggestion took 1.3 s at 400 trials and 2 s at 800 on a
+# 2-core machine, against TPE's 0.05 s) and blocks the runner's loop while it runs, and by then
+# TPE has caught up (docs/search.md).
+GP_MAX_TRIALS = 300
 # `auto` early stopping: see AUTO_POLICY's use in build_pruner and docs/search.md for why.
 AUTO_POLICY = EarlyStoppingPolicy.median
 AUTO_DELAY = 5
@@ -220,7 +227,7 @@ class GridSearch(optuna.samplers.GridSampler):
         """Grid points that no trial, finished or running, has taken yet."""
         taken = {
             t.system_attrs["grid_id"]
-            for t in study._storage.get_all_trials(study._study_id, deepcopy=False)
+            for t in optuna_access.all_trials(study)
             if "grid_id" in t.system_attrs
             and (t.state.is_finished() or t.state == optuna.trial.TrialState.RUNNING)
             and self._same_search_space(t.system_attrs["search_space"])
@@ -240,6 +247,67 @@ def _seed(spec: HpoConfig, worker: int) -> int | None:
     return (seed + 7919 * worker) % 2**32
 
 
+GP = "GPSampler"
+TPE = "TPESampler"
+
+
+@dataclass(frozen=True)
+class BayesianModel:
+    """The model the Bayesian strategy fits, and why (shown by `plan`)."""
+
+    name: str  # GP or TPE
+    reason: str
+
+
+def torch_available() -> bool:
+    """Whether torch can be imported, found without importing it (that alone takes seconds)."""
+    return importlib.util.find_spec("torch") is not None
+
+
+def bayesian_model(spec: HpoConfig, torch_present: bool | None = None) -> BayesianModel:
+    """The one rule for what Bayesian search fits: Optuna's GPSampler where it pays, TPE otherwise.
+
+    A Gaussian process (what SageMaker's and Azure ML's Bayesian strategies fit) finds a good
+    point in fewer trials than TPE (docs/search.md: regret at 25 and 50 trials under half of
+    TPE's), but it needs torch, costs more per suggestion as trials accumulate, and learns only
+    from completed trials.
+    """
+    t = spec.tuning
+    if t.strategy == Strategy.Hyperband or t.early_stopping.policy == EarlyStoppingPolicy.asha:
+        return BayesianModel(
+            TPE,
+            "successive halving stops most trials early and a Gaussian process learns only from completed "
+            "ones; TPE also learns from the stopped trials",
+        )
+    if t.max_jobs <= STARTUP_TRIALS:
+        return BayesianModel(
+            TPE, f"max_jobs {t.max_jobs} <= {STARTUP_TRIALS}: every trial is a random startup trial, no model is fit"
+        )
+    if t.max_jobs > GP_MAX_TRIALS:
+        return BayesianModel(
+            TPE,
+            f"max_jobs {t.max_jobs} > {GP_MAX_TRIALS}: a Gaussian process's suggestion time grows with the cube "
+            "of the trials; TPE's stays small",
+        )
+    odd = [d.name for d in param_draws(spec) if not isinstance(d.distribution, _GP_DISTRIBUTIONS)]
+    if odd:
+        return BayesianModel(TPE, f"GPSampler cannot model {', '.join(odd)}")
+    if not (torch_available() if torch_present is None else torch_present):
+        return BayesianModel(
+            TPE,
+            "torch is not installed; a Gaussian process (GPSampler) would be used with it: "
+            "pip install torch (the CPU build is enough) into hpo-flow's environment",
+        )
+    return BayesianModel(
+        GP,
+        f"{t.max_jobs} trials over {len(t.hyperparameter_ranges)} parameter(s): a Gaussian process "
+        "(Matern 5/2, log expected improvement; running trials count through q-batch EI)",
+    )
+
+
+_GP_DISTRIBUTIONS = (FloatDistribution, IntDistribution, CategoricalDistribution)
+
+
 def build_sampler(spec: HpoConfig, *, worker: int = 0) -> optuna.samplers.BaseSampler:
     """The strategy's sampler, seeded from tuning.random_seed (`worker` separates processes sharing a study)."""
     seed = _seed(spec, worker)
@@ -249,18 +317,32 @@ def build_sampler(spec: HpoConfig, *, worker: int = 0) -> optuna.samplers.BaseSa
         return GridSearch(space, seed=seed)
     if strategy == Strategy.Random:
         return optuna.samplers.RandomSampler(seed=seed)
-    # Bayesian and Hyperband. multivariate: one joint Parzen estimator instead of one per parameter
-    # (learning rate and batch size interact). `group` is left off: every trial draws every
-    # parameter, so the space is one group already. constant_liar: a trial still running counts
-    # as a poor one, so parallel trials do not all go for the same point.
+    if bayesian_model(spec).name == GP:
+        # Its startup trials come from RandomSampler(seed), which first_trial_sampler relies on.
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=STARTUP_TRIALS)
+    # multivariate: one joint Parzen estimator instead of one per parameter (learning rate and
+    # batch size interact). `group` is left off: every trial draws every parameter, so the space
+    # is one group already. constant_liar: a trial still running counts as a poor one, so
+    # parallel trials do not all go for the same point.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.samplers.TPESampler(
             multivariate=True,
             constant_liar=True,
-            n_startup_trials=TPE_STARTUP_TRIALS,
+            n_startup_trials=STARTUP_TRIALS,
             seed=seed,
         )
+
+
+def first_trial_sampler(spec: HpoConfig) -> optuna.samplers.BaseSampler:
+    """A sampler whose first trial is exactly build_sampler's, without importing what its model needs.
+
+    GPSampler draws its startup trials from RandomSampler(seed); building it imports torch, which
+    `plan` (one trial, no model) does not need.
+    """
+    if spec.tuning.strategy == Strategy.Bayesian and bayesian_model(spec).name == GP:
+        return optuna.samplers.RandomSampler(seed=_seed(spec, 0))
+    return build_sampler(spec)
 
 
 # --------------------------------------------------------------------------- pruner
@@ -350,12 +432,10 @@ def describe_search(spec: HpoConfig) -> dict[str, Any]:
     elif t.strategy == Strategy.Random:
         sampler |= {"name": "RandomSampler"}
     else:
-        sampler |= {
-            "name": "TPESampler",
-            "multivariate": True,
-            "constant_liar": True,
-            "n_startup_trials": TPE_STARTUP_TRIALS,
-        }
+        model = bayesian_model(spec)
+        sampler |= {"name": model.name, "why": model.reason, "n_startup_trials": STARTUP_TRIALS}
+        if model.name == TPE:
+            sampler |= {"multivariate": True, "constant_liar": True}
     pruner: dict[str, Any]
     if t.strategy == Strategy.Hyperband:
         hb = t.hyperband
@@ -423,15 +503,23 @@ def local_problems(spec: HpoConfig) -> list[Problem]:
                     "fixed `epochs` hyperparameter: raise epochs or set tuning.hyperband.max_resource",
                 )
             )
+    from adapters.local.process import input_problems
+
+    problems += input_problems(spec)
     return problems
 
 
 __all__ = [
+    "GP",
+    "TPE",
+    "BayesianModel",
     "GridSearch",
     "ParamDraw",
+    "bayesian_model",
     "build_pruner",
     "build_sampler",
     "describe_search",
+    "first_trial_sampler",
     "hyperband_max_resource",
     "local_problems",
     "optuna_distributions",

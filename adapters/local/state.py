@@ -14,7 +14,7 @@ import fcntl
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +37,31 @@ RESULT_ATTR = "hpo.result"
 LIVE_ATTR = "hpo.live"  # curves of a running trial, refreshed every few seconds
 RETRY_ATTR = "hpo.retry_of"
 PARAMS_ATTR = "hpo.params"  # own-unit params of an enqueued retry, before it runs
+
+
+@dataclass
+class TrialRecord:
+    """How a trial ended (its `hpo.result` attribute): what poll shows, limits count, recovery writes."""
+
+    reason: str | None = None  # why it failed or was stopped; None when it completed or was pruned
+    counts: bool = False  # uses a unit of max_jobs (its own doing); a dead runner or a stop does not
+    stopped: bool = False  # stopped by a cancel, a deadline or the sweep's end: shown as STOPPED
+    objective: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    curves: dict[str, list[list[float]]] = field(default_factory=dict)
+    exit_code: int | None = None
+    duration_s: float | None = None
+    model_files: int = 0
+    worker: str | None = None
+
+    def to_attr(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def of(cls, frozen: optuna.trial.FrozenTrial) -> TrialRecord:
+        stored = frozen.user_attrs.get(RESULT_ATTR) or {}
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in stored.items() if k in known and v is not None})
 
 
 @dataclass(frozen=True)
@@ -234,8 +259,7 @@ def trial_status(frozen: optuna.trial.FrozenTrial) -> TrialStatus:
     if state == TrialState.PRUNED:
         return TrialStatus.PRUNED
     if state == TrialState.FAIL:
-        result = frozen.user_attrs.get(RESULT_ATTR) or {}
-        return TrialStatus.STOPPED if result.get("stopped") else TrialStatus.FAILED
+        return TrialStatus.STOPPED if TrialRecord.of(frozen).stopped else TrialStatus.FAILED
     if state == TrialState.RUNNING:
         return TrialStatus.RUNNING
     return TrialStatus.PENDING
@@ -244,20 +268,20 @@ def trial_status(frozen: optuna.trial.FrozenTrial) -> TrialStatus:
 def to_trial(frozen: optuna.trial.FrozenTrial, objective_metric: str) -> Trial:
     """One study trial as the port's neutral Trial."""
     run = frozen.user_attrs.get(RUN_ATTR) or {}
-    result = frozen.user_attrs.get(RESULT_ATTR) or {}
+    result = TrialRecord.of(frozen)
     live = frozen.user_attrs.get(LIVE_ATTR) or {}
     status = trial_status(frozen)
     params = run.get("params") or frozen.user_attrs.get(PARAMS_ATTR) or dict(frozen.params)
-    curves_raw: dict[str, list[list[float]]] = result.get("curves") or live.get("curves") or {}
+    curves_raw: dict[str, list[list[float]]] = result.curves or live.get("curves") or {}
     curves = {name: [(int(step), float(value)) for step, value in points] for name, points in curves_raw.items()}
     if objective_metric not in curves and frozen.intermediate_values:
         curves[objective_metric] = sorted((int(s), float(v)) for s, v in frozen.intermediate_values.items())
-    metrics = dict(result.get("metrics") or {name: points[-1][1] for name, points in curves.items() if points})
+    metrics = dict(result.metrics or {name: points[-1][1] for name, points in curves.items() if points})
     objective: float | None = None
     if status == TrialStatus.COMPLETED:
         objective = frozen.value
     elif status == TrialStatus.PRUNED:
-        objective = frozen.value if frozen.value is not None else result.get("objective")
+        objective = frozen.value if frozen.value is not None else result.objective
     model_dir = run.get("model_dir")
     return Trial(
         id=trial_id(frozen.number),
@@ -266,10 +290,10 @@ def to_trial(frozen: optuna.trial.FrozenTrial, objective_metric: str) -> Trial:
         objective=objective,
         metrics={k: float(v) for k, v in metrics.items()},
         curves=curves,
-        model_uri=model_dir if model_dir and result.get("model_files", 0) > 0 else None,
+        model_uri=model_dir if model_dir and result.model_files > 0 else None,
         started_at=_dt(frozen.datetime_start),
         ended_at=_dt(frozen.datetime_complete),
-        failure_reason=result.get("reason"),
+        failure_reason=result.reason,
         log_path=run.get("log_path"),
     )
 

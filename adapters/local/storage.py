@@ -16,7 +16,7 @@ import contextlib
 import hashlib
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +31,9 @@ if TYPE_CHECKING:
 JOURNAL_FILE = "study.journal"
 # Heartbeats let a worker on another machine notice that a worker died with trials running.
 HEARTBEAT_INTERVAL_S = 10
-HEARTBEAT_GRACE_S = 60
+# How long a silent worker's trials stay its own; HPO_FLOW_HEARTBEAT_GRACE_S shortens it for the
+# scale-out tests and the chaos suite, which kill workers on purpose.
+HEARTBEAT_GRACE_S = int(os.environ.get("HPO_FLOW_HEARTBEAT_GRACE_S") or 60)
 
 
 @dataclass(frozen=True)
@@ -63,11 +65,9 @@ def _with_installed_driver(url: str) -> str:
     return url
 
 
-def open_storage(
-    target: StorageTarget,
-    stale_trial_callback: Callable[[optuna.study.Study, optuna.trial.FrozenTrial], None] | None = None,
-    heartbeat: bool = False,
-) -> optuna.storages.BaseStorage:
+def open_storage(target: StorageTarget, heartbeat: bool = False) -> optuna.storages.BaseStorage:
+    """The study's storage; `heartbeat` turns on the heartbeats that runners record and recovery reads
+    (adapters.local.recovery fails stale trials itself: Optuna gets no stale-trial callback)."""
     import optuna
 
     if target.kind == "journal":
@@ -77,7 +77,6 @@ def open_storage(
         kwargs = {
             "heartbeat_interval": HEARTBEAT_INTERVAL_S,
             "grace_period": HEARTBEAT_GRACE_S,
-            "heartbeat_stale_trial_callback": stale_trial_callback,
         }
     engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
     try:
@@ -202,7 +201,9 @@ def journal_file(path: str) -> Any:
 
 def sync_storage(storage: Any) -> None:
     """Make what the journal file holds durable now (a no-op for a database)."""
-    backend = getattr(storage, "_backend", None)
+    from adapters.local.optuna_access import journal_backend
+
+    backend = journal_backend(storage)
     if backend is not None and hasattr(backend, "sync"):
         backend.sync()
 

@@ -14,6 +14,7 @@ settings where 0 is meaningful, a random seed and a target objective of 0.)
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import shutil
 import tarfile
@@ -23,6 +24,7 @@ from typing import Any
 
 from adapters.code import CODE_IGNORE, shipped_files
 from adapters.sagemaker.mapping import TuningSpec
+from adapters.trial_code import PACKAGE, helper_files
 
 _TUNER_CLASS: Any = None
 
@@ -241,7 +243,8 @@ def stage_code(trainer: Any, root: str, *, upload: bool) -> None:
 
 
 def write_code_archive(source_dir: Path, archive: Path) -> None:
-    """A reproducible tar.gz of the code: sorted, no timestamps or owners, CODE_IGNORE left out."""
+    """A reproducible tar.gz of the code (sorted, no timestamps or owners, CODE_IGNORE left out) with
+    the trial helper `hpo_flow/` added where the code has none of its own."""
 
     def normalised(info: tarfile.TarInfo) -> tarfile.TarInfo:
         info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
@@ -254,3 +257,8 @@ def write_code_archive(source_dir: Path, archive: Path) -> None:
     ):
         for path in shipped_files(source_dir):
             tar.add(path, arcname=str(path.relative_to(source_dir)), filter=normalised)
+        if not (source_dir / PACKAGE).exists():  # the trial helper, so `import hpo_flow.report` works there
+            for name, content in sorted(helper_files().items()):
+                info = normalised(tarfile.TarInfo(name))
+                info.size, info.mode = len(content), 0o644
+                tar.addfile(info, io.BytesIO(content))

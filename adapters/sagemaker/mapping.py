@@ -51,6 +51,10 @@ SDK_CHANNELS = ("sm_drivers", "code")
 SDK_HYPERPARAMETER_PREFIX = "sagemaker_"
 TAG_PREFIX = "hpo-flow:"
 CONFIG_HASH_TAG = f"{TAG_PREFIX}config-hash"  # submit attaches only to a job whose tag matches
+# Where SageMaker's container has the model directory it uploads, and each channel's data.
+MODEL_DIR_ENV = "HPO_MODEL_DIR"
+CONTAINER_MODEL_DIR = "/opt/ml/model"
+CONTAINER_INPUT_DIR = "/opt/ml/input/data"
 
 
 @dataclass(frozen=True)
@@ -183,7 +187,11 @@ def map_spec(spec: HpoConfig) -> TuningSpec:
     problems += _range_count_problems(ranges)
     static = spec.fixed_hyperparameters()
     problems += _hyperparameter_problems(spec, static)
-    environment = {**spec.training.environment, **section.environment}
+    inputs, input_env, input_flags = _training_inputs(spec, problems)
+    # What a script sees is the same on every backend: HPO_MODEL_DIR (the toolkit sets SM_MODEL_DIR)
+    # and HPO_INPUT_<NAME> beside the toolkit's SM_CHANNEL_<NAME>.
+    environment = {MODEL_DIR_ENV: CONTAINER_MODEL_DIR, **input_env, **spec.training.environment, **section.environment}
+    static = {**static, **input_flags}
     problems += _environment_problems(spec.training.environment, "training.environment")
     problems += _environment_problems(section.environment, "backends.sagemaker.environment")
     if len(environment) > MAX_ENVIRONMENT:
@@ -194,7 +202,6 @@ def map_spec(spec: HpoConfig) -> TuningSpec:
                 f"SageMaker sets at most {MAX_ENVIRONMENT} environment variables on a tuned training job",
             )
         )
-    inputs = dict(section.inputs)
     problems += _input_problems(inputs)
     tags = {
         f"{TAG_PREFIX}project": spec.project,
@@ -689,6 +696,31 @@ def _vpc_problems(section: SageMakerBackend) -> list[Problem]:
     if len(subnets) > 16:
         found.append(Problem("backends.sagemaker.subnets", len(subnets), "SageMaker takes at most 16"))
     return found
+
+
+def _training_inputs(spec: HpoConfig, problems: list[Problem]) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """training.inputs as channels (with backends.sagemaker.inputs), the variables that name them in the
+    container, and the static hyperparameters that pass them as flags (training.input_flags)."""
+    section = backend_section(spec)
+    inputs = dict(section.inputs)
+    env: dict[str, str] = {}
+    flags: dict[str, str] = {}
+    for name, data in spec.training.inputs.items():
+        path = f"training.inputs.{name}.sagemaker"
+        if data.sagemaker is None:
+            problems.append(Problem(path, None, "SageMaker needs this input too; give the s3:// prefix of its data"))
+            continue
+        if name in section.inputs and section.inputs[name] != data.sagemaker:
+            problems.append(
+                Problem(f"backends.sagemaker.inputs.{name}", section.inputs[name], f"differs from {path}; keep one")
+            )
+            continue
+        inputs[name] = data.sagemaker
+        where = f"{CONTAINER_INPUT_DIR}/{name}"
+        env[f"HPO_INPUT_{name.upper()}"] = where
+        if spec.training.input_flags:
+            flags[name] = where
+    return inputs, env, flags
 
 
 def _hyperparameter_problems(spec: HpoConfig, static: dict[str, Any]) -> list[Problem]:

@@ -15,14 +15,21 @@ parameter's own units; adapters convert from there.
     messages   pydantic errors as one-line problems with the fix
 """
 
-from adapters.spec.backends import AzureBackend, Backends, LocalBackend, MlflowSettings, SageMakerBackend
+from adapters.spec.backends import (
+    AzureBackend,
+    AzureEnvironment,
+    Backends,
+    LocalBackend,
+    MlflowSettings,
+    SageMakerBackend,
+)
 from adapters.spec.base import Scalar, ScalarValue, Strict, SubProblems
 from adapters.spec.config import HpoConfig, cross_problems
 from adapters.spec.lineage import Lineage
 from adapters.spec.loading import apply_overrides, load_config, load_yaml, parse_config, read_yaml
 from adapters.spec.messages import translate_errors
 from adapters.spec.ranges import RANGE_TYPE_NAMES, ParamRange, RangeType, Scaling
-from adapters.spec.training import MetricDefinition, Training
+from adapters.spec.training import DataInput, MetricDefinition, Training, flag, input_env_vars
 from adapters.spec.tuning import (
     Backend,
     CompletionCriteria,
@@ -38,9 +45,11 @@ from adapters.spec.tuning import (
 __all__ = [
     "RANGE_TYPE_NAMES",
     "AzureBackend",
+    "AzureEnvironment",
     "Backend",
     "Backends",
     "CompletionCriteria",
+    "DataInput",
     "EarlyStopping",
     "EarlyStoppingPolicy",
     "HpoConfig",
@@ -64,6 +73,8 @@ __all__ = [
     "WarmStart",
     "apply_overrides",
     "cross_problems",
+    "flag",
+    "input_env_vars",
     "load_config",
     "load_yaml",
     "parse_config",

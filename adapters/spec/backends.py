@@ -107,12 +107,20 @@ class SageMakerBackend(Strict):
         return self
 
 
+class AzureEnvironment(Strict):
+    """An environment built for the sweep from a base image and a conda file (Azure ML builds and
+    caches it): for a script that imports what no curated environment has."""
+
+    image: str = Field(min_length=1)
+    conda_file: str = Field(min_length=1)  # relative to where hpo-flow runs, like training.source_dir
+
+
 class AzureBackend(Strict):
     subscription_id: str | None = None
     resource_group: str | None = None
     workspace: str | None = None
     compute: str | None = None
-    environment: str | None = None
+    environment: str | AzureEnvironment | None = None
     inputs: dict[str, str] = Field(default_factory=dict)
     instance_count: int = Field(default=1, ge=1)
     environment_variables: dict[str, str] = Field(default_factory=dict)

@@ -117,6 +117,7 @@ class HpoConfig(Strict):
                         warning=True,
                     )
                 )
+        found += self.training.report_warnings(t.objective_metric)
         return _masked(found)
 
 

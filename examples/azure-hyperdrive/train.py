@@ -3,27 +3,21 @@
     python train.py --learning_rate 0.001 --momentum 0.9 --num_epochs 30 [--data_dir DIR]
 
 Every epoch reports `accuracy` (validation accuracy) through hpo_flow.report: a printed line for
-the local runner and SageMaker, an MLflow metric for Azure ML's Bandit policy. The model is saved
-as an MLflow model into $HPO_MODEL_DIR (Azure ML: ./outputs/model, uploaded with the job).
-`--data_dir` takes an Azure ML input folder holding digits.csv (64 pixel columns, then the label);
-without it the digits that ship with scikit-learn are used.
+the local runner and SageMaker, an MLflow metric for Azure ML's Bandit policy (hpo-flow ships the
+helper with the code, so it imports in any environment). The model is saved as an MLflow model into
+hpo_flow.report.model_dir() ($HPO_MODEL_DIR; on Azure ML ./outputs/model, uploaded with the job).
+`--data_dir` (the config's input `data_dir`, passed as a flag on every backend) is a folder holding
+digits.csv (64 pixel columns, then the label); without it the digits of scikit-learn are used.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
 
-try:
-    from hpo_flow.report import report
-except ImportError:  # hpo-flow not installed in the trial's environment: print the lines only
-
-    def report(step: int | None = None, **metrics: float) -> None:
-        for name, value in metrics.items():
-            print(f"{name}: {float(value):.6g}", flush=True)
+from hpo_flow.report import model_dir, report
 
 
 def load(data_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -65,12 +59,13 @@ def main() -> None:
         model.partial_fit(x_train, y_train, classes=classes)
         report(step=epoch, accuracy=float(model.score(x_val, y_val)))
 
-    model_dir = os.environ.get("HPO_MODEL_DIR")
-    if model_dir:
-        import mlflow.sklearn
-        from sklearn.pipeline import make_pipeline
+    import mlflow.sklearn
+    from sklearn.pipeline import make_pipeline
 
-        mlflow.sklearn.save_model(make_pipeline(scaler, model), model_dir)
+    # MLflow 3 stores sklearn models with skops, which refuses types it does not know: the fitted MLP
+    # keeps its SGD optimizer's state (a plain scikit-learn class) for further partial_fit.
+    trusted = ["sklearn.neural_network._stochastic_optimizers.SGDOptimizer"]
+    mlflow.sklearn.save_model(make_pipeline(scaler, model), model_dir(), skops_trusted_types=trusted)
 
 
 if __name__ == "__main__":

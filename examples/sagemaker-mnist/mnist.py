@@ -2,16 +2,17 @@
 
     python mnist.py --epochs 5 --learning_rate 0.05 --batch_size 64 --optimizer sgd
 
-Every epoch prints `loss = X` (validation log loss) and `accuracy = Y`, the lines the config's
-metric_definitions read, as the seed's TensorFlow script printed `loss = ...`. The data is the
-training channel's mnist.npz (x_train, y_train, x_test, y_test: Keras's layout); with no channel
-(a quick local run) it is scikit-learn's 8x8 digits. The model goes to $SM_MODEL_DIR.
+Every epoch reports `loss = X` (validation log loss) and `accuracy = Y` with hpo_flow.report, the
+lines the config's metric_definitions read, as the seed's TensorFlow script printed `loss = ...`
+(and MLflow metrics where a run is active, as on Azure ML). The data is the input `training`'s
+mnist.npz (x_train, y_train, x_test, y_test: Keras's layout), found with input_path("training") on
+every backend; with no input (a quick local run) it is scikit-learn's 8x8 digits. The model goes
+to model_dir() ($HPO_MODEL_DIR; SageMaker's /opt/ml/model).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import warnings
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, log_loss
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
+
+from hpo_flow.report import input_path, model_dir, report
 
 
 def whole(text: str) -> int:
@@ -56,7 +59,7 @@ def main() -> None:
     parser.add_argument("--hidden", type=whole, default=128)
     args, _ = parser.parse_known_args()  # SageMaker may pass more than these
 
-    x_train, x_test, y_train, y_test = load(os.environ.get("SM_CHANNEL_TRAINING"))
+    x_train, x_test, y_train, y_test = load(input_path("training"))
     model = MLPClassifier(
         hidden_layer_sizes=(args.hidden,),
         solver=args.optimizer,
@@ -69,15 +72,13 @@ def main() -> None:
     classes = np.unique(y_train)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # one epoch per fit, on purpose
-        for _ in range(args.epochs):
+        for epoch in range(args.epochs):
             model.fit(x_train, y_train)
             proba = model.predict_proba(x_test)
-            print(f"loss = {log_loss(y_test, proba, labels=classes):.6f}", flush=True)
-            print(f"accuracy = {accuracy_score(y_test, model.predict(x_test)):.6f}", flush=True)
+            loss = log_loss(y_test, proba, labels=classes)
+            report(step=epoch, sep=" = ", loss=loss, accuracy=accuracy_score(y_test, model.predict(x_test)))
 
-    model_dir = Path(os.environ.get("SM_MODEL_DIR", "model"))
-    model_dir.mkdir(parents=True, exist_ok=True)
-    joblib.dump(model, model_dir / "model.joblib")
+    joblib.dump(model, Path(model_dir()) / "model.joblib")
 
 
 if __name__ == "__main__":

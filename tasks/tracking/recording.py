@@ -71,12 +71,12 @@ SWEEP_RUN_STATUS = {SweepStatus.COMPLETED: "FINISHED", SweepStatus.FAILED: "FAIL
 _URI_OF_RUN: dict[str, str] = {}
 
 
-def record_sweep(config: HpoConfig, ref: SweepRef, state: SweepState) -> str:
+def record_sweep(config: HpoConfig, ref: SweepRef, state: SweepState, plots: bool = True) -> str:
     """Record the sweep and its trials; returns the parent run id. Safe to call again and again.
 
     A second call with the same state changes nothing. A later call with more trials, or with
     trials that have finished since, adds what is new: child runs of new trials, the rest of a
-    running trial's curve, final statuses, the current best, fresh plots.
+    running trial's curve, final statuses, the current best, and (with `plots`) fresh plots.
     """
     client = client_for(config.mlflow.tracking_uri)
     experiment_id = ensure_experiment(client, config.experiment_name, config.project)
@@ -99,7 +99,7 @@ def record_sweep(config: HpoConfig, ref: SweepRef, state: SweepState) -> str:
         run_id = _record_trial(client, experiment_id, parent_id, ref.name, config, trial, children.get(trial.id))
         _mark_best(client, run_id, children.get(trial.id), is_best=best is not None and trial.id == best.id)
 
-    _record_parent(client, parent, config, ref, state, best)
+    _record_parent(client, parent, config, ref, state, best, plots)
     return parent_id
 
 
@@ -114,7 +114,12 @@ def _record_trial(
 ) -> str:
     from mlflow.entities import Metric, Param, RunTag
 
-    if existing is not None and trial.status.is_terminal and existing.data.tags.get(TRIAL_STATUS) == trial.status:
+    if (
+        existing is not None
+        and trial.status.is_terminal
+        and existing.data.tags.get(TRIAL_STATUS) == trial.status
+        and existing.info.status == RUN_STATUS[trial.status]
+    ):
         return existing.info.run_id  # recorded in full before
     if existing is None:
         run_id = client.create_run(
@@ -134,13 +139,14 @@ def _record_trial(
         for key, value, timestamp, step in _new_points(client, run_id, existing, trial, config.tuning.objective_metric)
     ]
     tags = [RunTag(k, v) for k, v in _trial_tags(trial, config).items()]
-    client.log_batch(run_id, metrics=metrics, params=params, tags=tags)  # the client chunks to MLflow's limits
+    tags.append(RunTag(TRIAL_STATUS, trial.status.value))
     if trial.log_path and Path(trial.log_path).is_file():
         log_redacted_file(client, run_id, Path(trial.log_path), "logs")
+    # One batch of everything, then status and end time in one call: a run that MLflow shows as
+    # ended has everything, so a later call may skip it.
+    client.log_batch(run_id, metrics=metrics, params=params, tags=tags)  # the client chunks to MLflow's limits
     if trial.status.is_terminal:
-        # Status tag last: a run whose tag says terminal has everything, so a later call may skip it.
         client.set_terminated(run_id, RUN_STATUS[trial.status], end_time=ms(trial.ended_at))
-    client.set_tag(run_id, TRIAL_STATUS, trial.status.value)
     return run_id
 
 
@@ -208,7 +214,13 @@ def _mark_best(client: MlflowClient, run_id: str, existing: Run | None, is_best:
 
 
 def _record_parent(
-    client: MlflowClient, parent: Run, config: HpoConfig, ref: SweepRef, state: SweepState, best: Trial | None
+    client: MlflowClient,
+    parent: Run,
+    config: HpoConfig,
+    ref: SweepRef,
+    state: SweepState,
+    best: Trial | None,
+    plots: bool,
 ) -> None:
     from mlflow.entities import Metric, Param, RunTag
 
@@ -231,7 +243,7 @@ def _record_parent(
         client.set_tag(run_id, "hpo.artifacts", CONFIG_ARTIFACT)
 
     digest = _trials_digest(state.finished_trials)
-    if state.finished_trials and have.tags.get(PLOTTED) != digest:
+    if plots and state.finished_trials and have.tags.get(PLOTTED) != digest:
         _log_plots(client, run_id, config, state.trials)
         client.set_tag(run_id, PLOTTED, digest)
 

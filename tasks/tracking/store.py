@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from adapters.errors import HpoFlowError
+from adapters.lean_imports import mlflow_without_sagemaker_plugin
 from adapters.redact import redact, redact_text
 
 if TYPE_CHECKING:
@@ -30,6 +31,8 @@ TRIAL_STATUS = "hpo.trial_status"
 BEST = "hpo.best"
 PARENT = "mlflow.parentRunId"
 NOTE = "mlflow.note.content"
+# MLflow 3 opens an experiment without this tag in its GenAI (traces) view; sweeps are model training.
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 
 # MLflow's own limits on values (mlflow.utils.validation); longer text goes to artifacts.
 MAX_PARAM = 6000
@@ -39,7 +42,14 @@ _MAX_LOG_BYTES = 10 * 1024 * 1024
 
 
 def client_for(tracking_uri: str | None) -> MlflowClient:
+    import os
+
+    mlflow_without_sagemaker_plugin(tracking_uri)  # a local run does not pay for importing boto3
     from mlflow import MlflowClient
+
+    # MLflow prints "View run ... at: <tracking URI>" to stdout for every run it ends, password
+    # included when the URI holds one; our own output says where to look, redacted.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
@@ -51,7 +61,7 @@ def ensure_experiment(client: MlflowClient, name: str, project: str) -> str:
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
         try:
-            return client.create_experiment(name, tags={"hpo.project": project})
+            return client.create_experiment(name, tags={"hpo.project": project, **EXPERIMENT_TAGS})
         except MlflowException as exc:  # created by a concurrent flow between the two calls
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
@@ -60,6 +70,9 @@ def ensure_experiment(client: MlflowClient, name: str, project: str) -> str:
     if experiment.lifecycle_stage == "deleted":
         log.warning("MLflow experiment %r was deleted; restoring it to record this sweep", name)
         client.restore_experiment(experiment.experiment_id)
+    for key, value in EXPERIMENT_TAGS.items():
+        if key not in experiment.tags:  # a kind the user chose stays
+            client.set_experiment_tag(experiment.experiment_id, key, value)
     return str(experiment.experiment_id)
 
 

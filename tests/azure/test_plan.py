@@ -76,8 +76,9 @@ def test_seed_004_plan_from_the_cli_loads_into_the_sweep_job_the_notebook_descri
     assert (job.limits.max_total_trials, job.limits.max_concurrent_trials) == (100, 4)
     assert (job.objective.goal, job.objective.primary_metric) == ("maximize", "accuracy")
     assert job.sampling_algorithm.type == "random"
-    assert "--learning_rate ${{search_space.learning_rate}}" in job.trial.command
-    assert "--num_epochs 30" in job.trial.command and "--data_dir ${{inputs.data_dir}}" in job.trial.command
+    assert "--learning_rate '${{search_space.learning_rate}}'" in job.trial.command
+    assert "--num_epochs 30" in job.trial.command and "--data_dir '${{inputs.data_dir}}'" in job.trial.command
+    assert job.trial.command.startswith("HPO_INPUT_DATA_DIR='${{inputs.data_dir}}' ")
     assert doc["$schema"].endswith("sweepJob.schema.json") and doc["type"] == "sweep"
 
 
@@ -306,10 +307,15 @@ def test_the_trial_carries_code_command_environment_inputs_and_tags() -> None:
         "HPO_MODEL_DIR": "outputs/model",
         "SM_MODEL_DIR": "outputs/model",
     }
+    inputs_env = " ".join(
+        f"{var}='${{{{inputs.{name}}}}}'"
+        for name in ("train", "extra", "folder")
+        for var in (f"HPO_INPUT_{name.upper()}", f"SM_CHANNEL_{name.upper()}")
+    )
     assert trial["command"] == (
-        "python train.py --lr ${{search_space.lr}} --batch_size ${{search_space.batch_size}} "
-        "--epochs 5 --note 'two words' --train ${{inputs.train}} --extra ${{inputs.extra}} "
-        "--folder ${{inputs.folder}}"
+        f"{inputs_env} python train.py --lr '${{{{search_space.lr}}}}' --batch_size '${{{{search_space.batch_size}}}}' "
+        "--epochs 5 --note 'two words' --train '${{inputs.train}}' --extra '${{inputs.extra}}' "
+        "--folder '${{inputs.folder}}'"
     )
     assert doc["inputs"] == {
         "train": {"type": "uri_file", "path": "azureml:digits-csv:2"},
@@ -330,7 +336,7 @@ def test_names_azure_cannot_take_are_sampled_under_an_identifier_and_passed_as_w
     spec = config({"learning-rate": {"type": "uniform", "min": 0.1, "max": 0.2}})
     doc = sweep_job(spec)
     assert doc["search_space"] == {"learning_rate": {"type": "uniform", "min_value": 0.1, "max_value": 0.2}}
-    assert "--learning-rate ${{search_space.learning_rate}}" in doc["trial"]["command"]
+    assert "--learning-rate '${{search_space.learning_rate}}'" in doc["trial"]["command"]
     rest(loaded(doc))
     fixed = make_config({"backends.azure": azure_backend(), "tuning.sweep_name": "digits-hpo-1"})
     assert sweep_job(fixed)["name"] == "digits-hpo-1"
@@ -378,6 +384,16 @@ def test_names_azure_cannot_take_are_sampled_under_an_identifier_and_passed_as_w
             "use min 0",
         ),
         (
+            {"tuning.hyperparameter_ranges.q": {"type": "qloguniform", "min": 5, "max": 100, "q": 10}},
+            "tuning.hyperparameter_ranges.q.min",
+            "use min 10,",  # not 0: a log scale has no 0
+        ),
+        (
+            {"tuning.hyperparameter_ranges.opt": {"type": "categorical", "values": ["sgd", "it's"]}},
+            "tuning.hyperparameter_ranges.opt.values",
+            "inside single quotes",
+        ),
+        (
             {"tuning.hyperparameter_ranges.flag": {"type": "categorical", "values": [True, False]}},
             "tuning.hyperparameter_ranges.flag.values",
             "'true', 'false'",
@@ -408,6 +424,22 @@ def test_what_azure_cannot_run_exactly_is_refused_with_the_path_value_and_fix(
     assert found, problems
     assert words in found[0], found[0]
     assert "s3cret" not in "\n".join(problems)
+
+
+@pytest.mark.parametrize(
+    ("written", "suggested"),
+    [
+        ({"type": "qloguniform", "min": 5, "max": 100, "q": 10}, {"min": 10}),
+        ({"type": "qloguniform", "min": 0.5, "max": 8, "q": 1}, {"min": 1}),
+        ({"type": "quniform", "min": 0.1, "max": 1.0, "q": 0.2}, {"min": 0}),
+    ],
+)
+def test_the_suggested_bound_is_itself_accepted(written: dict[str, Any], suggested: dict[str, Any]) -> None:
+    ranges = "tuning.hyperparameter_ranges.q"
+    base = {"backends.azure": azure_backend(), "tuning.random_seed": None}
+    problems = [p for p in refusal(make_config({**base, ranges: written})) if p.startswith(ranges)]
+    assert problems and f"use min {suggested['min']}," in problems[0], problems
+    sweep_job(make_config({**base, ranges: {**written, **suggested}}))  # no PlanError
 
 
 def test_a_config_with_no_azure_section_says_what_to_add() -> None:

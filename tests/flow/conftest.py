@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from flows import lifeline
 from flows.server import free_port, healthy, stop_session
 from tests.flow.prefect_servers import (  # noqa: F401  (fixtures and hooks for the flow's tests)
     prefect_harness,
@@ -43,7 +44,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         with log_path.open("wb") as log:
-            proc = subprocess.Popen(
+            proc = lifeline.start(
                 [
                     str(_VENV_BIN / "mlflow"),
                     "server",
@@ -63,7 +64,6 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
             )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None and not healthy(url):

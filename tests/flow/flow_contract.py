@@ -78,6 +78,50 @@ class Interrupting:
         self.inner.cancel(ref)
 
 
+class ReadingMlflowMidSweep:
+    """Delegates to a real adapter; before each poll after the first that saw finished trials, and
+    while the sweep still runs, reads MLflow until those trials are there (or a minute passes).
+
+    Reading before the poll holds a fake sweep where it is, so that its last trials cannot end
+    first; a real backend's trials run on meanwhile, which is what a reviewer's read looks like.
+    """
+
+    def __init__(self, inner: Any, tracking_uri: str, experiment: str) -> None:
+        self.inner = inner
+        self.backend = inner.backend
+        self.tracking_uri = tracking_uri
+        self.experiment = experiment
+        self.finished_before: list[str] = []  # finished trials the previous poll saw, while the sweep ran
+        self.in_mlflow_mid_sweep: dict[str, str] = {}  # trial id -> MLflow run status, read mid-sweep
+
+    def plan(self, spec: HpoConfig) -> dict[str, Any]:
+        return self.inner.plan(spec)
+
+    def submit(self, spec: HpoConfig) -> SweepRef:
+        return self.inner.submit(spec)
+
+    def poll(self, ref: SweepRef) -> SweepState:
+        if self.finished_before and not self.in_mlflow_mid_sweep:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                found = {
+                    r.data.tags.get("hpo.trial_id"): r.info.status
+                    for r in _runs_if_any(self.tracking_uri, self.experiment)
+                    if r.info.status != "RUNNING"
+                }
+                if set(self.finished_before) <= set(found):
+                    self.in_mlflow_mid_sweep = {k: v for k, v in found.items() if k in self.finished_before}
+                    break
+                time.sleep(0.1)
+        state = self.inner.poll(ref)
+        if not state.status.is_terminal and not self.in_mlflow_mid_sweep:
+            self.finished_before = [t.id for t in state.finished_trials]
+        return state
+
+    def cancel(self, ref: SweepRef) -> None:
+        self.inner.cancel(ref)
+
+
 def wait_until_ended(adapter: Any, ref: SweepRef, timeout: float = 60) -> SweepState:
     deadline = time.monotonic() + timeout
     state = adapter.poll(ref)
@@ -227,6 +271,57 @@ class FlowContract:
         assert state.status == SweepStatus.STOPPED
         assert not [t for t in state.trials if t.status in (TrialStatus.RUNNING, TrialStatus.PENDING)]
 
+    def test_mlflow_shows_finished_trials_while_the_sweep_runs(
+        self, config_path: Path, backend: str, adapter: Any, register: Any, mlflow_server: str
+    ) -> None:
+        from flows.hpo_sweep import hpo_sweep
+
+        config = load_config(config_path)
+        reading = ReadingMlflowMidSweep(adapter, mlflow_server, config.experiment_name)
+        register("reading", reading)
+        outcome = hpo_sweep(config_path=str(config_path), backend="reading")
+        assert outcome.status == "COMPLETED"
+        assert reading.finished_before, "no poll saw a finished trial while the sweep ran"
+        assert sorted(reading.in_mlflow_mid_sweep) == sorted(reading.finished_before), (
+            "trials that had finished were not in MLflow before the sweep ended"
+        )
+        assert set(reading.in_mlflow_mid_sweep.values()) <= {"FINISHED", "KILLED", "FAILED"}
+        assert len(reading.finished_before) < config.tuning.max_jobs
+
+    def test_a_sweep_stopped_mid_way_keeps_its_finished_trials_in_mlflow(
+        self, config_path: Path, backend: str, adapter: Any, register: Any, mlflow_server: str
+    ) -> None:
+        from flows.hpo_sweep import hpo_sweep
+
+        config = load_config(config_path)
+        finished_at_crash: list[SweepState] = []
+
+        def crash_once_a_trial_finished(state: SweepState) -> None:
+            if any(t.status == TrialStatus.COMPLETED for t in state.finished_trials):
+                finished_at_crash.append(state)
+                crash(state)
+
+        crashing = Interrupting(adapter, crash_once_a_trial_finished)
+        register("crashing", crashing)
+        with pytest.raises(FlowKilled):
+            hpo_sweep(config_path=str(config_path), backend="crashing")
+        assert finished_at_crash, "the sweep ended before a trial finished: nothing was stopped mid-way"
+        state = wait_until_ended(adapter, crashing.refs[-1])
+        assert state.status == SweepStatus.STOPPED
+        done = [t for t in finished_at_crash[-1].finished_trials if t.status == TrialStatus.COMPLETED]
+        assert len(done) < config.tuning.max_jobs
+
+        runs = _runs(mlflow_server, config.experiment_name)
+        parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+        assert len(parents) == 1 and parents[0].info.status == "KILLED"
+        children = {r.data.tags["hpo.trial_id"]: r for r in runs if "mlflow.parentRunId" in r.data.tags}
+        metric = config.tuning.objective_metric
+        for trial in done:
+            run = children[trial.id]
+            assert run.info.status == "FINISHED" and run.data.tags["hpo.trial_status"] == "COMPLETED"
+            assert run.data.metrics[metric] == pytest.approx(trial.objective)
+        assert all(r.info.status != "RUNNING" for r in children.values()), "a stopped trial still shows as running"
+
     def test_cancel_on_flow_exit_false_leaves_the_sweep_running(
         self, config_path: Path, backend: str, adapter: Any, register: Any
     ) -> None:
@@ -331,6 +426,12 @@ def _runs(uri: str, experiment: str) -> list[Any]:
     exp = client.get_experiment_by_name(experiment)
     assert exp is not None, f"no MLflow experiment {experiment!r}"
     return list(client.search_runs([exp.experiment_id], max_results=1000))
+
+
+def _runs_if_any(uri: str, experiment: str) -> list[Any]:
+    client = _client(uri)
+    exp = client.get_experiment_by_name(experiment)
+    return [] if exp is None else list(client.search_runs([exp.experiment_id], max_results=1000))
 
 
 def _versions(uri: str, name: str) -> list[Any]:

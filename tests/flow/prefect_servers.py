@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from flows import lifeline
+
 VENV_BIN = Path(sys.executable).parent
 _QUIET_ENV = {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
 
@@ -29,6 +31,11 @@ def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
     home = tmp_path_factory.mktemp("prefect-home")
     with temporary_settings({PREFECT_HOME: str(home)}), prefect_test_harness(server_startup_timeout=180):
+        from prefect.server.api.server import SubprocessASGIServer
+
+        for server in set(SubprocessASGIServer._instances.values()):  # killed with the session, even by kill -9
+            if server.server_process is not None:
+                lifeline.watch(server.server_process.pid)
         yield
 
 
@@ -63,13 +70,12 @@ class _Launch:
             PREFECT_SERVER_LOGGING_LEVEL="WARNING",
         )
         with (home / "server.log").open("ab") as log:
-            self.proc = subprocess.Popen(
+            self.proc = lifeline.start(
                 [str(VENV_BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", port],
                 cwd=home,
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
             )
 
     def ready(self, timeout: float = 180) -> bool:

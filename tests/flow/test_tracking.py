@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -141,6 +142,8 @@ def test_one_experiment_one_parent_run_with_the_sweep_tags_params_and_best_metri
     client, config = recorded.client, recorded.config
     experiment = client.get_experiment_by_name("track-proj")
     assert experiment is not None
+    # MLflow 3 opens an experiment of this kind in its runs view, not its GenAI (traces) view
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     parents = client.search_runs([experiment.experiment_id], "tags.`hpo.run_kind` = 'sweep'")
     assert [p.info.run_id for p in parents] == [recorded.parent_id]
     parent = parents[0]
@@ -166,11 +169,25 @@ def test_one_experiment_one_parent_run_with_the_sweep_tags_params_and_best_metri
 
 def test_parent_carries_the_review_plots_and_the_redacted_config(recorded: Recorded) -> None:
     paths = _artifact_paths(recorded.client, recorded.parent_id)
-    for plot in ("optimization_history", "parallel_coordinates", "param_importances"):
-        assert f"plots/{plot}.html" in paths
+    for plot in ("optimization_history", "parallel_coordinates", "param_importances", "learning_curves"):
+        png = Path(recorded.client.download_artifacts(recorded.parent_id, f"plots/{plot}.png"))
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
     assert "hpo_config.json" in paths
-    html = Path(recorded.client.download_artifacts(recorded.parent_id, "plots/optimization_history.html"))
-    assert "plotly" in html.read_text()
+    html = Path(recorded.client.download_artifacts(recorded.parent_id, "plots/sweep_plots.html")).read_text()
+    for plot in ("optimization_history", "parallel_coordinates", "param_importances", "learning_curves"):
+        assert f'id="{plot}"' in html
+
+
+def test_no_logged_artifact_loads_a_script_from_the_network(recorded: Recorded) -> None:
+    """Plots must render offline and behind a proxy: plotly.js travels inside the page, once."""
+    client = recorded.client
+    runs = [recorded.parent_id, *(run.info.run_id for run in _children(recorded).values())]
+    pages = [(run_id, p) for run_id in runs for p in _artifact_paths(client, run_id) if p.endswith((".html", ".htm"))]
+    assert pages, "no HTML artifact was logged"
+    for run_id, path in pages:
+        text = Path(client.download_artifacts(run_id, path)).read_text()
+        assert not re.search(r"<script[^>]*\bsrc\s*=\s*[\"']?(https?:)?//", text, re.IGNORECASE), path
+        assert text.count("plotly.js v") <= 1 and "Plotly.newPlot" in text
 
 
 def test_one_child_run_per_trial_with_params_curve_status_and_log(recorded: Recorded) -> None:
@@ -354,9 +371,10 @@ def test_plots_skip_importances_with_a_note_when_one_trial_finished(tmp_path: Pa
     ref = adapter.submit(config)
     trials = adapter.poll(ref).trials
     plots = write_plots(trials, config.objective, "accuracy", tmp_path, config.tuning.hyperparameter_ranges)
-    assert sorted(p.name for p in plots.files if p.suffix == ".html") == [
-        "learning_curves.html",
-        "optimization_history.html",
-        "parallel_coordinates.html",
+    assert sorted(p.name for p in plots.files) == [
+        "learning_curves.png",
+        "optimization_history.png",
+        "parallel_coordinates.png",
+        "sweep_plots.html",
     ]
     assert any("at least 2 completed trials" in n for n in plots.notes)

@@ -10,8 +10,10 @@ import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
+from adapters.local import search
 from adapters.local.search import (
     GridSearch,
+    bayesian_model,
     build_sampler,
     describe_search,
     hyperband_max_resource,
@@ -232,12 +234,78 @@ def test_same_seed_same_trials_other_seed_other_trials() -> None:
         assert run(5, strategy) != run(5, strategy, worker=1)  # workers sharing a study draw differently
 
 
-def test_bayesian_is_multivariate_tpe_and_hyperband_too() -> None:
+def test_tpe_is_multivariate_with_constant_liar_for_bayesian_without_torch_and_hyperband(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(search, "torch_available", lambda: False)
     for strategy in ("Bayesian", "Hyperband"):
-        sampler = build_sampler(make_config({"tuning.strategy": strategy}))
+        sampler = build_sampler(make_config({"tuning.strategy": strategy, "tuning.max_jobs": 50}))
         assert isinstance(sampler, optuna.samplers.TPESampler)
         assert sampler._multivariate and sampler._constant_liar
     assert isinstance(build_sampler(make_config({"tuning.strategy": "Random"})), optuna.samplers.RandomSampler)
+
+
+def _model(torch_present: bool, **overrides: Any) -> search.BayesianModel:
+    return bayesian_model(
+        make_config({"tuning.strategy": "Bayesian", "tuning.max_jobs": 50} | overrides), torch_present=torch_present
+    )
+
+
+def test_bayesian_fits_a_gaussian_process_where_it_pays_and_says_why_not_elsewhere() -> None:
+    gp = _model(True)
+    assert gp.name == "GPSampler" and "50 trials over 2 parameter(s)" in gp.reason
+    # Every range the config can express, categorical and the latent normal ones included, is modelled.
+    every_kind = {
+        "a": {"type": "qloguniform", "min": 1e-4, "max": 1e-1, "q": 1e-4},
+        "b": {"type": "integer", "min": 1, "max": 64, "scaling_type": "Logarithmic"},
+        "c": {"type": "choice", "values": ["x", "y"]},
+        "d": {"type": "lognormal", "mu": 0, "sigma": 1},
+        "e": {"type": "continuous", "min": 0.9, "max": 0.99, "scaling_type": "ReverseLogarithmic"},
+    }
+    assert _model(True, **{"tuning.hyperparameter_ranges": every_kind}).name == "GPSampler"
+
+    no_torch = _model(False)
+    assert no_torch.name == "TPESampler" and "torch is not installed" in no_torch.reason
+    assert "pip install torch" in no_torch.reason
+    big = _model(True, **{"tuning.max_jobs": search.GP_MAX_TRIALS + 1})
+    assert big.name == "TPESampler" and f"> {search.GP_MAX_TRIALS}" in big.reason
+    assert _model(True, **{"tuning.max_jobs": search.GP_MAX_TRIALS}).name == "GPSampler"
+    small = _model(True, **{"tuning.max_jobs": 10})
+    assert small.name == "TPESampler" and "no model is fit" in small.reason
+    for halving in ({"tuning.strategy": "Hyperband"}, {"tuning.early_stopping": {"policy": "asha"}}):
+        model = _model(True, **halving)
+        assert model.name == "TPESampler" and "learns only from completed" in model.reason
+    # Budget and search space outrank torch: installing it would not change those answers.
+    assert "> 300" in _model(False, **{"tuning.max_jobs": 301}).reason
+
+
+def test_plan_shows_the_model_and_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = make_config({"tuning.strategy": "Bayesian", "tuning.max_jobs": 50, "tuning.random_seed": 3})
+    monkeypatch.setattr(search, "torch_available", lambda: True)
+    shown = describe_search(spec)["sampler"]
+    assert shown["name"] == "GPSampler" and shown["n_startup_trials"] == 10 and "Gaussian process" in shown["why"]
+    assert "multivariate" not in shown
+    # plan draws the first trial without building the GP (which imports torch): the GP's own startup draws.
+    assert isinstance(search.first_trial_sampler(spec), optuna.samplers.RandomSampler)
+    monkeypatch.setattr(search, "torch_available", lambda: False)
+    shown = describe_search(spec)["sampler"]
+    assert shown["name"] == "TPESampler" and "torch is not installed" in shown["why"]
+
+
+def test_gaussian_process_draws_the_plans_first_trials_then_models() -> None:
+    pytest.importorskip("torch")
+    spec = make_config({"tuning.strategy": "Bayesian", "tuning.max_jobs": 50, "tuning.random_seed": 11})
+    sampler = build_sampler(spec)
+    assert isinstance(sampler, optuna.samplers.GPSampler)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    first = optuna.create_study(direction="maximize", sampler=search.first_trial_sampler(spec))
+    assert suggest_params(study.ask(), spec) == suggest_params(first.ask(), spec)
+    study = optuna.create_study(direction="maximize", sampler=build_sampler(spec))
+    for _ in range(14):  # 10 startup trials, then the GP: a smooth objective peaked at lr = 1e-2
+        trial = study.ask()
+        params = suggest_params(trial, spec)
+        study.tell(trial, -((math.log10(params["lr"]) + 2) ** 2))
+    assert "gp:relative_params:0" in study.trials[-1].system_attrs  # drawn by the model, not at random
 
 
 def test_tpe_beats_random_search_on_a_smooth_bowl() -> None:
@@ -344,10 +412,11 @@ def test_describe_search_for_plan() -> None:
         }
     )
     shown = describe_search(spec)
-    assert shown["sampler"] | {} == {
+    assert shown["sampler"] == {
         "strategy": "Bayesian",
         "seed": 7,
         "name": "TPESampler",
+        "why": "max_jobs 4 <= 10: every trial is a random startup trial, no model is fit",
         "multivariate": True,
         "constant_liar": True,
         "n_startup_trials": 10,

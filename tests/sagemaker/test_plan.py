@@ -286,7 +286,8 @@ def _vpc(request: dict[str, Any]) -> None:
         "VolumeKmsKeyId": "arn:aws:kms:us-east-1:123456789012:key/volume",
     }
     assert definition["OutputDataConfig"]["KmsKeyId"] == "arn:aws:kms:us-east-1:123456789012:key/output"
-    assert definition["Environment"] == {"PYTHONHASHSEED": "0", "MODE": "tune"}
+    # HPO_MODEL_DIR: where the script saves its model on every backend (SM_MODEL_DIR comes from the toolkit)
+    assert definition["Environment"] == {"HPO_MODEL_DIR": "/opt/ml/model", "PYTHONHASHSEED": "0", "MODE": "tune"}
     assert definition["StoppingCondition"]["MaxRuntimeInSeconds"] == 900
     tags = {t["Key"]: t["Value"] for t in request["Tags"]}
     assert tags["team"] == "vision" and tags["cost-center"] == "ml:42"
@@ -718,4 +719,7 @@ def test_the_code_archive_is_reproducible_and_leaves_caches_out(code_dir: Path, 
     write_code_archive(code_dir, second)
     assert first.read_bytes() == second.read_bytes()
     with tarfile.open(first) as tar:
-        assert sorted(tar.getnames()) == ["helpers.py", "train.py"]
+        # the trial helper ships with the code, so `import hpo_flow.report` works in any training image
+        assert sorted(tar.getnames()) == ["helpers.py", "hpo_flow/__init__.py", "hpo_flow/report.py", "train.py"]
+        shipped = tar.extractfile("hpo_flow/report.py")
+        assert shipped is not None and shipped.read() == (REPO / "hpo_flow" / "report.py").read_bytes()
