@@ -148,9 +148,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from adapters.lifecycle import identify
     from adapters.spec import load_config
 
-    config = load_config(args.config)
+    config = identify(load_config(args.config), args.config)  # the name covers the training code, as run's does
     for warning in config.warnings():
         print(f"warning: {warning}", file=sys.stderr)
     print(f"{args.config}: OK")
@@ -166,7 +167,7 @@ def summary(config: Any) -> list[str]:
     lines: list[str] = []
     state = "" if t.enabled else " (tuning.enabled is false: `hpo-flow run` skips the sweep)"
     lines.append(
-        f"  sweep      {config.sweep_name()} on {t.backend.value}: {t.strategy.value}, "
+        f"  sweep      {config.sweep_name()} (its first generation) on {t.backend.value}: {t.strategy.value}, "
         f"{t.max_jobs} trial{'s' if t.max_jobs != 1 else ''}, {t.max_parallel_jobs} at a time{state}"
     )
     lines.append(f"  objective  {t.objective_type.value.lower()} {t.objective_metric}")
@@ -199,10 +200,12 @@ def summary(config: Any) -> list[str]:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from adapters import get_adapter
+    from adapters.lifecycle import identify
     from adapters.redact import redact
     from adapters.spec import load_config
 
-    config = load_config(args.config, args.overrides)
+    # The first generation's request; a later one differs in its name and warm start (docs/pipeline.md).
+    config = identify(load_config(args.config, args.overrides), args.config)
     backend = args.backend or config.tuning.backend.value
     plan = redact(get_adapter(backend).plan(config))
     print(_render(plan, args.format))

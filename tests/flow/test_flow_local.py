@@ -82,22 +82,7 @@ def test_interrupting_hpo_flow_run_stops_the_sweep(
     from flows.server import healthy
 
     config = _config_file(tmp_path, mlflow_server)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(DO_NOT_TRACK="1", PREFECT_HOME=str(tmp_path / "ph"))
-    if not own_server:
-        env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("hpo-flow")), "run", str(config)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
-    reader.start()
+    proc, lines = _start_hpo_flow_run(config, None if own_server else str(PREFECT_API_URL.value()))
     try:
         ref = _wait_for_a_running_trial(LocalAdapter(), lines, proc)
         if sig == signal.SIGINT:
@@ -115,6 +100,27 @@ def test_interrupting_hpo_flow_run_stops_the_sweep(
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
+
+
+def _start_hpo_flow_run(config: Path, prefect_api_url: str | None) -> tuple[Any, list[str]]:
+    """`hpo-flow run CONFIG` in its own session, as a user starts it, and the lines it prints;
+    without `prefect_api_url` it starts its own temporary Prefect server."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(DO_NOT_TRACK="1", PREFECT_HOME=str(config.parent / "ph"))
+    if prefect_api_url:
+        env["PREFECT_API_URL"] = prefect_api_url
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("hpo-flow")), "run", str(config)],
+        cwd=config.parent,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True).start()
+    return proc, lines
 
 
 def _wait_for_a_running_trial(adapter: Any, lines: list[str], proc: Any, timeout: float = 180) -> SweepRef:
@@ -149,20 +155,7 @@ def test_hpo_flow_run_killed_with_sigkill_then_run_again_finishes_the_same_sweep
     from tests.flow.flow_contract import _runs, first_generation
 
     config_path = _config_file(tmp_path, mlflow_server, "killed")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(DO_NOT_TRACK="1", PREFECT_HOME=str(tmp_path / "ph"), PREFECT_API_URL=str(PREFECT_API_URL.value()))
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("hpo-flow")), "run", str(config_path)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
-    reader.start()
+    proc, lines = _start_hpo_flow_run(config_path, str(PREFECT_API_URL.value()))
     adapter = LocalAdapter()
     try:
         ref = _wait_for_a_running_trial(adapter, lines, proc)
