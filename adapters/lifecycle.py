@@ -93,7 +93,9 @@ def decide(history: list[Generation], *, new_sweep: bool = False, attach: str | 
 
 
 def _parents(ordered: list[Generation], number: int) -> list[str]:
-    return [g.name for g in reversed(ordered) if g.number < number]
+    # Only ended sweeps can seed another (SageMaker refuses a parent still running; a local one
+    # has not found its best yet): an unrecorded one is left out, --new-sweep beside it included.
+    return [g.name for g in reversed(ordered) if g.number < number and g.recorded]
 
 
 def for_generation(

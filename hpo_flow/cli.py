@@ -226,10 +226,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from adapters.lifecycle import identify
     from adapters.local.worker import run_worker
     from adapters.spec import load_config
 
-    return run_worker(load_config(args.config, args.overrides))
+    return run_worker(identify(load_config(args.config, args.overrides), args.config))
 
 
 def _describe(r: Any) -> str:

@@ -92,7 +92,8 @@ def test_a_recorded_latest_sweep_starts_the_next_generation_with_every_earlier_o
 
 def test_new_sweep_and_attach_override_the_rule() -> None:
     history = [Generation(1, "s", True), Generation(2, "s-g2", False)]
-    assert decide(history, new_sweep=True).generation == 3
+    forced = decide(history, new_sweep=True)
+    assert (forced.generation, forced.parents) == (3, ["s"]), "a sweep still running seeds nothing"
     assert decide(history, attach="s") == Decision(1, True, "--attach s", [])
     assert decide([], attach="s-g4").generation == 4
 
