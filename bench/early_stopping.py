@@ -30,14 +30,14 @@ from local_sweep import SweepResult, digits_config, run_sweep
 POLICIES: dict[str, dict[str, Any]] = {
     "off": {"policy": "off"},
     "bandit": {"policy": "bandit", "slack_amount": 0.03, "evaluation_interval": 1, "delay_evaluation": 2},
-    "median": {"policy": "median", "evaluation_interval": 1, "delay_evaluation": 5},
+    "median": {"policy": "median"},  # its defaults: judged from step 1, once 5 trials completed
     "truncation": {
         "policy": "truncation",
         "truncation_percentage": 50,
         "evaluation_interval": 1,
         "delay_evaluation": 5,
     },
-    "asha": {"policy": "asha", "min_resource": 5, "reduction_factor": 2},
+    "asha": {"policy": "asha", "min_resource": 1, "reduction_factor": 4},  # the documented aggressive setting
 }
 GOAL_SAVING = 0.5
 GOAL_POINTS = 0.5  # accuracy points: 0.5 points = 0.005 of accuracy

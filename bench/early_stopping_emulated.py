@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -70,7 +71,12 @@ class Curves:
         return out
 
     def save(self) -> None:
-        CACHE.write_text(json.dumps(self.known))
+        """Merged with what other runs saved meanwhile, then replaced in one rename."""
+        known = json.loads(CACHE.read_text()) if CACHE.exists() else {}
+        known |= self.known
+        tmp = CACHE.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(known))
+        tmp.replace(CACHE)
 
 
 def emulate(spec: HpoConfig, curves: Curves, parallel: int) -> tuple[int, float, int]:
