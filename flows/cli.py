@@ -68,6 +68,11 @@ def run_from_cli(
         return EXIT_BAD_CONFIG
 
     _quiet()
+    if (backend or config.tuning.backend.value) == "local":
+        # This process opens no MLflow URI but the config's: the cloud plugins would import their SDKs.
+        from adapters.lean_imports import mlflow_without_plugins
+
+        mlflow_without_plugins(config.mlflow.tracking_uri)
     from flows.server import launch_early, prefect_api
 
     early = launch_early()  # boots while Prefect and MLflow are imported below

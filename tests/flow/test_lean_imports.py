@@ -94,8 +94,8 @@ def test_mlflow_loads_the_sagemaker_plugin_only_for_an_arn_tracking_uri(uri: str
     uri = uri.format(tmp=tmp_path)
     script = (
         "import sys\n"
-        "from tasks.tracking import _client\n"
-        f"_client({uri!r})\n"
+        "from tasks.tracking.store import client_for\n"
+        f"client_for({uri!r})\n"
         "from mlflow.tracking._tracking_service.utils import _tracking_store_registry as r\n"
         "import redis\n"  # still importable by whoever needs it (Prefect's pydocket does)
         "print('arn' in r._registry, 'boto3' in sys.modules)\n"
