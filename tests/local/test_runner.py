@@ -125,7 +125,8 @@ def test_early_stopping_stops_a_poor_trial_while_it_runs(workdir: Path, adapter:
         {
             "tuning.max_jobs": 2,
             "tuning.max_parallel_jobs": 1,
-            "tuning.early_stopping": {"policy": "median", "evaluation_interval": 1, "delay_evaluation": 2},
+            # truncation judges against one finished trial (median waits for five)
+            "tuning.early_stopping": {"policy": "truncation", "truncation_percentage": 50, "delay_evaluation": 2},
             "training.hyperparameters": {"steps": 30, "sleep": 0.05, "mode": "order"},
         },
     )
