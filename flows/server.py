@@ -20,23 +20,45 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from adapters.errors import HpoFlowError
 from flows import lifeline
 
 
+@dataclass
+class EarlyServer:
+    """A temporary Prefect server launched before Prefect is imported here: it boots while this
+    process imports Prefect and MLflow and plans the sweep, instead of after."""
+
+    proc: subprocess.Popen[bytes]
+    api_url: str
+
+
+def launch_early() -> EarlyServer | None:
+    """Start the temporary server now, unless PREFECT_API_URL names one; `prefect_api` waits for it.
+
+    Costs no Prefect import: the server is Prefect's own app under uvicorn, found on the path.
+    """
+    if os.environ.get("PREFECT_API_URL"):
+        return None
+    return EarlyServer(*_launch(os.environ))
+
+
 @contextlib.contextmanager
-def prefect_api() -> Iterator[str]:
+def prefect_api(early: EarlyServer | None = None) -> Iterator[str]:
     """Yield the API URL flows report to; a temporary server lives only inside the block."""
     from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, get_current_settings, temporary_settings
 
     configured = get_current_settings().api.url
     if configured:
+        if early is not None:  # a Prefect profile names a server after all
+            stop_session(early.proc)
         yield str(configured)
         return
-    proc, api_url = _start()
+    proc, api_url = _start(early)
     try:
         # The temporary server has no UI: no "View at" links to pages that are not there.
         with temporary_settings({PREFECT_API_URL: api_url, PREFECT_UI_URL: ""}):
@@ -58,53 +80,62 @@ def _drain() -> None:
     EventsWorker.drain_all(timeout=10)
 
 
-def _start(attempts: int = 3) -> tuple[subprocess.Popen[bytes], str]:
-    import prefect
+def _start(early: EarlyServer | None = None, attempts: int = 3) -> tuple[subprocess.Popen[bytes], str]:
     from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, get_current_settings
 
     timeout = float(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
-    env = {
-        **os.environ,
-        # what Prefect sets for its temporary server: no UI, ephemeral mode
-        "PREFECT_UI_ENABLED": "0",
-        "PREFECT__SERVER_EPHEMERAL": "1",
-        "PREFECT__SERVER_FINAL": "1",
-        **get_current_settings().to_environment_variables(exclude_unset=True),
-    }
+    env = {**os.environ, **get_current_settings().to_environment_variables(exclude_unset=True)}
     for _ in range(attempts):  # a port found free can be taken before the server binds it
-        port = free_port()
-        api_url = f"http://127.0.0.1:{port}/api"
-        print(f"Starting a temporary Prefect server on {api_url} (set PREFECT_API_URL to use yours)", file=sys.stderr)
-        proc = lifeline.start(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--app-dir",
-                str(Path(prefect.__file__).parent.parent),
-                "--factory",
-                "prefect.server.api.server:create_app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "error",
-                "--lifespan",
-                "on",
-            ],
-            env=env,
-        )
+        proc, api_url = (early.proc, early.api_url) if early is not None else _launch(env)
+        early = None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and proc.poll() is None:
             if healthy(api_url):
                 return proc, api_url
-            time.sleep(0.2)
+            time.sleep(0.1)
         stop_session(proc)
     raise HpoFlowError(
         f"the temporary Prefect server did not start within {timeout:.0f} s; raise "
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or start one (prefect server start) and set PREFECT_API_URL"
     )
+
+
+def _launch(environ: Mapping[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    import importlib.util
+
+    spec = importlib.util.find_spec("prefect")
+    assert spec is not None and spec.origin is not None, "prefect is a dependency of hpo-flow"
+    port = free_port()
+    api_url = f"http://127.0.0.1:{port}/api"
+    print(f"Starting a temporary Prefect server on {api_url} (set PREFECT_API_URL to use yours)", file=sys.stderr)
+    env = {
+        **environ,
+        # what Prefect sets for its temporary server: no UI, ephemeral mode
+        "PREFECT_UI_ENABLED": "0",
+        "PREFECT__SERVER_EPHEMERAL": "1",
+        "PREFECT__SERVER_FINAL": "1",
+    }
+    proc = lifeline.start(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--app-dir",
+            str(Path(spec.origin).parent.parent),
+            "--factory",
+            "prefect.server.api.server:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "error",
+            "--lifespan",
+            "on",
+        ],
+        env=env,
+    )
+    return proc, api_url
 
 
 def free_port() -> int:

@@ -139,7 +139,9 @@ def write_plots(
     else:
         try:
             with _quiet_optuna():
-                importances = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0), params=varying)
+                importances = get_param_importances(
+                    study, evaluator=FanovaImportanceEvaluator(n_trees=16, seed=0), params=varying
+                )
             draw(
                 IMPORTANCES,
                 vis.plot_param_importances,
@@ -183,8 +185,9 @@ def _save_page(figures: list[tuple[str, Any]], path: Path, objective_metric: str
     """One self-contained HTML page: plotly.js inline once, then every figure."""
     import plotly.io as pio
 
+    # Fixed heights: a percentage height is zero inside the MLflow UI's artifact frame.
     parts = [
-        pio.to_html(figure, include_plotlyjs=index == 0, full_html=False, div_id=name)
+        pio.to_html(figure, include_plotlyjs=index == 0, full_html=False, div_id=name, default_height="520px")
         for index, (name, figure) in enumerate(figures)
     ]
     title = f"Sweep plots: {objective_metric}"

@@ -8,7 +8,7 @@ from typing import Any
 from adapters.port import SweepRef, SweepState, Trial
 from adapters.redact import MASK, redact, redact_text
 from adapters.spec import HpoConfig, ParamRange, RangeType, Scaling
-from tasks.tracking.store import NOTE, flat_params
+from tasks.tracking.store import NOTE, REF, flat_params
 
 
 def sweep_params(config: HpoConfig) -> dict[str, str]:
@@ -32,12 +32,14 @@ def sweep_tags(config: HpoConfig, ref: SweepRef, state: SweepState, best: Trial 
         counts[trial.status.value] = counts.get(trial.status.value, 0) + 1
     tags = {
         "hpo.backend": ref.backend,
+        "hpo.generation": str(config.generation),  # tasks.lineage finds the config's generations by it
         "hpo.cloud_id": redact_text(ref.cloud_id or ""),
         "hpo.strategy": config.tuning.strategy.value,
         "hpo.early_stopping": describe_early_stopping(config),
         "hpo.objective_metric": config.tuning.objective_metric,
         "hpo.objective_type": config.tuning.objective_type.value,
         "hpo.sweep_status": state.status.value,
+        REF: redact_text(ref.to_json()),  # how `hpo-flow status/cancel/logs` reach the sweep again
         "hpo.trials": ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items())) or "none yet",
         NOTE: sweep_note(config, ref, state, best),
     }

@@ -9,6 +9,8 @@ Plots wait for the final record (`record_sweep`), where they are drawn once.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import logging
 import threading
 
@@ -16,6 +18,7 @@ from adapters.port import SweepRef, SweepState
 from adapters.redact import redact_text
 from adapters.spec import HpoConfig
 from tasks.tracking.recording import record_sweep
+from tasks.tracking.store import client_for, ensure_experiment
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,9 @@ class LiveRecorder:
         self._thread.join(timeout)
 
     def _run(self) -> None:
+        if _warming is not None:
+            _warming.join()
+        warm_up(self._config)
         while True:
             with self._cond:
                 while self._pending is None and not self._closed:
@@ -68,3 +74,29 @@ class LiveRecorder:
                     self._log.warning(
                         "MLflow: live recording failed (%s); retrying with the next poll", redact_text(str(exc))
                     )
+
+
+def warm_up(config: HpoConfig) -> None:
+    """Create the tracking store's tables and the experiment, and import what the final plots need.
+
+    Both cost seconds the first time (MLflow migrates a new SQLite file; matplotlib, plotly and
+    Optuna's plotting load slowly), so they are done while something else waits: the sweep's
+    first trials, or, from `hpo-flow run`, the Prefect server starting. Best effort: the record
+    that needs them does them itself, and reports what fails.
+    """
+    with contextlib.suppress(Exception):
+        ensure_experiment(client_for(config.mlflow.tracking_uri), config.experiment_name, config.project)
+    for module in ("matplotlib.pyplot", "optuna.visualization.matplotlib", "plotly.io"):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
+
+
+def warm_up_in_background(config: HpoConfig) -> None:
+    """`warm_up` in a thread; the live recorder waits for it (two first uses of a new SQLite store
+    at once would both create its tables)."""
+    global _warming
+    _warming = threading.Thread(target=warm_up, args=(config,), name="mlflow-warm-up", daemon=True)
+    _warming.start()
+
+
+_warming: threading.Thread | None = None

@@ -122,16 +122,17 @@ def _record_trial(
     ):
         return existing.info.run_id  # recorded in full before
     if existing is None:
-        run_id = client.create_run(
+        info = client.create_run(
             experiment_id,
             start_time=ms(trial.started_at),
             tags={PARENT: parent_id, KIND: "trial", SWEEP: sweep_name, TRIAL_ID: trial.id},
             run_name=trial.id,
-        ).info.run_id
+        ).info
         have_params: dict[str, str] = {}
     else:
-        run_id = existing.info.run_id
+        info = existing.info
         have_params = existing.data.params
+    run_id = info.run_id
 
     params = [Param(k, clip(v, MAX_PARAM)) for k, v in flat_params(trial.params).items() if k not in have_params]
     metrics = [
@@ -141,7 +142,7 @@ def _record_trial(
     tags = [RunTag(k, v) for k, v in _trial_tags(trial, config).items()]
     tags.append(RunTag(TRIAL_STATUS, trial.status.value))
     if trial.log_path and Path(trial.log_path).is_file():
-        log_redacted_file(client, run_id, Path(trial.log_path), "logs")
+        log_redacted_file(client, run_id, Path(trial.log_path), "logs", info.artifact_uri)
     # One batch of everything, then status and end time in one call: a run that MLflow shows as
     # ended has everything, so a later call may skip it.
     client.log_batch(run_id, metrics=metrics, params=params, tags=tags)  # the client chunks to MLflow's limits

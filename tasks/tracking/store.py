@@ -29,6 +29,7 @@ CONFIG_HASH = "hpo.config_hash"
 TRIAL_ID = "hpo.trial_id"
 TRIAL_STATUS = "hpo.trial_status"
 BEST = "hpo.best"
+REF = "hpo.sweep_ref"  # the sweep's SweepRef as JSON, on the parent run
 PARENT = "mlflow.parentRunId"
 NOTE = "mlflow.note.content"
 # MLflow 3 opens an experiment without this tag in its GenAI (traces) view; sweeps are model training.
@@ -47,11 +48,30 @@ def client_for(tracking_uri: str | None) -> MlflowClient:
     mlflow_without_sagemaker_plugin(tracking_uri)  # a local run does not pay for importing boto3
     from mlflow import MlflowClient
 
+    # The sagemaker-mlflow plugin (installed with the sagemaker extra) fails to read any tracking
+    # URI that is not a SageMaker ARN and warns about it on every request; the request goes on.
+    logging.getLogger("mlflow.tracking.request_header.registry").setLevel(logging.ERROR)
     # MLflow prints "View run ... at: <tracking URI>" to stdout for every run it ends, password
     # included when the URI holds one; our own output says where to look, redacted.
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def runs_view_path(tracking_uri: str | None, experiment: str) -> str:
+    """The MLflow UI's path to an experiment's runs, or "" when the experiment cannot be read.
+
+    MLflow 3.17's UI keeps one GenAI / model-training switch for every experiment, GenAI unless
+    the browser chose otherwise; the page's `workflowType` parameter opens the runs view."""
+    import urllib.request
+
+    try:
+        if tracking_uri and tracking_uri.startswith(("http://", "https://")):
+            # MLflow's client retries a server that is down for minutes: ask once, briefly, first
+            urllib.request.urlopen(f"{tracking_uri.rstrip('/')}/health", timeout=2).close()
+        found = client_for(tracking_uri).get_experiment_by_name(experiment)
+    except Exception:  # a hint only: a store we cannot read now still gets its plain URL
+        return ""
+    return f"/#/experiments/{found.experiment_id}?workflowType=machine_learning" if found else ""
 
 
 def ensure_experiment(client: MlflowClient, name: str, project: str) -> str:
@@ -126,8 +146,13 @@ def lit(value: str) -> str:
     raise HpoFlowError(f"{value!r} contains both quote characters; MLflow search cannot match it")
 
 
-def log_redacted_file(client: MlflowClient, run_id: str, path: Path, artifact_dir: str) -> None:
-    """Upload a copy of a text file with passwords in URLs masked; the tail only if it is huge."""
+def log_redacted_file(
+    client: MlflowClient, run_id: str, path: Path, artifact_dir: str, artifact_uri: str | None = None
+) -> None:
+    """Upload a copy of a text file with passwords in URLs masked; the tail only if it is huge.
+
+    With the run's `artifact_uri` at hand, the upload skips the client's look-up of the run (one
+    request, or one SQL transaction, per trial)."""
     with tempfile.TemporaryDirectory(prefix="hpo-log-") as tmp:
         target = Path(tmp) / path.name
         size = path.stat().st_size
@@ -138,7 +163,14 @@ def log_redacted_file(client: MlflowClient, run_id: str, path: Path, artifact_di
                 dst.write(f"[... first {size - _MAX_LOG_BYTES} bytes left out ...]\n")
             for raw in src:
                 dst.write(redact_text(raw.decode("utf-8", errors="replace")))
-        client.log_artifact(run_id, str(target), artifact_dir)
+        if artifact_uri and not artifact_uri.startswith("dbfs:"):  # Databricks adds a profile: the client knows how
+            from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+            get_artifact_repository(artifact_uri, tracking_uri=client.tracking_uri).log_artifact(
+                str(target), artifact_dir
+            )
+        else:
+            client.log_artifact(run_id, str(target), artifact_dir)
 
 
 def flat_params(params: dict[str, Any]) -> dict[str, str]:

@@ -1,0 +1,113 @@
+"""MLflow recording overhead after a sweep's last trial: live recording against recording it all at the end.
+
+A sweep of N trials (default 200), each with params, a 20-step curve and a log file, ends one
+trial every `--pace` seconds into an embedded SQLite MLflow store (the demo's default):
+- live: the flow's way now: every state is offered to `LiveRecorder` as the poll loop sees it;
+  after the last trial, the recorder drains and the final `record_sweep` (status, best, plots) runs;
+- at end: the old way: nothing until the sweep ends, then one `record_sweep` of every trial.
+The figure is the time from the last trial's end to the sweep being fully recorded, plots
+included. Rounds alternate the two, each in a fresh store, so a busy machine hurts both alike;
+medians and their ratio are printed. Goal: live <= 2 s for 200 trials.
+Run: `.venv/bin/python bench/recording.py [--trials 200] [--rounds 2] [--pace 0.05]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from adapters.port import SweepRef, SweepState, SweepStatus, Trial, TrialStatus
+from adapters.spec import parse_config
+from tasks.tracking import record_sweep
+from tasks.tracking.live import LiveRecorder
+
+
+def make_config(tmp: Path, trials: int) -> object:
+    return parse_config(
+        {
+            "project": "bench-recording",
+            "training": {
+                "entry_point": "train.py",
+                "hyperparameters": {"epochs": 20, "lr": 0.01, "hidden": 64},
+                "metric_definitions": [{"Name": "accuracy", "Regex": "accuracy: ([0-9.]+)"}],
+            },
+            "tuning": {
+                "max_jobs": trials,
+                "max_parallel_jobs": 2,
+                "objective_metric": "accuracy",
+                "hyperparameter_ranges": {
+                    "lr": {"type": "continuous", "min": 0.0001, "max": 0.1, "scaling_type": "Logarithmic"},
+                    "hidden": {"type": "integer", "min": 16, "max": 256},
+                },
+            },
+            "mlflow": {"tracking_uri": f"sqlite:///{tmp / 'mlflow.db'}"},
+        }
+    )
+
+
+def trial(i: int, total: int, logs: Path, start: datetime) -> Trial:
+    x = (i * 7919 % total) / total
+    curve = [(step, round(0.5 + 0.45 * x * (step + 1) / 20, 6)) for step in range(20)]
+    log = logs / f"trial-{i}.log"
+    log.write_text("".join(f"epoch {s} accuracy: {v}\n" for s, v in curve))
+    return Trial(
+        id=f"trial-{i:04d}",
+        params={"lr": 0.0001 + 0.0999 * x, "hidden": 16 + int(240 * x)},
+        status=TrialStatus.COMPLETED,
+        objective=curve[-1][1],
+        metrics={"accuracy": curve[-1][1]},
+        curves={"accuracy": curve},
+        started_at=start + timedelta(seconds=i),
+        ended_at=start + timedelta(seconds=i + 1),
+        log_path=str(log),
+    )
+
+
+def one_round(live: bool, trials: int, pace: float) -> float:
+    with tempfile.TemporaryDirectory(prefix="bench-recording-") as tmp:
+        root = Path(tmp)
+        (root / "logs").mkdir()
+        config = make_config(root, trials)
+        ref = SweepRef(backend="fake", name=f"bench-{'live' if live else 'end'}")
+        start = datetime.now(UTC)
+        done: list[Trial] = []
+        recorder = LiveRecorder(config, ref) if live else None  # type: ignore[arg-type]
+        for i in range(trials):
+            time.sleep(pace)  # the trial runs
+            done.append(trial(i, trials, root / "logs", start))
+            if recorder is not None:
+                recorder.offer(SweepState(SweepStatus.RUNNING, list(done)))
+        last_end = time.perf_counter()
+        if recorder is not None:
+            recorder.close()
+        record_sweep(config, ref, SweepState(SweepStatus.COMPLETED, done))  # type: ignore[arg-type]
+        return time.perf_counter() - last_end
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--pace", type=float, default=0.05, help="seconds between two trials ending")
+    args = parser.parse_args()
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    one_round(True, 4, 0)  # warm-up: imports, SQLite schema code paths
+    results: dict[str, list[float]] = {"live": [], "at end": []}
+    for r in range(args.rounds):
+        for live in (True, False) if r % 2 == 0 else (False, True):
+            seconds = one_round(live, args.trials, args.pace)
+            results["live" if live else "at end"].append(seconds)
+            print(f"round {r + 1} {'live' if live else 'at end':7s} {seconds:6.2f} s after the last trial", flush=True)
+    live, end = statistics.median(results["live"]), statistics.median(results["at end"])
+    print(f"\n{args.trials} trials, one ending every {args.pace:g} s, SQLite MLflow store")
+    print(f"recording after the last trial (median of {args.rounds}): live {live:.2f} s, all at end {end:.2f} s")
+    print(f"ratio live / at end: {live / end:.2f}   (goal: live <= 2 s)")
+
+
+if __name__ == "__main__":
+    main()
