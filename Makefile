@@ -10,7 +10,7 @@ export UV_COMPILE_BYTECODE := 1
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: demo test lint unit integration bench clean
+.PHONY: demo test lint unit integration bench chaos clean
 
 DEMO_READY := $(VENV)/.demo-ready
 TEST_READY := $(VENV)/.test-ready
@@ -52,6 +52,11 @@ unit: $(TEST_READY)
 
 integration: $(TEST_READY)
 	$(VENV)/bin/pytest -m "integration or e2e"
+
+# Hostile configs, mutated configs, kill -9 of runner, CLI and worker, faulty trials, canary secrets:
+# prints its figures, exits non-zero on any loss, leak, hang, traceback or orphan (about 10 minutes).
+chaos: $(TEST_READY)
+	$(VENV)/bin/python -m chaos
 
 bench: $(TEST_READY)
 	for b in bench/*.py; do $(VENV)/bin/python $$b || exit 1; done

@@ -28,8 +28,20 @@ class Problem:
 def _show(value: Any) -> str | None:
     if value is _MISSING:
         return None
-    text = repr(value)
+    text = _SHORT.repr(value)  # bounded: a full repr of an expanded YAML alias bomb never ends
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _short_repr() -> Any:
+    import reprlib
+
+    short = reprlib.Repr()
+    short.maxlevel, short.maxlist, short.maxtuple, short.maxdict, short.maxset = 3, 8, 8, 6, 6
+    short.maxstring, short.maxlong, short.maxother = 80, 40, 80
+    return short
+
+
+_SHORT = _short_repr()
 
 
 class _Missing:

@@ -93,7 +93,9 @@ def decide(history: list[Generation], *, new_sweep: bool = False, attach: str | 
 
 
 def _parents(ordered: list[Generation], number: int) -> list[str]:
-    return [g.name for g in reversed(ordered) if g.number < number]
+    # Only ended sweeps can seed another (SageMaker refuses a parent still running; a local one
+    # has not found its best yet): an unrecorded one is left out, --new-sweep beside it included.
+    return [g.name for g in reversed(ordered) if g.number < number and g.recorded]
 
 
 def for_generation(
@@ -110,12 +112,14 @@ def for_generation(
     return spec.model_copy(update={"lineage": lineage})
 
 
-def check_attached(name: str, ref_name: str) -> None:
-    """`--attach NAME` must end on that very sweep, not on a sweep of the same generation elsewhere."""
-    if name != ref_name:
+def check_attached(name: str, spec: HpoConfig) -> None:
+    """`--attach NAME` must name a sweep of this config and code (under any backend's length limit),
+    checked before submit: a name of another config would otherwise start a sweep of this one."""
+    names = {spec.sweep_name(limit) for limit in (32, 63, 255)}  # SageMaker, local, Azure ML
+    if name not in names:
         raise HpoFlowError(
-            f"--attach {name}: this config's sweep of that generation is {ref_name!r}; "
-            "the named sweep belongs to another config or training code (run with the config it was started from)"
+            f"--attach {name}: not a sweep of this config and training code (its generation "
+            f"{spec.generation} is called {spec.sweep_name()!r}); run the config the sweep was started from"
         )
 
 

@@ -46,6 +46,8 @@ def run_from_cli(
     overrides: list[str] | None = None,
     dry_run: bool = False,
     out: TextIO | None = None,
+    new_sweep: bool = False,
+    attach: str | None = None,
 ) -> int:
     """Run the flow for one config; 0 on success, 1 when the sweep failed, 2 on a bad config."""
     out = out or sys.stdout
@@ -74,11 +76,18 @@ def run_from_cli(
     warm_up(config)
     from flows.hpo_sweep import SweepFailedError, hpo_sweep
 
+    _no_tracebacks_for_our_errors()
+
     with prefect_api(early), _stop_sweeps_on_termination():
         # The outcome is printed before the temporary server stops: that takes seconds nobody waits for.
         try:
             outcome = hpo_sweep(
-                config_path=config_path, backend=backend, overrides=list(overrides or []), dry_run=dry_run
+                config_path=config_path,
+                backend=backend,
+                overrides=list(overrides or []),
+                dry_run=dry_run,
+                new_sweep=new_sweep,
+                attach=attach,
             )
         except SweepFailedError as exc:
             print_outcome(exc.outcome, dry_run, out)
@@ -110,6 +119,31 @@ def _stop_sweeps_on_termination() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+class _OurErrorsWithoutTraceback(logging.Filter):
+    """Prefect logs a failed flow run's exception with its traceback; for an HpoFlowError (a failed
+    sweep, a refused config) that is 30 lines in front of the one-line `error:` the CLI prints."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from adapters.errors import HpoFlowError
+
+        if record.exc_info and isinstance(record.exc_info[1], HpoFlowError):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def _no_tracebacks_for_our_errors() -> None:
+    loggers = [
+        logging.getLogger(),
+        *(v for v in logging.Logger.manager.loggerDict.values() if isinstance(v, logging.Logger)),
+    ]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and not any(
+                isinstance(f, _OurErrorsWithoutTraceback) for f in handler.filters
+            ):
+                handler.addFilter(_OurErrorsWithoutTraceback())
+
+
 def _quiet() -> None:
     for key, value in _ENV_DEFAULTS.items():
         os.environ.setdefault(key, value)
@@ -132,6 +166,8 @@ def print_outcome(outcome: SweepOutcome, dry_run: bool, out: TextIO) -> None:
         return
     say()
     say(f"Sweep {outcome.sweep} on {outcome.backend}: {outcome.status}, {outcome.trials} trials")
+    if outcome.sweep_choice:
+        say(f"  generation {outcome.generation}: {outcome.sweep_choice}")
     say(f"  {outcome.trial_counts}")
     if outcome.best_trial is not None:
         values = ", ".join(f"{k}={short(v)}" for k, v in outcome.best_params.items())
@@ -142,15 +178,18 @@ def print_outcome(outcome: SweepOutcome, dry_run: bool, out: TextIO) -> None:
     say(f"  MLflow UI   {mlflow_ui_hint(outcome.tracking_uri or '', outcome.experiment)}")
     say(f"              experiment {outcome.experiment!r}, parent run of sweep {outcome.sweep}")
     if outcome.model_name:
-        say(f"  Model       {outcome.model_name} version {outcome.model_version}, alias @{outcome.model_alias}")
-        say(f'              mlflow.pyfunc.load_model("models:/{outcome.model_name}@{outcome.model_alias}")')
+        say(f"  Model       {outcome.model_name} version {outcome.model_version} registered")
+        say(f"              {'promoted' if outcome.promoted else 'not promoted'}: {outcome.promotion}")
+        if outcome.alias_version:
+            say(f'              mlflow.pyfunc.load_model("models:/{outcome.model_name}@{outcome.model_alias}")')
     if outcome.best_trial is None:
         return
+    held = "the winning values" if outcome.promoted is not False else f"the values of @{outcome.model_alias}"
     if not outcome.diff:
-        say(f"  Config      {outcome.config_path} already holds the winning values")
+        say(f"  Config      {outcome.config_path} already holds {held}")
         return
     if outcome.config_written:
-        say(f"  Config      {outcome.config_path} updated with the winning values:")
+        say(f"  Config      {outcome.config_path} updated with {held}:")
     else:
         why = "--dry-run" if dry_run else "tuning.update_config is false"
         say(f"  Config      {outcome.config_path} not changed ({why}); write-back would make this change:")

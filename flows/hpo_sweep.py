@@ -6,17 +6,20 @@ It composes thin tasks and decides nothing about backends: the adapter is chosen
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from prefect import flow
 
 from adapters.errors import HpoFlowError
-from adapters.port import SweepRef, SweepState, SweepStatus, best_trial
+from adapters.lifecycle import Decision, check_attached, coerce
 from adapters.redact import redact, redact_text
 from adapters.spec import HpoConfig
 from tasks.artifacts import count_statuses, publish_results
 from tasks.config import load_config_task
+from tasks.lineage import choose_sweep_task, mark_recorded_task
+from tasks.result import SweepResult
 from tasks.runlog import hook_logger, run_logger
 from tasks.sweep import choose_adapter, forget_sweep, stop_driven_sweep, submit_sweep, wait_for_sweep
 from tasks.tracking import log_config_diff_task, record_sweep_task, register_best_task
@@ -31,6 +34,8 @@ class SweepOutcome:
     status: str  # a SweepStatus value, or "SKIPPED" when tuning.enabled is false
     sweep: str | None = None
     backend: str | None = None
+    generation: int = 1
+    sweep_choice: str | None = None  # why this sweep: attached, or a new generation
     trials: int = 0
     trial_counts: str = ""
     objective_metric: str | None = None
@@ -43,6 +48,9 @@ class SweepOutcome:
     model_name: str | None = None
     model_version: str | None = None
     model_alias: str | None = None
+    promoted: bool | None = None  # whether the alias moved to this sweep's model (None: nothing registered)
+    promotion: str | None = None  # which happened and why
+    alias_version: str | None = None  # the version the alias points to after this run
     diff: str = ""
     config_written: bool = False
     message: str | None = None
@@ -58,10 +66,16 @@ class SweepFailedError(HpoFlowError):
     def __init__(self, outcome: SweepOutcome) -> None:
         self.outcome = outcome
         why = f": {outcome.message}" if outcome.message else ""
-        super().__init__(
-            f"sweep {outcome.sweep} ended {outcome.status} with no successful trial "
-            f"({outcome.trials} trials: {outcome.trial_counts}){why}"
-        )
+        counts = f"{outcome.trials} trials: {outcome.trial_counts}"
+        if re.search(r"\b[1-9]\d* completed\b", outcome.trial_counts):
+            # Trials completed, but the sweep itself failed (its runner was killed, say): not "no success".
+            super().__init__(
+                f"sweep {outcome.sweep} ended {outcome.status}{why} ({counts}); the completed trials are in "
+                "MLflow, but no model is registered from a sweep that did not finish: run the same command "
+                "again to resume it"
+            )
+            return
+        super().__init__(f"sweep {outcome.sweep} ended {outcome.status} with no successful trial ({counts}){why}")
 
 
 def _stop_sweep(flow: Any, flow_run: Any, state: Any) -> None:
@@ -85,18 +99,23 @@ def hpo_sweep(
     backend: str | None = None,
     overrides: dict[str, Any] | list[str] | None = None,
     dry_run: bool = False,
+    new_sweep: bool = False,
+    attach: str | None = None,
 ) -> SweepOutcome:
     """Tune hyperparameters from one config.yaml and register the best model.
 
-    Load and validate the config, choose the adapter, submit the sweep (or re-attach to it), poll
-    until it ends, record every trial in MLflow, register the best model, and write the winning
-    values back into the config.
+    Load and validate the config, choose the adapter, choose the sweep (attach to the one still
+    running or not yet recorded, or start the next generation warm-started from the earlier ones),
+    poll it until it ends, record every trial in MLflow, register the best model and move the alias
+    to it if it is better, and write the values of the model the alias points to into the config.
 
     Args:
         config_path: the config.yaml to run; written back when tuning.update_config is true.
         backend: local, sagemaker or azure; default: tuning.backend.
         overrides: dotted keys applied before validation, {"tuning.max_jobs": 4} or ["tuning.max_jobs=4"].
         dry_run: compute the config diff write-back would make, without writing the config.
+        new_sweep: start a new generation even if the latest sweep is still running or unrecorded.
+        attach: the name of a sweep of this config to attach to, instead of the one the rule picks.
     """
     config = load_config_task(config_path, overrides)
     if not config.tuning.enabled:
@@ -104,47 +123,66 @@ def hpo_sweep(
         return SweepOutcome(config_path=config_path, status="SKIPPED", message="tuning.enabled is false")
 
     adapter = choose_adapter(config, backend)
-    ref = submit_sweep(adapter, config)
-    state = wait_for_sweep(adapter, ref, config)
+    spec, decision = choose_sweep_task(config, config_path, adapter.backend, new_sweep, attach)
+    if attach is not None:
+        check_attached(attach, spec)
+    ref = submit_sweep(adapter, spec)
+    state = wait_for_sweep(adapter, ref, spec)
     forget_sweep()  # the sweep has ended: nothing left for the exit hooks to stop
 
-    parent_run_id = record_sweep_task(config, ref, state)
-    # A sweep the backend calls failed is recorded for review but not promoted.
-    best = best_trial(state.trials, config.objective) if state.status != SweepStatus.FAILED else None
-    model = register_best_task(config, ref, state, parent_run_id) if best else None
+    parent_run_id = record_sweep_task(spec, ref, state)
+    result = SweepResult.of(spec, ref, state)
+    if result.best is not None:
+        result = replace(result, model=register_best_task(spec, result, parent_run_id))
+        result = _write_back(spec, config_path, result, dry_run)
+        if result.written:  # the parent run keeps what was applied; a re-run's empty diff must not replace it
+            log_config_diff_task(parent_run_id, result.diff, spec.mlflow.tracking_uri)
 
-    diff, written = "", False
-    if best is not None:
-        winners = {k: v for k, v in best.params.items() if k in config.tuning.hyperparameter_ranges}
-        write = config.tuning.update_config and not dry_run
-        diff = write_back_task(config_path, winners, dry_run=not write)
-        written = write and bool(diff)
-        if written:  # the parent run keeps what was applied; a re-run's empty diff must not replace it
-            log_config_diff_task(parent_run_id, diff, config.mlflow.tracking_uri)
-
-    publish_results(config, ref, state, model, diff, config_path, written)
-    outcome = _outcome(config_path, config, ref, state, best, parent_run_id, model, diff, written)
+    publish_results(spec, result, config_path)
+    mark_recorded_task(spec.mlflow.tracking_uri, parent_run_id, _promotion_line(result))
+    outcome = _outcome(config_path, spec, result, parent_run_id, decision)
     if not outcome.succeeded:
         raise SweepFailedError(outcome)
     return outcome
 
 
+def _write_back(config: HpoConfig, config_path: str, result: SweepResult, dry_run: bool) -> SweepResult:
+    """Write-back follows the alias: the config takes the values of the model @alias points to, the
+    new best's when it was promoted (or when there was no model to register), else the holder's."""
+    assert result.best is not None
+    tuned = config.tuning.hyperparameter_ranges
+    model = result.model
+    if model is None or model.promoted:
+        values: dict[str, Any] = {k: v for k, v in result.best.params.items() if k in tuned}
+    else:
+        values = {k: coerce(model.alias_params.get(k), r) for k, r in tuned.items()}
+        if any(v is None for v in values.values()):
+            run_logger().warning("the values of @%s's version are not all recorded: config left as it is", model.alias)
+            return result
+    write = config.tuning.update_config and not dry_run
+    diff = write_back_task(config_path, values, dry_run=not write)
+    return replace(result, diff=diff, written=write and bool(diff))
+
+
+def _promotion_line(result: SweepResult) -> str | None:
+    if result.model is not None:
+        return result.model.promotion
+    if result.best is not None:
+        return "nothing registered: the best trial left no model"
+    return f"nothing registered: the sweep ended {result.status.value} without a winner"
+
+
 def _outcome(
-    config_path: str,
-    config: HpoConfig,
-    ref: SweepRef,
-    state: SweepState,
-    best: Any,
-    parent_run_id: str,
-    model: Any,
-    diff: str,
-    written: bool,
+    config_path: str, config: HpoConfig, result: SweepResult, parent_run_id: str, decision: Decision
 ) -> SweepOutcome:
+    ref, state, best, model = result.ref, result.state, result.best, result.model
     return SweepOutcome(
         config_path=config_path,
         status=state.status.value,
         sweep=ref.name,
         backend=ref.backend,
+        generation=config.generation,
+        sweep_choice=decision.reason,
         trials=len(state.trials),
         trial_counts=count_statuses(state),
         objective_metric=config.tuning.objective_metric,
@@ -155,9 +193,12 @@ def _outcome(
         experiment=config.experiment_name,
         parent_run_id=parent_run_id,
         model_name=model.name if model else None,
-        model_version=str(model.version) if model else None,
+        model_version=model.version if model else None,
         model_alias=model.alias if model else None,
-        diff=diff,
-        config_written=written,
+        promoted=model.promoted if model else None,
+        promotion=_promotion_line(result),
+        alias_version=model.alias_version if model else None,
+        diff=result.diff,
+        config_written=result.written,
         message=redact_text(state.message) if state.message else None,
     )

@@ -15,6 +15,11 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_CONFIG = 0, 1, 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        # A path or value given as bytes that are not UTF-8 is printed as escapes, not a traceback.
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -104,7 +109,9 @@ def _parser() -> argparse.ArgumentParser:
         "run",
         cmd_run,
         "run the sweep flow: submit, poll, record in MLflow, register, write back",
-        "Re-running the same config re-attaches to its sweep instead of starting a second one.\n\n"
+        "A sweep belongs to the config and the training code. Running it again attaches to its latest\n"
+        "sweep while that runs, or when it ended without being recorded (a crashed run); once it is\n"
+        "recorded, the run starts the next generation (<name>-g2, ...) warm-started from the earlier ones.\n\n"
         "example: hpo-flow run --set tuning.max_jobs=4",
     )
     run.add_argument(
@@ -124,6 +131,13 @@ def _parser() -> argparse.ArgumentParser:
         help="run the sweep, record it in MLflow and register the best model as usual, but leave config.yaml "
         "as it is: print the change write-back would make instead",
     )
+    which = run.add_mutually_exclusive_group()
+    which.add_argument(
+        "--new-sweep",
+        action="store_true",
+        help="start the next generation even if the latest sweep of this config still runs or is unrecorded",
+    )
+    which.add_argument("--attach", metavar="NAME", help="attach to the named sweep of this config")
 
     worker = command(
         "worker",
@@ -147,14 +161,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from adapters.lifecycle import identify
+    from adapters.redact import mask_values, secret_values
     from adapters.spec import load_config
 
-    config = load_config(args.config)
+    config = identify(load_config(args.config), args.config)  # the name covers the training code, as run's does
+    secrets = secret_values(config.model_dump(mode="json"))
     for warning in config.warnings():
-        print(f"warning: {warning}", file=sys.stderr)
+        print(mask_values(f"warning: {warning}", secrets), file=sys.stderr)
     print(f"{args.config}: OK")
     for line in summary(config):
-        print(line)
+        print(mask_values(line, secrets))
     return EXIT_OK
 
 
@@ -165,7 +182,7 @@ def summary(config: Any) -> list[str]:
     lines: list[str] = []
     state = "" if t.enabled else " (tuning.enabled is false: `hpo-flow run` skips the sweep)"
     lines.append(
-        f"  sweep      {config.sweep_name()} on {t.backend.value}: {t.strategy.value}, "
+        f"  sweep      {config.sweep_name()} (its first generation) on {t.backend.value}: {t.strategy.value}, "
         f"{t.max_jobs} trial{'s' if t.max_jobs != 1 else ''}, {t.max_parallel_jobs} at a time{state}"
     )
     lines.append(f"  objective  {t.objective_type.value.lower()} {t.objective_metric}")
@@ -198,27 +215,38 @@ def summary(config: Any) -> list[str]:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from adapters import get_adapter
-    from adapters.redact import redact
+    from adapters.lifecycle import identify
+    from adapters.redact import mask_values, redact, secret_values
     from adapters.spec import load_config
 
-    config = load_config(args.config, args.overrides)
+    # The first generation's request; a later one differs in its name and warm start (docs/pipeline.md).
+    config = identify(load_config(args.config, args.overrides), args.config)
     backend = args.backend or config.tuning.backend.value
     plan = redact(get_adapter(backend).plan(config))
-    print(_render(plan, args.format))
+    # A secret can sit where no key says so: the values of a categorical range named api_token.
+    print(mask_values(_render(plan, args.format), secret_values(config.model_dump(mode="json"))))
     return EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from flows.cli import run_from_cli
 
-    return run_from_cli(args.config, backend=args.backend, overrides=args.overrides, dry_run=args.dry_run)
+    return run_from_cli(
+        args.config,
+        backend=args.backend,
+        overrides=args.overrides,
+        dry_run=args.dry_run,
+        new_sweep=args.new_sweep,
+        attach=args.attach,
+    )
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from adapters.lifecycle import identify
     from adapters.local.worker import run_worker
     from adapters.spec import load_config
 
-    return run_worker(load_config(args.config, args.overrides))
+    return run_worker(identify(load_config(args.config, args.overrides), args.config))
 
 
 def _describe(r: Any) -> str:

@@ -14,9 +14,10 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from adapters.port import SweepRef, SweepState, Trial, best_trial, ranked_trials
+from adapters.port import SweepState, SweepStatus, Trial, ranked_trials
 from adapters.redact import redact, redact_text
 from adapters.spec import HpoConfig
+from tasks.result import SweepResult
 
 
 def artifact_key(sweep_name: str, what: str) -> str:
@@ -84,18 +85,11 @@ def count_statuses(state: SweepState) -> str:
     return ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
 
 
-def summary_markdown(
-    config: HpoConfig,
-    ref: SweepRef,
-    state: SweepState,
-    model: Any | None,
-    diff: str,
-    config_path: str,
-    written: bool,
-) -> str:
-    """The winner, its values, the registered model and the config diff, as markdown."""
+def summary_markdown(config: HpoConfig, result: SweepResult, config_path: str) -> str:
+    """The winner, its values, the registered model and the promotion decision, and the config diff,
+    as markdown; a sweep without a winner says so and claims nothing else."""
     t = config.tuning
-    best = best_trial(state.trials, config.objective)
+    ref, state, best, model = result.ref, result.state, result.best, result.model
     lines = [
         f"# Sweep `{ref.name}`",
         "",
@@ -109,55 +103,58 @@ def summary_markdown(
         "",
     ]
     if best is None:
-        lines += ["## No winner", "", "No trial produced the objective metric; see the trials table and logs."]
-    else:
-        lines += [
-            f"## Winner: trial `{best.id}`",
-            "",
-            f"**{t.objective_metric} = {best.objective:.6g}**",
-            "",
-            "| hyperparameter | value |",
-            "|---|---|",
-        ]
-        lines += [f"| {k} | `{v}` |" for k, v in redact(best.params).items()]
+        why = (
+            f"The backend reports the sweep {state.status.value}: it is recorded in MLflow for review, "
+            "but nothing was registered and the config was not changed."
+            if state.status == SweepStatus.FAILED
+            else "No trial produced the objective metric: nothing was registered and the config was not changed."
+        )
+        lines += ["## No winner", "", why, "See the trials table and the trials' logs."]
+        return redact_text("\n".join(lines)) + "\n"
+    lines += [
+        f"## Winner: trial `{best.id}`",
+        "",
+        f"**{t.objective_metric} = {best.objective:.6g}**",
+        "",
+        "| hyperparameter | value |",
+        "|---|---|",
+    ]
+    lines += [f"| {k} | `{v}` |" for k, v in redact(best.params).items()]
     if model is not None:
-        lines += [
-            "",
-            "## Registered model",
-            "",
-            f"`{model.name}` version {model.version}, alias `@{model.alias}`:",
-            "",
-            "```python",
-            f'mlflow.pyfunc.load_model("models:/{model.name}@{model.alias}")',
-            "```",
-        ]
-    if best is not None:
-        heading = f"{config_path} updated" if written else f"{config_path} not changed (the diff write-back would make)"
-        lines += ["", f"## Config diff: {heading}", ""]
-        lines += ["```diff", diff.rstrip("\n"), "```"] if diff else ["The config already holds the winning values."]
+        held = model.version if model.promoted else model.alias_version
+        lines += ["", "## Registered model", "", f"`{model.name}` version {model.version}.", ""]
+        lines += [f"**{'Promoted' if model.promoted else 'Not promoted'}**: {model.promotion}."]
+        if held:
+            lines += [
+                "",
+                f"`@{model.alias}` is version {held}:",
+                "",
+                "```python",
+                f'mlflow.pyfunc.load_model("models:/{model.name}@{model.alias}")',
+                "```",
+            ]
+    source = "the winning values" if model is None or model.promoted else f"the values of @{model.alias}'s version"
+    heading = (
+        f"{config_path} updated" if result.written else f"{config_path} not changed (the diff write-back would make)"
+    )
+    lines += ["", f"## Config diff: {heading}", ""]
+    lines += ["```diff", result.diff.rstrip("\n"), "```"] if result.diff else [f"The config already holds {source}."]
     return redact_text("\n".join(lines)) + "\n"
 
 
 @task(name="publish-results", cache_policy=NO_CACHE)
-def publish_results(
-    config: HpoConfig,
-    ref: SweepRef,
-    state: SweepState,
-    model: Any | None,
-    diff: str,
-    config_path: str,
-    written: bool,
-) -> None:
+def publish_results(config: HpoConfig, result: SweepResult, config_path: str) -> None:
     """The ranked trials table and the summary, as artifacts of this flow run."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+    ref = result.ref
     create_table_artifact(
-        trials_table(config, state),
+        trials_table(config, result.state),
         key=artifact_key(ref.name, "trials"),
         description=f"Trials of sweep {ref.name}, best {config.tuning.objective_metric} first",
     )
     create_markdown_artifact(
-        summary_markdown(config, ref, state, model, diff, config_path, written),
+        summary_markdown(config, result, config_path),
         key=artifact_key(ref.name, "summary"),
-        description=f"Winner of sweep {ref.name} and the config diff",
+        description=f"Winner of sweep {ref.name}, the promotion decision and the config diff",
     )

@@ -22,9 +22,8 @@ def load_config_task(config_path: str, overrides: dict[str, Any] | list[str] | N
         log.warning("config: %s", warning)
     t = config.tuning
     log.info(
-        "%s: sweep %s, %s on %s, %d trials (%d at a time), %s %s, early stopping %s",
+        "%s: %s on %s, %d trials (%d at a time), %s %s, early stopping %s",
         config_path,
-        config.sweep_name(),
         t.strategy.value,
         t.backend.value,
         t.max_jobs,

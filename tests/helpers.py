@@ -49,3 +49,13 @@ def make_config(overrides: dict[str, Any] | None = None) -> HpoConfig:
 def write_config(path: Path, data: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+def key_paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every key path in a tree (dict keys and list indexes): where a mutation can land."""
+    found: list[tuple[Any, ...]] = []
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
+    for key, child in items:
+        found.append((*prefix, key))
+        found.extend(key_paths(child, (*prefix, key)))
+    return found

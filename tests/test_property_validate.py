@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from adapters.spec import load_config
 from hpo_flow.cli import main
-from tests.helpers import config_dict
+from tests.helpers import config_dict, key_paths
 
 pytestmark = pytest.mark.unit
 
@@ -123,16 +123,6 @@ def test_random_yaml_text_never_crashes(text: str) -> None:
     _check(*_validate(text=text))
 
 
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every key path in a tree (dict keys and list indexes)."""
-    found: list[tuple[Any, ...]] = []
-    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
-    for key, child in items:
-        found.append((*prefix, key))
-        found.extend(_paths(child, (*prefix, key)))
-    return found
-
-
 def _rich_valid() -> dict[str, Any]:
     """A valid config that uses most sections, so mutations reach deep fields."""
     return config_dict(
@@ -163,7 +153,7 @@ _mutations = st.lists(
 def test_mutated_valid_config_never_crashes(mutations: list[tuple[str, int, Any, Any]]) -> None:
     data = copy.deepcopy(_rich_valid())
     for action, index, key, value in mutations:
-        paths = _paths(data)
+        paths = key_paths(data)
         if not paths:
             break
         path = paths[index % len(paths)]

@@ -160,3 +160,13 @@ def test_an_input_the_local_backend_cannot_reach_is_refused(tmp_path: Path, monk
     problems = {p.path: p.message for p in local_problems(spec)}
     assert "the local backend needs this input too" in problems["training.inputs.training.local"]
     assert "no such file or folder" in problems["training.inputs.extra.local"]
+
+
+def test_trials_under_another_interpreter_get_the_helper_on_their_path(tmp_path: Path) -> None:
+    spec = make_config({"training.python": "/opt/other/bin/python"})
+    env = trial_environment(spec, "trial-0000", tmp_path / "m", "", base={"PYTHONPATH": "/mine"})
+    first, helper = env["PYTHONPATH"].split(":")
+    assert first == "/mine"  # the user's own path first
+    assert (Path(helper) / "hpo_flow" / "report.py").read_bytes() == Path(report.__code__.co_filename).read_bytes()
+    assert sorted(p.name for p in Path(helper).iterdir()) == ["hpo_flow"]  # nothing else of hpo-flow's
+    assert "PYTHONPATH" not in trial_environment(make_config(), "trial-0000", tmp_path / "m", "", base={})

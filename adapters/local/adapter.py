@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from adapters.errors import BackendError, PlanError
+from adapters.errors import BackendError, PlanError, Problem
 from adapters.local.state import (
     END_ATTR,
     RUN_ATTR,
@@ -77,7 +77,12 @@ class LocalAdapter:
             raise PlanError(self.backend, problems)
         cwd = Path.cwd()
         paths = SweepPaths.for_spec(spec, cwd)
-        paths.root.mkdir(parents=True, exist_ok=True)
+        try:
+            paths.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # checked by local_problems; this is a race or a file system's refusal
+            workdir = spec.backends.local.workdir
+            message = f"cannot create {paths.root} ({exc.strerror}); set it to a directory this user can write"
+            raise PlanError(self.backend, [Problem("backends.local.workdir", workdir, message)]) from None
         ref = SweepRef(backend=self.backend, name=spec.sweep_name(), workdir=str(paths.root))
         with FileLock(str(paths.submit_lock)):
             known = stored_config_hash(paths)

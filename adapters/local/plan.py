@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from adapters.errors import PlanError
-from adapters.local.process import trial_command
+from adapters.local.process import input_paths, trial_command
 from adapters.local.slots import slots_for
 from adapters.local.state import SweepPaths, trial_id
 from adapters.local.storage import direction, storage_target
 from adapters.redact import MASK, is_secret_key, redact
-from adapters.spec import HpoConfig
+from adapters.spec import HpoConfig, input_env_vars
 
 
 def build_plan(spec: HpoConfig, cwd: Path | None = None) -> dict[str, Any]:
@@ -67,6 +67,7 @@ def build_plan(spec: HpoConfig, cwd: Path | None = None) -> dict[str, Any]:
             "cwd": str((base / spec.training.source_dir).resolve()),
             "environment": {
                 **{k: (MASK if is_secret_key(k) else redact(v)) for k, v in spec.training.environment.items()},
+                **{k: v for name, path in input_paths(spec).items() for k, v in input_env_vars(name, path).items()},
                 "HPO_TRIAL_ID": trial_id(0),
                 "HPO_MODEL_DIR": str(model_dir),
                 "SM_MODEL_DIR": str(model_dir),

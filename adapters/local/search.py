@@ -504,8 +504,10 @@ def local_problems(spec: HpoConfig) -> list[Problem]:
                 )
             )
     from adapters.local.process import input_problems
+    from adapters.local.slots import slot_problems
+    from adapters.local.state import workdir_problems
 
-    problems += input_problems(spec)
+    problems += input_problems(spec) + slot_problems(spec) + workdir_problems(spec)
     return problems
 
 

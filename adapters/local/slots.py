@@ -12,7 +12,10 @@ import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from adapters.spec import LocalBackend
+from adapters.errors import Problem
+from adapters.spec import HpoConfig, LocalBackend
+
+MAX_LOCAL_SLOTS = 256  # trials at once on one machine: each is a process with two pipes
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,22 @@ def make_slots(gpus: Sequence[int], gpus_per_trial: int, trials_per_gpu: int, ma
 
 def slots_for(local: LocalBackend, max_parallel: int, detect: Callable[[], list[int]] = detect_gpus) -> list[Slot]:
     gpus = resolve_gpus(local.gpus, detect)
-    return make_slots(gpus, local.gpus_per_trial, local.trials_per_gpu, max_parallel)
+    return make_slots(gpus, local.gpus_per_trial, local.trials_per_gpu, min(max_parallel, MAX_LOCAL_SLOTS))
+
+
+def slot_problems(spec: HpoConfig) -> list[Problem]:
+    """What the local runner cannot do: more trials at once than one machine's processes can be."""
+    wanted = spec.tuning.max_parallel_jobs
+    if wanted <= MAX_LOCAL_SLOTS:
+        return []
+    return [
+        Problem(
+            "tuning.max_parallel_jobs",
+            wanted,
+            f"the local runner runs at most {MAX_LOCAL_SLOTS} trials at once on one machine; set {MAX_LOCAL_SLOTS} "
+            "or less, and add machines with `hpo-flow worker` to run more",
+        )
+    ]
 
 
 class SlotAllocator:

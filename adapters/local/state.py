@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from adapters.errors import Problem
 from adapters.port import SweepStatus, Trial, TrialStatus
 from adapters.spec import HpoConfig, parse_config
 
@@ -111,6 +112,26 @@ class SweepPaths:
 
     def trial_dir(self, number: int) -> Path:
         return self.trials / trial_id(number)
+
+
+def workdir_problems(spec: HpoConfig, cwd: str | Path | None = None) -> list[Problem]:
+    """Whether the sweep directory can be made under `backends.local.workdir`, said before anything starts."""
+    workdir = spec.backends.local.workdir
+    fix = "set backends.local.workdir to a directory this user can write, e.g. .hpo"
+    try:
+        probe = SweepPaths.for_spec(spec, cwd).root
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        if not probe.is_dir():
+            return [Problem("backends.local.workdir", workdir, f"{probe} is a file, not a directory; {fix}")]
+        if not os.access(probe, os.W_OK | os.X_OK):
+            return [Problem("backends.local.workdir", workdir, f"{probe} is not writable; {fix}")]
+        import tempfile
+
+        os.rmdir(tempfile.mkdtemp(prefix=".hpo-probe-", dir=probe))  # /proc, a read-only mount: only trying tells
+    except (OSError, ValueError) as exc:
+        return [Problem("backends.local.workdir", workdir, f"is not a usable path ({exc}); {fix}")]
+    return []
 
 
 def trial_id(number: int) -> str:

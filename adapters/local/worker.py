@@ -18,6 +18,24 @@ from adapters.errors import HpoFlowError, Problem
 from adapters.spec import HpoConfig
 
 
+def latest_generation(config: HpoConfig, cwd: Path) -> HpoConfig:
+    """The newest generation of the config's sweep in the shared storage (what `hpo-flow run`
+    submitted last), so that a worker joins the sweep that runs now, not the first one."""
+    import re
+
+    from adapters.lifecycle import Decision, for_generation
+    from adapters.local.state import SweepPaths
+    from adapters.local.storage import open_storage, storage_target
+
+    first = config.sweep_name()
+    target = storage_target(config, SweepPaths.for_spec(config, cwd).root)
+    names = [s.study_name for s in open_storage(target).get_all_studies()]
+    pattern = re.compile(rf"^{re.escape(first)}(?:-g(\d+))?$")
+    numbers = [int(m.group(1) or 1) for n in names if (m := pattern.match(n))]
+    latest = max(numbers, default=1)
+    return config if latest == 1 else for_generation(config, Decision(latest, True, "the newest in the storage"))
+
+
 def run_worker(config: HpoConfig) -> int:
     """Exit 0 when the sweep completed (here or elsewhere), 1 when it failed or was stopped, 130 on leave."""
     from adapters.local.search import local_problems
@@ -45,6 +63,7 @@ def run_worker(config: HpoConfig) -> int:
     from adapters.port import SweepStatus
 
     cwd = Path.cwd()
+    config = latest_generation(config, cwd)
     paths = SweepPaths.for_spec(config, cwd)
     if not paths.spec.exists():
         write_spec(paths, config, cwd)  # so `cancel` on this machine can find the sweep and its trials

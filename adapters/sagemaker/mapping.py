@@ -44,6 +44,9 @@ MAX_WARM_START_PARENTS = 5
 MIN_TUNING_RUNTIME, MAX_TUNING_RUNTIME = 120, 15_768_000
 MIN_NOT_IMPROVING = 3
 MAX_HYPERBAND_RESOURCE = 20_000
+# Service quotas of a tuning job (SageMaker endpoints and quotas): training jobs in all, and at once.
+MAX_TRAINING_JOBS = 750
+MAX_PARALLEL_TRAINING_JOBS = 100
 # SageMaker infers Hyperband's MaxResource from one of these static hyperparameters when it is not given.
 HYPERBAND_EPOCH_KEYS = ("epochs", "numepochs", "n-epochs", "n_epochs", "num_epochs")
 # Channels and hyperparameters the SDK adds for script mode: a user's own of these names would clash.
@@ -517,6 +520,12 @@ def _hyperband(spec: HpoConfig, static: dict[str, Any], problems: list[Problem])
 
 def _limit_problems(spec: HpoConfig) -> list[Problem]:
     found = []
+    for key, value, limit, what in (
+        ("max_jobs", spec.tuning.max_jobs, MAX_TRAINING_JOBS, "training jobs in one tuning job"),
+        ("max_parallel_jobs", spec.tuning.max_parallel_jobs, MAX_PARALLEL_TRAINING_JOBS, "training jobs at once"),
+    ):
+        if value > limit:
+            found.append(Problem(f"tuning.{key}", value, f"SageMaker runs at most {limit} {what}; set {limit} or less"))
     runtime = spec.tuning.max_runtime_seconds
     if runtime is not None and not MIN_TUNING_RUNTIME <= runtime <= MAX_TUNING_RUNTIME:
         found.append(

@@ -140,3 +140,13 @@ class MlflowSettings(Strict):
     experiment: str | None = None
     registered_model: str | None = None
     alias: str = Field(default="challenger", pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+    # better: the alias moves to a sweep's best only when it beats the version holding it; always: to
+    # every sweep's best; never: register only. Every best is registered as a new version either way.
+    promote: Literal["better", "always", "never"] = "better"
+
+    @field_validator("tracking_uri")
+    @classmethod
+    def _tracking_uri(cls, value: str) -> str:
+        if not value.strip():  # MLflow would fall back to ./mlruns without a word
+            raise ValueError("is empty; set the MLflow tracking URI, e.g. sqlite:///mlflow.db or http://mlflow:5000")
+        return value

@@ -12,6 +12,7 @@ from pydantic import (
 )
 
 from adapters.errors import ConfigError, Problem
+from adapters.spec import limits
 from adapters.spec.base import _kind, _masked, _missing
 from adapters.spec.config import HpoConfig, cross_problems
 from adapters.spec.messages import _unknown_key_message, translate_errors
@@ -100,18 +101,13 @@ def apply_overrides(data: Any, overrides: dict[str, Any] | list[str]) -> Any:
     """Set dotted keys in a YAML tree; string values are read as YAML scalars (`4` is an int)."""
     import copy
 
-    import yaml
-
     if isinstance(overrides, list):
         pairs: dict[str, Any] = {}
         for item in overrides:
             key, sep, raw = item.partition("=")
             if not sep or not key.strip():
-                raise ConfigError([Problem("--set", item, "expected KEY=VALUE, e.g. tuning.max_jobs=4")])
-            try:
-                pairs[key.strip()] = yaml.load(raw, Loader=_loader()) if raw.strip() else ""
-            except yaml.YAMLError:
-                pairs[key.strip()] = raw
+                raise ConfigError([Problem("--set", _shown(item), "expected KEY=VALUE, e.g. tuning.max_jobs=4")])
+            pairs[key.strip()] = _override_value(key.strip(), raw)
         overrides = pairs
     if not isinstance(data, dict):
         return data
@@ -125,6 +121,40 @@ def apply_overrides(data: Any, overrides: dict[str, Any] | list[str]) -> Any:
             node = node[part]
         node[parts[-1]] = value
     return data
+
+
+def _shown(text: str) -> str:
+    """Text from the command line as it can be printed: undecodable bytes as escapes, cut short."""
+    safe = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return safe if len(safe) <= 80 else safe[:77] + "..."
+
+
+def _override_value(key: str, raw: str) -> Any:
+    """One `--set` value, read as a YAML scalar with the same limits as a config file."""
+    import yaml
+
+    where = f"--set {_shown(key)}"
+    try:
+        (key + raw).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(
+            [Problem(where, _shown(raw), "holds bytes that are not UTF-8 text; pass the value as UTF-8")]
+        ) from None
+    if not raw.strip():
+        return ""
+    if len(raw) > limits.MAX_TEXT:
+        raise ConfigError(limits.node_problems(yaml.ScalarNode("tag:yaml.org,2002:str", raw), where))
+    loader = _loader()(raw)
+    try:
+        node = loader.get_single_node()
+        oversized = limits.node_problems(node, where)
+        if oversized:
+            raise ConfigError(oversized)
+        return loader.construct_document(node) if node is not None else None
+    except (yaml.YAMLError, ValueError, RecursionError):
+        return raw  # not YAML: the text as written
+    finally:
+        loader.dispose()
 
 
 def read_yaml(path: str | Path) -> Any:
@@ -145,6 +175,9 @@ def _read_yaml_checked(path: str | Path) -> tuple[Any, list[Problem]]:
     if not p.is_file():
         raise ConfigError([Problem(str(p), _missing(), "file not found; pass the path of your config.yaml")])
     try:
+        too_big = limits.size_problem(str(p), p.stat().st_size)
+        if too_big:
+            raise ConfigError([too_big])
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         problem = Problem(str(p), _missing(), f"cannot read the file ({exc}); save it as UTF-8 text")
@@ -152,6 +185,9 @@ def _read_yaml_checked(path: str | Path) -> tuple[Any, list[Problem]]:
     loader = _loader()(text)
     try:
         node = loader.get_single_node()
+        oversized = limits.node_problems(node, str(p))
+        if oversized:
+            raise ConfigError(_masked(oversized))
         duplicates = _duplicate_keys(node, p)
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:

@@ -111,7 +111,8 @@ def translate_errors(exc: ValidationError, model: type[BaseModel], data: Any = N
         kind = err["type"]
         value = err.get("input", MISSING)
         ctx = err.get("ctx") or {}
-        if loc and loc[-1] == "[key]":  # a bad mapping key: report it at the key itself
+        # A bad mapping key: report it at the key itself (a key the user named "[key]" is just unknown).
+        if loc and loc[-1] == "[key]" and kind != "extra_forbidden":
             loc = loc[:-1]
         cut = _union_tag_index(model, loc, data)
         if cut is not None:
@@ -203,6 +204,8 @@ def _message(kind: str, ctx: dict[str, Any], raw: str, field: Any, loc: list[Any
         close = _close(value, choices) if isinstance(value, str) else None
         hint = f"; did you mean '{close}'?" if close else ""
         return f"must be one of {', '.join(choices)}{hint}"
+    if kind == "int_parsing_size":
+        return f"is far too large for this setting; write a realistic whole number, e.g. {example or 10}"
     if kind in ("int_type", "int_parsing"):
         return f"must be a whole number; write it without quotes, e.g. {example or 10}"
     if kind == "int_from_float":

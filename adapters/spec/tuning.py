@@ -11,6 +11,7 @@ from pydantic import (
     model_validator,
 )
 
+from adapters.spec import limits
 from adapters.spec.base import ParamName, Strict, SubProblems, _missing
 from adapters.spec.ranges import ParamRange
 
@@ -163,8 +164,8 @@ class Tuning(Strict):
     update_config: bool = False
     backend: Backend = Backend.local
     strategy: Strategy = Strategy.Bayesian
-    max_jobs: int = Field(default=10, ge=1)
-    max_parallel_jobs: int = Field(default=1, ge=1)
+    max_jobs: int = Field(default=10, ge=1, le=limits.MAX_JOBS)
+    max_parallel_jobs: int = Field(default=1, ge=1, le=limits.MAX_PARALLEL_JOBS)
     objective_metric: str = Field(min_length=1)
     objective_type: Objective = Objective.Maximize
     base_tuning_job_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")

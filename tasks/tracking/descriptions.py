@@ -32,6 +32,7 @@ def sweep_tags(config: HpoConfig, ref: SweepRef, state: SweepState, best: Trial 
         counts[trial.status.value] = counts.get(trial.status.value, 0) + 1
     tags = {
         "hpo.backend": ref.backend,
+        "hpo.generation": str(config.generation),  # tasks.lineage finds the config's generations by it
         "hpo.cloud_id": redact_text(ref.cloud_id or ""),
         "hpo.strategy": config.tuning.strategy.value,
         "hpo.early_stopping": describe_early_stopping(config),

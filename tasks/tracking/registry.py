@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
@@ -17,8 +17,9 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from adapters.errors import HpoFlowError
-from adapters.port import SweepRef, SweepState, Trial, best_trial
-from adapters.spec import HpoConfig
+from adapters.port import Trial
+from adapters.spec import HpoConfig, Objective
+from tasks.result import SweepResult
 from tasks.tracking.store import BEST, CONFIG_HASH, SWEEP, TRIAL_ID, client_for, find_child, lit
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RegisteredModel:
-    """The model version registered for a sweep's best trial."""
+    """The model version registered for a sweep's best trial, and whether the alias moved to it."""
 
     name: str
     version: str
@@ -38,20 +39,69 @@ class RegisteredModel:
     source: str
     trial_id: str
     objective: float
+    promoted: bool = True  # the alias points at this version
+    reason: str = ""  # why the alias moved, or stayed
+    alias_version: str | None = None  # the version holding the alias after the decision
+    alias_params: dict[str, str] = field(default_factory=dict)  # that version's tuned values, as recorded
 
     @property
     def uri(self) -> str:
         """What `mlflow.pyfunc.load_model` takes to load this model by its alias."""
         return f"models:/{self.name}@{self.alias}"
 
+    @property
+    def promotion(self) -> str:
+        """One sentence for the summary, the outcome and the MLflow description."""
+        if self.promoted:
+            return f"version {self.version} holds @{self.alias}: {self.reason}"
+        held = f"version {self.alias_version}" if self.alias_version else "no version"
+        return f"version {self.version} registered, @{self.alias} stays on {held}: {self.reason}"
 
-def register_best(config: HpoConfig, ref: SweepRef, state: SweepState, parent_run_id: str) -> RegisteredModel | None:
-    """Register the best trial's model as a new version with the config's alias; safe to repeat.
 
-    Returns None when no trial succeeded, or when the best trial left no model (logged as a
-    warning). Call `record_sweep` first: the version links to the trial's child run.
+@dataclass(frozen=True)
+class Holder:
+    """The version that holds the alias before the decision, with its recorded objective."""
+
+    version: str
+    metric: str | None
+    objective: float | None
+    run_id: str | None
+
+
+def decide_promotion(
+    policy: str, objective: Objective, metric: str, value: float, version: str, holder: Holder | None
+) -> tuple[bool, str]:
+    """Whether the alias moves to the new best, and why: the promotion gate (mlflow.promote)."""
+    if holder is not None and holder.version == version:
+        return True, "it was promoted when this sweep was first recorded"
+    if policy == "never":
+        return False, "mlflow.promote is never: versions are registered, the alias is moved by hand"
+    if holder is None:
+        return True, f"no version held the alias yet ({metric} = {value:.6g})"
+    if policy == "always":
+        if int(holder.version) > int(version):
+            return False, f"version {holder.version} is newer (a re-run of an older sweep never takes the alias back)"
+        return True, f"mlflow.promote is always ({metric} = {value:.6g})"
+    if holder.objective is None or holder.metric != metric:
+        return True, f"version {holder.version} has no recorded {metric} to compare with ({metric} = {value:.6g})"
+    better = objective.sign * value > objective.sign * holder.objective
+    word = "higher" if objective.sign > 0 else "lower"
+    if better:
+        return True, f"{metric} {value:.6g} beats {holder.objective:.6g} of version {holder.version} ({word} is better)"
+    return False, (
+        f"{metric} {value:.6g} does not beat {holder.objective:.6g} of version {holder.version} "
+        f"({word} is better; mlflow.promote is better)"
+    )
+
+
+def register_best(config: HpoConfig, result: SweepResult, parent_run_id: str) -> RegisteredModel | None:
+    """Register the result's best trial as a new version, and move the alias only as mlflow.promote
+    says (`decide_promotion`); safe to repeat.
+
+    Returns None when there is no best trial, or when it left no model (logged as a warning). Call
+    `record_sweep` first: the version links to the trial's child run.
     """
-    best = best_trial(state.trials, config.objective)
+    best, ref = result.best, result.ref
     if best is None or best.objective is None:
         return None
     if not best.model_uri:
@@ -59,12 +109,14 @@ def register_best(config: HpoConfig, ref: SweepRef, state: SweepState, parent_ru
         return None
     client = client_for(config.mlflow.tracking_uri)
     name, alias = config.registered_model_name, config.mlflow.alias
+    metric = config.tuning.objective_metric
     child = find_child(client, parent_run_id, best.id)
     if child is None:
         raise HpoFlowError(
             f"trial {best.id} has no MLflow run under parent run {parent_run_id}; record the sweep first (record_sweep)"
         )
     child_id = child.info.run_id
+    holder = _holder(client, name, alias)
     version = _find_version(client, name, ref.name, best.id)
     if version is None:
         _ensure_registered_model(client, name, config)
@@ -79,19 +131,37 @@ def register_best(config: HpoConfig, ref: SweepRef, state: SweepState, parent_ru
                 "hpo.parent_run_id": parent_run_id,
                 CONFIG_HASH: config.config_hash(),
                 "hpo.backend": ref.backend,
-                "hpo.objective": f"{config.tuning.objective_metric}={best.objective!r}",
+                "hpo.objective": f"{metric}={best.objective!r}",
             },
             description=(
                 f"Best trial {best.id} of sweep {ref.name} ({ref.backend}): "
-                f"{config.tuning.objective_metric} = {best.objective:.6g} ({config.objective.value}); "
+                f"{metric} = {best.objective:.6g} ({config.objective.value}); "
                 f"parent run {parent_run_id}, trial run {child_id}."
             ),
         )
         version = _wait_ready(client, name, version)
-    _point_alias(client, name, alias, version)
+    promoted, reason = decide_promotion(
+        config.mlflow.promote, config.objective, metric, float(best.objective), str(version.version), holder
+    )
+    earlier = (version.tags or {}).get("hpo.promotion", "")
+    if promoted and earlier.startswith(f"Promoted to @{alias}: "):
+        reason = earlier.removeprefix(f"Promoted to @{alias}: ").removesuffix(".")  # a re-run keeps the first why
+    if promoted:
+        client.set_registered_model_alias(name, alias, str(version.version))
+    verdict = ("Promoted to @" if promoted else "Not promoted to @") + f"{alias}: {reason}."
+    if (version.tags or {}).get("hpo.promotion") != verdict[:5000]:
+        client.set_model_version_tag(name, str(version.version), "hpo.promotion", verdict[:5000])
+        base = (version.description or "").split(" Promoted to @")[0].split(" Not promoted to @")[0]
+        client.update_model_version(name, str(version.version), description=f"{base} {verdict}"[:5000])
     client.set_tag(child_id, "hpo.registered_model", f"{name}/{version.version}")
     if child.data.tags.get(BEST) != "true":
         client.set_tag(child_id, BEST, "true")
+    if promoted:
+        alias_version, alias_params = str(version.version), dict(child.data.params)
+    elif holder is not None:
+        alias_version, alias_params = holder.version, _params_of(client, holder.run_id)
+    else:
+        alias_version, alias_params = None, {}
     return RegisteredModel(
         name=name,
         version=str(version.version),
@@ -99,7 +169,37 @@ def register_best(config: HpoConfig, ref: SweepRef, state: SweepState, parent_ru
         source=str(version.source),
         trial_id=best.id,
         objective=float(best.objective),
+        promoted=promoted,
+        reason=reason,
+        alias_version=alias_version,
+        alias_params=alias_params,
     )
+
+
+def _holder(client: MlflowClient, name: str, alias: str) -> Holder | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        current = client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+    metric, _, raw = (current.tags or {}).get("hpo.objective", "").partition("=")
+    try:
+        objective: float | None = float(raw) if raw else None
+    except ValueError:
+        objective = None
+    return Holder(version=str(current.version), metric=metric or None, objective=objective, run_id=current.run_id)
+
+
+def _params_of(client: MlflowClient, run_id: str | None) -> dict[str, str]:
+    if not run_id:
+        return {}
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return dict(client.get_run(run_id).data.params)
+    except MlflowException:
+        return {}
 
 
 def _model_source(client: MlflowClient, child_id: str, trial: Trial) -> str:
@@ -160,26 +260,11 @@ def _wait_ready(client: MlflowClient, name: str, version: ModelVersion, timeout:
     return version
 
 
-def _point_alias(client: MlflowClient, name: str, alias: str, version: ModelVersion) -> None:
-    """Move the alias to this version, unless it already points at a newer one (a later sweep's
-    winner must not lose its alias because an older flow was re-run)."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        current = client.get_model_version_by_alias(name, alias)
-    except MlflowException:
-        current = None
-    if current is None or int(current.version) < int(version.version):
-        client.set_registered_model_alias(name, alias, str(version.version))
-
-
 @task(name="register-best-model", retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)
-def register_best_task(
-    config: HpoConfig, ref: SweepRef, state: SweepState, parent_run_id: str
-) -> RegisteredModel | None:
-    model = register_best(config, ref, state, parent_run_id)
+def register_best_task(config: HpoConfig, result: SweepResult, parent_run_id: str) -> RegisteredModel | None:
+    model = register_best(config, result, parent_run_id)
     if model is None:
         get_run_logger().warning("MLflow: no model registered (no successful trial, or the best left no model)")
     else:
-        get_run_logger().info("MLflow: registered %s version %s as @%s", model.name, model.version, model.alias)
+        get_run_logger().info("MLflow: registered %s version %s; %s", model.name, model.version, model.promotion)
     return model

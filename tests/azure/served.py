@@ -2,9 +2,10 @@
 Azure ML REST API documents them (ARM jobs create/get/cancel, the workspace with its discovery and
 MLflow URIs, run-history children, and the asset look-ups a sweep submission makes).
 
-The sweep's children run a real training function that reports through hpo_flow.report with
-MLFLOW_RUN_ID and AZUREML_SWEEP_<name> set, as Azure ML sets them, into a real local MLflow store
-that the workspace names as its tracking URI.
+The sweep's children run a real training function that reports through hpo_flow.report (or, as
+`plain_mlflow_script`, through mlflow.log_metric alone) with MLFLOW_RUN_ID and AZUREML_SWEEP_<name>
+set, as Azure ML sets them, into a real local MLflow store that the workspace names as its tracking
+URI. Each child carries its sampled values in its `hyperparameters` tag, as Azure ML's do.
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ class ServedWorkspace(HttpTransport):
         self.creates = 0
         self.cancels = 0
         self.codes: dict[str, dict[str, Any]] = {}
+        self.environments: dict[str, dict[str, Any]] = {}
         # For callers that poll in real time (a flow): when set, each listing of a sweep's children (one
         # per poll) first moves the sweep one step on (`advance`), its trials run from these plans.
         self.auto_advance: list[ChildPlan] | None = None
@@ -144,6 +146,7 @@ class ServedWorkspace(HttpTransport):
             ("GET", r"/history/v1\.0" + ws + r"/runs/(?P<name>[^/]+)/children", self._children),
             ("GET", ws + r"/codes/(?P<name>[^/]+)/versions", self._list_code),
             ("GET", ws + r"/codes/(?P<name>[^/]+)/versions/(?P<version>[^/]+)", self._get_code),
+            ("PUT", ws + r"/environments/(?P<name>[^/]+)/versions/(?P<version>[^/]+)", self._put_environment),
         ]
 
     # ------------------------------------------------------------ workspace
@@ -234,7 +237,8 @@ class ServedWorkspace(HttpTransport):
             "displayName": child.run_id,
             "runType": "azureml.scriptrun",
             "properties": {"_azureml.ComputeTargetType": "amlctrain"},
-            "tags": {},
+            # Azure ML tags every trial of a sweep with the values it sampled for it, as JSON
+            "tags": {"hyperparameters": json.dumps(child.params)},
             "compute": {"target": "cpu-cluster"},
         }
 
@@ -265,6 +269,19 @@ class ServedWorkspace(HttpTransport):
                 },
             },
         )
+
+    def _put_environment(self, request: Any, query: dict, payload: Any, name: str, version: str) -> _Response:
+        """An environment built from an image and a conda file: the SDK registers it anonymously
+        (CliV2AnonymousEnvironment, versioned by its content hash) before the job that uses it."""
+        env = {
+            **copy.deepcopy(payload),
+            "id": f"{WS_PATH}/environments/{name}/versions/{version}",
+            "name": version,
+            "type": "Microsoft.MachineLearningServices/workspaces/environments/versions",
+            "systemData": _system_data(),
+        }
+        self.environments[f"{name}:{version}"] = env
+        return _Response(request, 200, env)
 
     # ------------------------------------------------------------ driving a sweep
 
@@ -383,6 +400,18 @@ def train_script(params: dict[str, Any], plan: ChildPlan, rng: random.Random) ->
             raise RuntimeError("simulated crash")
     except RuntimeError:
         pass
+    finally:
+        mlflow.end_run()
+
+
+def plain_mlflow_script(params: dict[str, Any], plan: ChildPlan, rng: random.Random) -> None:
+    """A script as Azure ML's samples write it: mlflow.log_metric, nothing of hpo-flow, no params logged."""
+    import mlflow
+
+    quality = 0.6 + 0.3 * rng.random()
+    try:
+        for epoch in range(plan.epochs):
+            mlflow.log_metric("accuracy", quality * (1 - 0.5 ** (epoch + 1)), step=epoch)
     finally:
         mlflow.end_run()
 

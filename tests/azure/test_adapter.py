@@ -190,3 +190,94 @@ def test_logged_strings_are_typed_back_with_the_search_space() -> None:
     assert typed_value("32", Choice([16, 32, 64])) == 32
     assert typed_value("adam", Choice(["adam", "sgd"])) == "adam"
     assert typed_value("0.50", Choice([0.5, 1.0])) == 0.5
+
+
+def test_a_poll_fetches_the_sweep_job_once(adapter: Any, workspace: ServedWorkspace, spec: HpoConfig) -> None:
+    ref = adapter.submit(spec)
+    name = job_name(ref)
+    workspace.start(name, [ChildPlan("Completed", epochs=2), ChildPlan("Running", epochs=1)])
+    adapter.poll(ref)  # the first poll also reads the workspace's MLflow URI, once
+    before = len(workspace.requests)
+    adapter.poll(ref)
+    made = workspace.requests[before:]
+    job_gets = [path for method, path in made if method == "GET" and path.endswith(f"/jobs/{name}")]
+    assert len(job_gets) == 1, made
+    assert sum(path.endswith(f"/runs/{name}/children") for _, path in made) == 1
+
+
+def test_trials_come_in_the_order_the_sweep_started_them() -> None:
+    from adapters.azure.trials import child_order
+
+    names = [f"sweep-1_{n}" for n in (10, 2, 0, 11, 1)]
+    assert sorted(names, key=child_order) == ["sweep-1_0", "sweep-1_1", "sweep-1_2", "sweep-1_10", "sweep-1_11"]
+    assert sorted(["b_x", "a", "b_1"], key=child_order) == ["a", "b_1", "b_x"]  # names without a number too
+
+
+def test_sampled_values_come_from_the_child_job_even_when_nothing_logged_params() -> None:
+    from types import SimpleNamespace
+
+    from azure.ai.ml.sweep import Choice, QUniform, Uniform
+
+    from adapters.azure.trials import TrialReader
+
+    class NoRuns:  # a workspace MLflow that has no run for the trial yet (it has not logged anything)
+        def get_run(self, run_id: str) -> Any:
+            from mlflow.exceptions import MlflowException
+
+            raise MlflowException(f"run {run_id} not found")
+
+        def list_artifacts(self, run_id: str, path: str) -> list[Any]:
+            return []
+
+    child = SimpleNamespace(
+        name="sweep-1_3",
+        status="Completed",
+        creation_context=None,
+        tags={"hyperparameters": '{"learning_rate": 0.0031, "batch_size": 32, "opt": "adam w", "C": 4.0}'},
+    )
+    space = {
+        "learning_rate": Uniform(0.001, 0.01),
+        "batch_size": Choice([16, 32]),
+        "opt": Choice(["sgd", "adam w"]),
+        "C": QUniform(1, 9, 1),
+    }
+    trial = TrialReader(NoRuns()).trial(child, TrialStatus.COMPLETED, space, {"learning_rate": "learning-rate"}, "acc")
+    assert trial.params == {"learning-rate": 0.0031, "batch_size": 32, "opt": "adam w", "C": 4}
+
+
+def test_the_workspace_mlflow_uri_is_read_by_the_azureml_plugin() -> None:
+    """azureml-mlflow (the azure extra) registers the tracking store for azureml:// URIs, so poll can
+    read a real workspace's trials instead of raising."""
+    from importlib.metadata import entry_points
+
+    stores = {e.name: e.value for e in entry_points(group="mlflow.tracking_store")}
+    assert stores.get("azureml", "").startswith("azureml.mlflow")
+    from azureml.mlflow._store.tracking.store import AzureMLRestStore
+    from mlflow.store.tracking.rest_store import RestStore
+
+    assert issubclass(AzureMLRestStore, RestStore)
+
+
+@pytest.mark.integration
+def test_a_saved_prefect_azure_block_names_the_workspace_and_signs_in() -> None:
+    """prefect-azure is in the azure extra: an AzureMlCredentials block saved in Prefect gives the
+    service principal's credential and the workspace fields the config leaves out."""
+    from azure.identity import ClientSecretCredential
+    from prefect.testing.utilities import prefect_test_harness
+    from prefect_azure import AzureMlCredentials
+
+    from adapters.azure.workspace import Workspace, resolve
+
+    spec = make_config({"backends.azure": {"environment": "azureml:e:1", "credentials_block": "azure-prod"}})
+    with prefect_test_harness():
+        AzureMlCredentials(
+            tenant_id="t-1",
+            service_principal_id="sp-1",
+            service_principal_password="s3cret",
+            subscription_id="sub-1",
+            resource_group="rg-1",
+            workspace_name="ws-1",
+        ).save("azure-prod")
+        workspace, credential = resolve(spec, None)
+    assert workspace == Workspace("sub-1", "rg-1", "ws-1")
+    assert isinstance(credential, ClientSecretCredential)

@@ -155,6 +155,12 @@ class FlowContract:
         data["project"] = f"{data['project']}-{unique}"[:63]
         data["tuning"]["update_config"] = True
         data["mlflow"] = {"tracking_uri": mlflow_server}
+        if data["training"].get("source_dir", ".") == ".":
+            # The training code is part of the sweep's identity: give it code of its own, not the repository.
+            code = tmp_path / "code"
+            code.mkdir(exist_ok=True)
+            (code / data["training"]["entry_point"]).write_text("print('accuracy: 0.5')\n")
+            data["training"]["source_dir"] = str(code)
         path = tmp_path / "config.yaml"
         path.write_text(HEADER + yaml.safe_dump(data, sort_keys=False))
         return path
@@ -174,7 +180,7 @@ class FlowContract:
     ) -> None:
         from flows.hpo_sweep import hpo_sweep
 
-        config = load_config(config_path)
+        config = first_generation(config_path)
         outcome = hpo_sweep(config_path=str(config_path), backend=backend)
 
         ref = adapter.submit(config)  # re-attaches to the finished sweep: how the contract reads it
@@ -219,27 +225,41 @@ class FlowContract:
         summary = artifacts["summary"].data
         assert f"Winner: trial `{best.id}`" in summary and "```diff" in summary
 
-    def test_a_second_run_re_attaches_and_records_nothing_twice(
+    def test_a_second_run_after_a_recorded_sweep_tunes_again_warm_started(
         self, config_path: Path, backend: str, adapter: Any, mlflow_server: str
     ) -> None:
+        """Issue 9, check 1: the nightly case. The first sweep ended and is recorded, so the same
+        config run again is the next generation: a second sweep and parent run, `max_jobs` new trials,
+        warm-started from the first generation's best."""
         from flows.hpo_sweep import hpo_sweep
 
-        config = load_config(config_path)
+        config = first_generation(config_path)
         first = hpo_sweep(config_path=str(config_path), backend=backend)
-        after_first = config_path.read_text()
         second = hpo_sweep(config_path=str(config_path), backend=backend)
 
-        assert second.sweep == first.sweep and second.best_trial == first.best_trial
-        state = adapter.poll(adapter.submit(config))
-        assert len(state.trials) == config.tuning.max_jobs, "a second sweep ran under the same name"
+        assert (first.generation, second.generation) == (1, 2)
+        assert second.sweep != first.sweep and second.sweep.endswith("-g2")
+        assert "ended and is recorded" in (second.sweep_choice or "")
+        first_state = adapter.poll(adapter.submit(config))
+        second_spec = later_generation(config, 2, [first.sweep])
+        second_state = adapter.poll(adapter.submit(second_spec))  # re-attaches to the finished second sweep
+        assert len(first_state.trials) == len(second_state.trials) == config.tuning.max_jobs
         runs = _runs(mlflow_server, config.experiment_name)
-        assert len([r for r in runs if "mlflow.parentRunId" not in r.data.tags]) == 1
-        assert len(runs) == 1 + config.tuning.max_jobs
-        assert [v.version for v in _versions(mlflow_server, config.registered_model_name)] == ["1"]
-        assert second.model_version == "1"
-        # the winners are already in the config: nothing to change, nothing written
-        assert second.diff == "" and not second.config_written
-        assert config_path.read_text() == after_first
+        parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+        assert sorted(r.data.tags["hpo.sweep_name"] for r in parents) == sorted([first.sweep, second.sweep])
+        assert all(r.data.tags["hpo.recorded"] == "true" for r in parents)
+        assert len(runs) == 2 * (1 + config.tuning.max_jobs)
+        assert [v.version for v in _versions(mlflow_server, config.registered_model_name)] == ["1", "2"]
+        best = best_trial(first_state.trials, config.objective)
+        assert best is not None
+        self.check_warm_start(adapter, second_spec, second_state, best.params)
+
+    def check_warm_start(self, adapter: Any, spec: HpoConfig, state: SweepState, best_params: dict[str, Any]) -> None:
+        """The second generation's first trial tried the first generation's best values."""
+        tuned = list(spec.tuning.hyperparameter_ranges)
+        first_trial = min(state.trials, key=lambda t: t.id)
+        for name in tuned:
+            assert first_trial.params[name] == pytest.approx(best_params[name], rel=1e-9), (name, first_trial)
 
     def test_a_crashed_flow_stops_its_sweep(self, config_path: Path, backend: str, adapter: Any, register: Any) -> None:
         from flows.hpo_sweep import hpo_sweep
@@ -375,6 +395,23 @@ class FlowContract:
             killed.set()
             thread.join(120)
         assert crashed and not thread.is_alive()
+
+
+# ---------------------------------------------------------------------- the sweeps a flow run drove
+
+
+def first_generation(config_path: Path) -> HpoConfig:
+    """The spec of the config's first sweep, as the flow submits it (its identity covers the code)."""
+    from adapters.lifecycle import identify
+
+    return identify(load_config(config_path), config_path)
+
+
+def later_generation(first: HpoConfig, number: int, parents: list[str]) -> HpoConfig:
+    """The spec of a later generation, enough to attach to it (its warm start is in its study already)."""
+    from adapters.lifecycle import Decision, for_generation
+
+    return for_generation(first, Decision(number, True, "test", parents))
 
 
 # ---------------------------------------------------------------------- reading MLflow and Prefect

@@ -11,6 +11,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,17 +27,25 @@ def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
     PREFECT_HOME points at the session's temp directory so nothing is shared with other users.
     """
+    from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import PREFECT_HOME, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
     home = tmp_path_factory.mktemp("prefect-home")
-    with temporary_settings({PREFECT_HOME: str(home)}), prefect_test_harness(server_startup_timeout=180):
-        from prefect.server.api.server import SubprocessASGIServer
+    start = SubprocessASGIServer._run_uvicorn_command
 
-        for server in set(SubprocessASGIServer._instances.values()):  # killed with the session, even by kill -9
-            if server.server_process is not None:
-                lifeline.watch(server.server_process.pid)
-        yield
+    def start_watched(self: SubprocessASGIServer) -> Any:
+        proc = start(self)
+        lifeline.watch(proc.pid)  # the harness's server dies with this session, even on kill -9
+        return proc
+
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        temporary_settings({PREFECT_HOME: str(home)}),
+    ):
+        patch.setattr(SubprocessASGIServer, "_run_uvicorn_command", start_watched)
+        with prefect_test_harness(server_startup_timeout=180):
+            yield
 
 
 class PrefectServer:

@@ -21,10 +21,10 @@ import pytest
 import yaml
 
 from adapters.port import SweepStatus, TrialStatus, best_trial
-from adapters.spec import apply_overrides, load_config
+from adapters.spec import apply_overrides
 from tests.azure import conftest as azure_fixtures
-from tests.azure.served import RG, SUB, WS, ChildPlan, ServedWorkspace
-from tests.flow.flow_contract import FlowContract, _client, _runs, _versions
+from tests.azure.served import RG, SUB, WS, ChildPlan, ServedWorkspace, plain_mlflow_script
+from tests.flow.flow_contract import FlowContract, _client, _runs, _versions, first_generation
 from tests.sagemaker import conftest as sagemaker_fixtures
 from tests.sagemaker.conftest import SDK_NOISE, new_session
 from tests.sagemaker.served import REGION, ServedSageMaker
@@ -93,7 +93,7 @@ class CloudFlowContract(FlowContract):
         from flows.hpo_sweep import hpo_sweep
 
         before = config_path.read_text()
-        config = load_config(config_path)
+        config = first_generation(config_path)
         outcome = hpo_sweep(config_path=str(config_path), backend=backend)
 
         ref = adapter.submit(config)  # re-attaches to the finished sweep
@@ -160,11 +160,13 @@ class CloudFlowContract(FlowContract):
         assert [line for line in after.splitlines() if not re.match(rf"\s+({'|'.join(tuned)}):", line)] == kept
         assert sum(line.lstrip().startswith("#") for line in kept) >= 5  # the example's own comments
 
-    def test_a_second_run_re_attaches_and_records_nothing_twice(
+    def test_a_second_run_after_a_recorded_sweep_tunes_again_warm_started(
         self, config_path: Path, backend: str, adapter: Any, mlflow_server: str, sweeps_created: Callable[[], int]
     ) -> None:
-        super().test_a_second_run_re_attaches_and_records_nothing_twice(config_path, backend, adapter, mlflow_server)
-        assert sweeps_created() == 1, "the second run asked the service for another sweep"
+        super().test_a_second_run_after_a_recorded_sweep_tunes_again_warm_started(
+            config_path, backend, adapter, mlflow_server
+        )
+        assert sweeps_created() == 2, "one sweep per generation, none paid for twice"
 
 
 class TestFlowOnSageMaker(CloudFlowContract):
@@ -192,6 +194,19 @@ class TestFlowOnSageMaker(CloudFlowContract):
         served.auto_advance = 240.0  # simulated seconds per DescribeHyperParameterTuningJob
         register("sagemaker", SageMakerAdapter(factory))
         return "sagemaker"
+
+    @pytest.fixture(autouse=True)
+    def _served(self, served: ServedSageMaker) -> None:
+        self.served = served
+
+    def check_warm_start(self, adapter: Any, spec: Any, state: Any, best_params: dict[str, Any]) -> None:
+        """SageMaker's own warm start: the second tuning job names the first as its parent."""
+        assert spec.lineage.parents
+        sent = self.served.sent[spec.sweep_name(32)]
+        assert sent["WarmStartConfig"] == {
+            "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": spec.lineage.parents[0]}],
+            "WarmStartType": "IdenticalDataAndAlgorithm",
+        }
 
     @pytest.fixture
     def sweeps_created(self, served: ServedSageMaker) -> Callable[[], int]:
@@ -225,6 +240,9 @@ class TestFlowOnAzureML(CloudFlowContract):
 
     @pytest.fixture
     def backend(self, register: Any, workspace: ServedWorkspace, credential: Any) -> str:
+        return self.serve(register, workspace, credential)
+
+    def serve(self, register: Any, workspace: ServedWorkspace, credential: Any) -> str:
         from adapters.azure import AzureMLAdapter
 
         workspace.auto_advance = [
@@ -236,6 +254,21 @@ class TestFlowOnAzureML(CloudFlowContract):
         register("azure", AzureMLAdapter(credential=credential, client_kwargs={"transport": workspace}))
         return "azure"
 
+    def check_warm_start(self, adapter: Any, spec: Any, state: Any, best_params: dict[str, Any]) -> None:
+        """Azure ML has no warm start: the second sweep's plan says it starts cold."""
+        assert adapter.plan(spec)["tags"]["hpo-flow.warm_start"].startswith("none: Azure ML sweeps cannot warm-start")
+
     @pytest.fixture
     def sweeps_created(self, workspace: ServedWorkspace) -> Callable[[], int]:
         return lambda: sum(method == "PUT" and "/jobs/" in path for method, path in workspace.requests)
+
+
+class TestFlowOnAzureMLWithPlainMlflow(TestFlowOnAzureML):
+    """Seed 004's config with a script as Azure ML's samples write it: `mlflow.log_metric` alone, never
+    report(), so no params reach MLflow. The trials still carry the values Azure ML sampled for them
+    (from the child jobs), and the winner's values are written back into the config."""
+
+    @pytest.fixture
+    def backend(self, register: Any, workspace: ServedWorkspace, credential: Any) -> str:
+        workspace.train = plain_mlflow_script
+        return self.serve(register, workspace, credential)

@@ -53,8 +53,10 @@ class TestFlowOnTheLocalBackend(FlowContract):
         return local_config(tmp_path)
 
 
-def _config_file(tmp_path: Path, mlflow_server: str) -> Path:
+def _config_file(tmp_path: Path, mlflow_server: str, project: str | None = None) -> Path:
     data = local_config(tmp_path)
+    if project:  # an MLflow experiment of the test's own
+        data["project"] = f"{project}-{time.time_ns() % 10**8}"
     data["training"]["hyperparameters"]["step_seconds"] = 1.0  # slow enough to be interrupted mid-trial
     data["mlflow"] = {"tracking_uri": mlflow_server}
     path = tmp_path / "config.yaml"
@@ -80,22 +82,7 @@ def test_interrupting_hpo_flow_run_stops_the_sweep(
     from flows.server import healthy
 
     config = _config_file(tmp_path, mlflow_server)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(DO_NOT_TRACK="1", PREFECT_HOME=str(tmp_path / "ph"))
-    if not own_server:
-        env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("hpo-flow")), "run", str(config)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
-    reader.start()
+    proc, lines = _start_hpo_flow_run(config, None if own_server else str(PREFECT_API_URL.value()))
     try:
         ref = _wait_for_a_running_trial(LocalAdapter(), lines, proc)
         if sig == signal.SIGINT:
@@ -115,6 +102,27 @@ def test_interrupting_hpo_flow_run_stops_the_sweep(
             proc.wait(10)
 
 
+def _start_hpo_flow_run(config: Path, prefect_api_url: str | None) -> tuple[Any, list[str]]:
+    """`hpo-flow run CONFIG` in its own session, as a user starts it, and the lines it prints;
+    without `prefect_api_url` it starts its own temporary Prefect server."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(DO_NOT_TRACK="1", PREFECT_HOME=str(config.parent / "ph"))
+    if prefect_api_url:
+        env["PREFECT_API_URL"] = prefect_api_url
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("hpo-flow")), "run", str(config)],
+        cwd=config.parent,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True).start()
+    return proc, lines
+
+
 def _wait_for_a_running_trial(adapter: Any, lines: list[str], proc: Any, timeout: float = 180) -> SweepRef:
     """The sweep's handle from the flow's submit log line, once one of its trials runs."""
     deadline = time.monotonic() + timeout
@@ -132,3 +140,66 @@ def _wait_for_a_running_trial(adapter: Any, lines: list[str], proc: Any, timeout
 
 _TEMPORARY_SERVER = re.compile(r"Starting a temporary Prefect server on (?P<url>http://\S+/api)")
 _SUBMITTED = re.compile(r"sweep (?P<name>\S+) on local \(new, or re-attached if it existed\) (?P<workdir>/\S+)")
+
+
+def test_hpo_flow_run_killed_with_sigkill_then_run_again_finishes_the_same_sweep(
+    tmp_path: Path, mlflow_server: str, prefect_harness: None
+) -> None:
+    """Issue 9, check 2: `kill -9` leaves no hook to run; the detached runner goes on. Running the
+    config again attaches to that sweep (it was never recorded): the same sweep, exactly max_jobs
+    trials that count, one parent run in MLflow."""
+    from prefect.settings import PREFECT_API_URL
+
+    from adapters.local import LocalAdapter
+    from flows.hpo_sweep import hpo_sweep
+    from tests.flow.flow_contract import _runs, first_generation
+
+    config_path = _config_file(tmp_path, mlflow_server, "killed")
+    proc, lines = _start_hpo_flow_run(config_path, str(PREFECT_API_URL.value()))
+    adapter = LocalAdapter()
+    try:
+        ref = _wait_for_a_running_trial(adapter, lines, proc)
+        os.killpg(proc.pid, signal.SIGKILL)
+        assert proc.wait(30) == -signal.SIGKILL
+        assert not adapter.poll(ref).status.is_terminal, "the sweep should outlive the killed flow"
+
+        outcome = hpo_sweep(config_path=str(config_path))
+        assert outcome.sweep == ref.name and outcome.generation == 1
+        assert "attaching to it" in (outcome.sweep_choice or "") or "first sweep" in (outcome.sweep_choice or "")
+        state = adapter.poll(ref)
+        config = first_generation(config_path)
+        assert state.status == SweepStatus.COMPLETED
+        assert len(state.trials) == config.tuning.max_jobs == outcome.trials
+        runs = _runs(mlflow_server, config.experiment_name)
+        parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+        assert len(parents) == 1 and parents[0].data.tags["hpo.sweep_name"] == ref.name
+        assert len(runs) == 1 + config.tuning.max_jobs
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        for left in (m for line in lines if (m := _SUBMITTED.search(line))):
+            adapter.cancel(SweepRef(backend="local", name=left["name"], workdir=left["workdir"]))
+
+
+def test_the_nightly_deployment_run_twice_tunes_twice(
+    tmp_path: Path, mlflow_server: str, prefect_harness: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 9, check 5: the flow run the nightly schedule starts, with the deployment's own
+    parameters (deployments/prefect.yaml), twice in a row: two sweeps, the second warm-started."""
+    from flows.hpo_sweep import hpo_sweep
+    from tests.flow.flow_contract import _runs, first_generation
+
+    deployments = yaml.safe_load((Path(__file__).parents[2] / "deployments" / "prefect.yaml").read_text())
+    nightly = next(d for d in deployments["deployments"] if d["name"] == "nightly")
+    assert nightly["schedules"], "the nightly deployment runs on a schedule"
+    _config_file(tmp_path, mlflow_server, "nightly")  # config.yaml in the run's working directory, as on the worker
+    monkeypatch.chdir(tmp_path)
+
+    first = hpo_sweep(**nightly["parameters"])
+    second = hpo_sweep(**nightly["parameters"])
+    assert (first.generation, second.generation) == (1, 2)
+    assert second.sweep == f"{first.sweep}-g2" and second.status == "COMPLETED"
+    config = first_generation(tmp_path / nightly["parameters"]["config_path"])
+    parents = [r for r in _runs(mlflow_server, config.experiment_name) if "mlflow.parentRunId" not in r.data.tags]
+    assert sorted(p.data.tags["hpo.sweep_name"] for p in parents) == sorted([first.sweep, second.sweep])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from adapters.port import SweepRef, SweepState, SweepStatus, Trial, TrialStatus
 from flows.cli import EXIT_BAD_CONFIG, print_outcome, run_from_cli
 from flows.hpo_sweep import SweepOutcome
 from tasks.artifacts import artifact_key, summary_markdown, trials_table
+from tasks.result import SweepResult
 from tasks.runlog import RedactingLogger
 from tasks.sweep import describe_trial
 from tests.helpers import config_dict, make_config, write_config
@@ -76,7 +78,8 @@ def test_summary_names_the_winner_its_values_the_model_and_the_diff() -> None:
         name="unit-proj", version="3", alias="challenger", source="/m", trial_id="t3", objective=0.9
     )
     diff = "--- a/config.yaml\n+++ b/config.yaml\n-  lr: 0.01\n+  lr: 0.04\n"
-    text = summary_markdown(make_config(), REF, STATE, model, diff, "config.yaml", written=True)
+    result = SweepResult.of(make_config(), REF, STATE)
+    text = summary_markdown(make_config(), replace(result, model=model, diff=diff, written=True), "config.yaml")
     assert "## Winner: trial `t3`" in text
     assert "**accuracy = 0.9**" in text
     assert "| lr | `0.04` |" in text and "| batch_size | `64` |" in text
@@ -88,8 +91,39 @@ def test_summary_names_the_winner_its_values_the_model_and_the_diff() -> None:
 
 def test_summary_without_a_winner_says_so() -> None:
     failed = SweepState(status=SweepStatus.FAILED, trials=[_trial(1, TrialStatus.FAILED, None, "boom")], message="x")
-    text = summary_markdown(make_config(), REF, failed, None, "", "config.yaml", written=False)
+    text = summary_markdown(make_config(), SweepResult.of(make_config(), REF, failed), "config.yaml")
     assert "## No winner" in text and "Config diff" not in text and "| status | FAILED (x) |" in text
+
+
+def test_a_failed_sweep_with_a_scored_trial_claims_no_winner() -> None:
+    """The backend's FAILED verdict wins over a trial that scored: nothing registered, nothing written."""
+    failed = SweepState(status=SweepStatus.FAILED, trials=STATE.trials, message="quota exceeded")
+    result = SweepResult.of(make_config(), REF, failed)
+    assert result.best is None
+    text = summary_markdown(make_config(), result, "config.yaml")
+    assert "## No winner" in text and "Winner:" not in text and "already holds" not in text
+    assert "nothing was registered and the config was not changed" in text
+
+
+def test_a_summary_of_a_kept_alias_says_so_and_why() -> None:
+    from tasks.tracking import RegisteredModel
+
+    model = RegisteredModel(
+        name="unit-proj",
+        version="4",
+        alias="challenger",
+        source="/m",
+        trial_id="t3",
+        objective=0.9,
+        promoted=False,
+        reason="accuracy 0.9 does not beat 0.95 of version 3 (higher is better; mlflow.promote is better)",
+        alias_version="3",
+    )
+    result = replace(SweepResult.of(make_config(), REF, STATE), model=model)
+    text = summary_markdown(make_config(), result, "config.yaml")
+    assert "**Not promoted**: version 4 registered, @challenger stays on version 3: accuracy 0.9 does not beat" in text
+    assert "`@challenger` is version 3" in text
+    assert "The config already holds the values of @challenger's version." in text
 
 
 def test_artifact_keys_are_what_prefect_accepts() -> None:
@@ -141,6 +175,9 @@ def _outcome(**changes: object) -> SweepOutcome:
         model_name="digits-mlp",
         model_version="2",
         model_alias="challenger",
+        promoted=True,
+        promotion="version 2 holds @challenger: accuracy 0.9722 beats 0.95 of version 1 (higher is better)",
+        alias_version="2",
         diff="-  lr: 0.001\n+  lr: 0.0031\n",
         config_written=True,
     )
@@ -153,9 +190,19 @@ def test_the_report_says_where_to_look() -> None:
     print_outcome(_outcome(), dry_run=False, out=out)
     text = out.getvalue()
     assert f"mlflow ui --backend-store-uri sqlite:///{Path('mlflow.db').resolve()}" in text
-    assert "digits-mlp version 2, alias @challenger" in text
+    assert "digits-mlp version 2 registered" in text
+    assert "promoted: version 2 holds @challenger: accuracy 0.9722 beats 0.95 of version 1" in text
     assert 'mlflow.pyfunc.load_model("models:/digits-mlp@challenger")' in text
     assert "config.yaml updated with the winning values:\n    -  lr: 0.001\n    +  lr: 0.0031" in text
+
+
+def test_the_report_of_a_kept_alias_says_the_config_follows_it() -> None:
+    out = io.StringIO()
+    kept = "version 2 registered, @challenger stays on version 1: accuracy 0.9 does not beat 0.95 of version 1"
+    print_outcome(_outcome(promoted=False, promotion=kept, alias_version="1", diff=""), dry_run=False, out=out)
+    text = out.getvalue()
+    assert f"not promoted: {kept}" in text
+    assert "config.yaml already holds the values of @challenger" in text
 
 
 def test_the_report_of_a_dry_run_shows_the_diff_it_did_not_write() -> None:

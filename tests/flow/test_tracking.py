@@ -20,6 +20,7 @@ import pytest
 
 from adapters.port import SweepRef, SweepState, SweepStatus, Trial, TrialStatus, best_trial
 from adapters.spec import HpoConfig
+from tasks.result import SweepResult
 from tasks.tracking import (
     RegisteredModel,
     describe_range,
@@ -86,7 +87,7 @@ def recorded(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory) -> It
     config = _config(mlflow_server, "track-proj")
     _save_model(tmp / "model")
     for i in range(6):  # where the fake says each trial's model landed
-        shutil.copytree(tmp / "model", models / config.sweep_name() / f"trial-{i}")
+        shutil.copytree(tmp / "model", models / f"trial-{i}")  # generation 1: no g<N> folder
     log_dir = tmp / "logs"
     log_dir.mkdir()
 
@@ -119,7 +120,7 @@ def recorded(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory) -> It
     early_parent = record_sweep(config, ref, SweepState(status=SweepStatus.RUNNING, trials=[running]))
     parent_id = record_sweep(config, ref, state)
     assert parent_id == early_parent
-    model = register_best(config, ref, state, parent_id)
+    model = register_best(config, SweepResult.of(config, ref, state), parent_id)
     yield Recorded(mlflow_server, config, ref, state, parent_id, model, _client(mlflow_server), log_dir)
 
 
@@ -260,7 +261,9 @@ def test_recording_and_registering_again_adds_nothing(recorded: Recorded) -> Non
 
     before = snapshot()
     assert record_sweep(recorded.config, recorded.ref, recorded.state) == recorded.parent_id
-    again = register_best(recorded.config, recorded.ref, recorded.state, recorded.parent_id)
+    again = register_best(
+        recorded.config, SweepResult.of(recorded.config, recorded.ref, recorded.state), recorded.parent_id
+    )
     assert again == recorded.model
     assert snapshot() == before
     assert before[:2] == (7, 1)
@@ -318,7 +321,7 @@ def test_a_cloud_model_uri_becomes_the_version_source(mlflow_server: str) -> Non
     trials = [dataclasses.replace(t, model_uri=uri) if t.id == best.id else t for t in state.trials]
     state = SweepState(status=state.status, trials=trials)
     parent = record_sweep(config, ref, state)
-    model = register_best(config, ref, state, parent)
+    model = register_best(config, SweepResult.of(config, ref, state), parent)
     assert model is not None and model.source == uri
     version = _client(mlflow_server).get_model_version_by_alias("cloud-model", "challenger")
     assert version.source == uri and version.tags["hpo.trial_id"] == best.id
@@ -330,7 +333,7 @@ def test_no_successful_trial_records_the_failures_and_registers_nothing(mlflow_s
     ref = adapter.submit(config)
     state = adapter.poll(ref)
     parent = record_sweep(config, ref, state)
-    assert register_best(config, ref, state, parent) is None
+    assert register_best(config, SweepResult.of(config, ref, state), parent) is None
     client = _client(mlflow_server)
     assert client.search_registered_models("name = 'failing-proj'") == []
     run = client.get_run(parent)

@@ -46,7 +46,7 @@ def test_floats_keep_their_exact_value_and_type_on_the_command_line() -> None:
     argv = trial_command(spec, {"lr": 1e-05, "batch_size": 64, "momentum": 0.9000000000000001, "w": 32.0})
     assert argv[argv.index("--lr") + 1] == "1e-05"
     assert float(argv[argv.index("--momentum") + 1]) == 0.9000000000000001
-    assert argv[argv.index("--w") + 1] == "32.0"
+    assert argv[argv.index("-w") + 1] == "32.0"  # a one-letter name as SageMaker's toolkit passes it
 
 
 def test_the_environment_of_a_trial(tmp_path: Path) -> None:

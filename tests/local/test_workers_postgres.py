@@ -11,6 +11,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from adapters.lifecycle import identify
 from adapters.local import LocalAdapter
 from adapters.local.state import RESULT_ATTR, RETRY_ATTR, RUN_ATTR, SweepPaths
 from adapters.local.storage import open_storage, storage_target
@@ -44,17 +45,21 @@ def database() -> Iterator[str]:
 
 
 def shared_sweep(tmp_path: Path, database: str, *, max_jobs: int, steps: int) -> tuple[Path, HpoConfig]:
-    """A sweep in `database`, one trial per worker, whose trials wait at `tmp_path/gate` until it exists."""
-    write_trial_script(tmp_path)
+    """A sweep in `database`, one trial per worker, whose trials wait at `tmp_path/gate` until it exists.
+
+    The training code has a directory of its own: the workers' logs beside it are no part of the
+    sweep's identity, which `hpo-flow worker` computes as `hpo-flow run` does."""
+    code = tmp_path / "code"
+    code.mkdir()
+    write_trial_script(code)
     overrides = {
         "tuning.max_jobs": max_jobs,
         "tuning.max_parallel_jobs": 1,
         "backends.local.storage": database,
         "training.hyperparameters": {"steps": steps, "sleep": 0.1, "gate": str(tmp_path / "gate")},
     }
-    return write_config(tmp_path / "config.yaml", local_config_dict(tmp_path, overrides)), local_config(
-        tmp_path, overrides
-    )
+    path = write_config(tmp_path / "config.yaml", local_config_dict(code, overrides))
+    return path, identify(local_config(code, overrides), path)
 
 
 def test_a_worker_and_the_runner_share_one_sweep_without_repeating_a_configuration(

@@ -43,7 +43,8 @@ def test_submit_sends_the_planned_request_uploads_the_code_and_attaches_after(
     key = static["sagemaker_submit_directory"].removeprefix(f"s3://{BUCKET}/")
     archive = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        assert sorted(tar.getnames()) == ["helpers.py", "train.py"]
+        # the trial helper ships with the code
+        assert sorted(tar.getnames()) == ["helpers.py", "hpo_flow/__init__.py", "hpo_flow/report.py", "train.py"]
     drivers = next(c for c in planned["TrainingJobDefinition"]["InputDataConfig"] if c["ChannelName"] == "sm_drivers")
     prefix = drivers["DataSource"]["S3DataSource"]["S3Uri"].removeprefix(f"s3://{BUCKET}/")
     listed = {o["Key"].removeprefix(prefix + "/") for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)["Contents"]}
@@ -173,8 +174,29 @@ def test_rejected_credentials_give_no_stack_trace_and_no_key(
     assert raised.value.__suppress_context__
 
 
-def test_a_named_credentials_block_needs_prefect_aws(code_dir: Path) -> None:
+@pytest.mark.integration
+def test_a_saved_prefect_aws_block_supplies_the_credentials() -> None:
+    """prefect-aws is in the sagemaker extra: a block saved in Prefect signs the session, and a block
+    that is not there is one clear error."""
+    from prefect.testing.utilities import prefect_test_harness
+    from prefect_aws import AwsCredentials
+
+    from adapters.sagemaker.aws import boto_session
+
+    with prefect_test_harness():
+        AwsCredentials(
+            aws_access_key_id="AKIAEXAMPLEBLOCK0001", aws_secret_access_key="s3cret", region_name="eu-west-1"
+        ).save("aws-prod")
+        session = boto_session(None, "aws-prod")
+        with pytest.raises(CredentialsError, match="no prefect-aws AwsCredentials block named 'aws-other'"):
+            boto_session(None, "aws-other")
+    credentials = session.get_credentials()
+    assert credentials.access_key == "AKIAEXAMPLEBLOCK0001" and session.region_name == "eu-west-1"
+
+
+def test_a_named_credentials_block_needs_prefect_aws(code_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     spec = sm_config(code_dir, {"backends.sagemaker.credentials_block": "aws-prod"})
+    monkeypatch.setitem(sys.modules, "prefect_aws", None)  # as where the sagemaker extra is not installed
     with pytest.raises(CredentialsError, match="'aws-prod', but prefect-aws is not installed: `pip install"):
         SageMakerAdapter().submit(spec)
 
