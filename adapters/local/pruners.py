@@ -132,9 +132,9 @@ class MedianStoppingPruner(IntervalPolicy):
     This is Optuna's `MedianPruner` rule (its `n_startup_trials` is `min_completed`) on Azure's
     evaluation schedule. Azure's own median stopping compares with the median of the other trials'
     running averages over steps 1..N, which include every curve's early, poor steps: on the demo
-    sweep it stopped so few trials that it saved 19% of the epochs, against 35-37% for this rule,
-    with no loss of best accuracy in either (docs/search.md). Only completed trials are peers: a
-    stopped trial's curve is the one the median is there to cut, and a running one may not last.
+    sweep it saved 19% of the epochs at no loss, this rule 42% for one validation digit in the
+    median (docs/search.md). Only completed trials are peers: a stopped trial's curve is the one
+    the median is there to cut, and a running one's may not last.
     """
 
     name = "median"
