@@ -124,6 +124,7 @@ def main() -> None:
                     Path(tempfile.gettempdir()), {"tuning.random_seed": seed, "tuning.early_stopping": settings}
                 )
                 rows[policy].append(emulate(spec, curves, args.parallel))
+            curves.save()  # a long run interrupted keeps what it trained
     finally:
         curves.save()
     off = rows["off"]

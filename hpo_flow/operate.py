@@ -156,7 +156,10 @@ def resolve(target: str | None, tracking_uri: str | None) -> tuple[KnownSweep, H
     from tasks.tracking.sweeps import find_sweep
 
     if target is None or target.endswith((".yaml", ".yml")) or Path(target).is_file():
-        config = load_config(target or DEFAULT_CONFIG)
+        from adapters.lifecycle import identify
+
+        path = target or DEFAULT_CONFIG
+        config = identify(load_config(path), path)  # sweeps are recorded under the hash of config and code
         uri = tracking_uri or config.mlflow.tracking_uri
         return find_sweep(uri, config_hash=config.config_hash()), config, uri
     uri = tracking_uri or _config_uri(None)

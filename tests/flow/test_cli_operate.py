@@ -13,8 +13,9 @@ import pytest
 import yaml
 
 import adapters
+from adapters.lifecycle import identify
 from adapters.port import SweepRef, SweepStatus, Trial, TrialStatus
-from adapters.spec import load_config
+from adapters.spec import HpoConfig, load_config
 from hpo_flow.cli import main
 from tasks.tracking import record_sweep
 from tests.fakes import FakeAdapter, _Sweep
@@ -57,9 +58,17 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeWithLo
 def _config_file(tmp_path: Path, mlflow_server: str, data: dict[str, Any]) -> Path:
     data["project"] = f"op-{time.time_ns() % 10**9}"
     data["mlflow"] = {"tracking_uri": mlflow_server}
+    if data["training"].get("source_dir", ".") == ".":  # training code of its own, part of the sweep's identity
+        (tmp_path / "code").mkdir(exist_ok=True)
+        data["training"]["source_dir"] = str(tmp_path / "code")
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+def _as_run_submits_it(path: Path) -> HpoConfig:
+    """The config as `hpo-flow run` submits and records it: its hash covers the training code."""
+    return identify(load_config(path), path)
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -72,7 +81,7 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 def fake_sweep(tmp_path: Path, mlflow_server: str, fake: FakeWithLogs) -> tuple[Path, SweepRef]:
     """A fake sweep of 6 trials, 2 finished, recorded in MLflow as the flow records it at its first poll."""
     path = _config_file(tmp_path, mlflow_server, config_dict({"tuning.max_jobs": 6}))
-    config = load_config(path)
+    config = _as_run_submits_it(path)
     ref = fake.submit(config)
     record_sweep(config, ref, fake.poll(ref), plots=False)
     return path, ref
@@ -143,7 +152,7 @@ def test_a_cloud_backend_without_credentials_is_a_clear_error(
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     path = _config_file(tmp_path, mlflow_server, config_dict({"tuning.backend": "sagemaker"}))
-    config = load_config(path)
+    config = _as_run_submits_it(path)
     name = config.sweep_name()
     arn = f"arn:aws:sagemaker:eu-west-1:123456789012:hyper-parameter-tuning-job/{name}"
     ref = SweepRef(backend="sagemaker", name=name, cloud_id=arn)
@@ -173,7 +182,7 @@ def test_status_logs_cancel_on_the_local_backend(
     data["training"]["hyperparameters"]["step_seconds"] = 1.0  # a sweep that outlives the test's reads
     data["tuning"]["max_jobs"] = 6
     path = _config_file(tmp_path, mlflow_server, data)
-    config = load_config(path)
+    config = _as_run_submits_it(path)
     adapter = LocalAdapter()
     ref = adapter.submit(config)
     try:
