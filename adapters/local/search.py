@@ -268,9 +268,9 @@ def bayesian_model(spec: HpoConfig, torch_present: bool | None = None) -> Bayesi
     """The one rule for what Bayesian search fits: Optuna's GPSampler where it pays, TPE otherwise.
 
     A Gaussian process (what SageMaker's and Azure ML's Bayesian strategies fit) finds a good
-    point in fewer trials than TPE (docs/search.md: regret at 25 and 50 trials under half of
-    TPE's), but it needs torch, costs more per suggestion as trials accumulate, and learns only
-    from completed trials.
+    point in fewer trials than TPE (docs/search.md: median regret at 25 / 50 trials 0.08 / 0.00 of
+    TPE's on Branin, 0.58 / 0.01 on Hartmann-6), but it needs torch, costs more per suggestion as
+    trials accumulate, and learns only from completed trials.
     """
     t = spec.tuning
     if t.strategy == Strategy.Hyperband or t.early_stopping.policy == EarlyStoppingPolicy.asha:
