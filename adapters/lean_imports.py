@@ -4,8 +4,9 @@ Two of our dependencies import, at their own import, packages that only some use
 - Optuna imports redis whenever it is installed (Prefect's pydocket installs it), for a journal
   backend the local runner never uses: 0.7 s of every `plan`, runner start and poll.
 - MLflow loads every installed plugin's entry points when it is imported; `sagemaker-mlflow` (the
-  sagemaker extra) registers stores for `arn:` tracking URIs, and loading it imports boto3
-  (0.3-1 s), even when the tracking URI is a local SQLite file.
+  sagemaker extra) registers stores for `arn:` tracking URIs and imports boto3 (0.3-1 s), and
+  `azureml-mlflow` (the azure extra) stores for `azureml:` URIs and imports the Azure SDK, even
+  when the tracking URI is a local SQLite file.
 
 Each hook below changes only the import of one module, the first time it happens in the process,
 and leaves the package otherwise as it is: redis stays importable by anyone else, and an `arn:`
@@ -20,8 +21,6 @@ import sys
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
-
-SAGEMAKER_MLFLOW = "sagemaker-mlflow"  # the distribution whose MLflow entry points load boto3
 
 
 class _AroundExec(importlib.abc.Loader):
@@ -98,30 +97,40 @@ def optuna_without_redis() -> None:
 
 # --------------------------------------------------------------------------- MLflow
 
+# The cloud extras' MLflow plugins, and the tracking URI scheme each one serves.
+CLOUD_PLUGINS = {"sagemaker-mlflow": "arn:", "azureml-mlflow": "azureml:"}
 
-def is_arn(tracking_uri: str | None) -> bool:
-    return bool(tracking_uri) and str(tracking_uri).startswith("arn:")
+
+def _filter_plugins(drop: frozenset[str]) -> Callable[[Callable[[], None], ModuleType], None]:
+    def around(run: Callable[[], None], module: ModuleType) -> None:
+        run()
+        find_all = module._get_entry_points
+
+        def kept(group: str) -> list[Any]:
+            return [ep for ep in find_all(group) if getattr(ep.dist, "name", None) not in drop]
+
+        module._get_entry_points = kept
+
+    return around
 
 
-def _filter_plugins(run: Callable[[], None], module: ModuleType) -> None:
-    run()
-    find_all = module._get_entry_points
+def mlflow_without_plugins(tracking_uri: str | None, plugins: tuple[str, ...] = tuple(CLOUD_PLUGINS)) -> None:
+    """MLflow's first import skips these cloud plugins, except one whose scheme `tracking_uri` uses.
 
-    def without_sagemaker(group: str) -> list[Any]:
-        return [ep for ep in find_all(group) if getattr(ep.dist, "name", None) != SAGEMAKER_MLFLOW]
-
-    module._get_entry_points = without_sagemaker
+    Every MLflow plugin registry asks `mlflow.utils.plugins._get_entry_points`; the hook filters
+    what it returns for the life of the process. Call before MLflow is imported; once it is, or
+    once a hook waits, this changes nothing. Only a process that knows every MLflow URI it will
+    open may drop a plugin: the Azure adapter reads the workspace's `azureml:` URI itself.
+    """
+    uri = str(tracking_uri or "")
+    drop = frozenset(name for name in plugins if not uri.startswith(CLOUD_PLUGINS[name]))
+    if drop:
+        _on_first_import("mlflow.utils.plugins", _filter_plugins(drop))
 
 
 def mlflow_without_sagemaker_plugin(tracking_uri: str | None) -> None:
-    """Unless `tracking_uri` is a SageMaker ARN, MLflow's first import skips the sagemaker-mlflow plugin.
-
-    Every MLflow plugin registry asks `mlflow.utils.plugins._get_entry_points`; the hook filters
-    what it returns for the life of the process. Call before MLflow is imported; once it is, this
-    changes nothing (the plugin is loaded already).
-    """
-    if not is_arn(tracking_uri):
-        _on_first_import("mlflow.utils.plugins", _filter_plugins)
+    """No backend opens an `arn:` MLflow URI but the tracking URI itself, so any process may skip it."""
+    mlflow_without_plugins(tracking_uri, ("sagemaker-mlflow",))
 
 
-__all__ = ["SAGEMAKER_MLFLOW", "is_arn", "mlflow_without_sagemaker_plugin", "optuna_without_redis"]
+__all__ = ["CLOUD_PLUGINS", "mlflow_without_plugins", "mlflow_without_sagemaker_plugin", "optuna_without_redis"]

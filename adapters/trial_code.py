@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -49,4 +50,5 @@ def helper_dir() -> Path:
         # atomic: a concurrent trial sees all of it or none; OSError: another process made it first
         with contextlib.suppress(OSError):
             staging.rename(root)
+        shutil.rmtree(staging, ignore_errors=True)  # left only when another process won
     return root

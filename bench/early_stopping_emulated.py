@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -70,7 +71,12 @@ class Curves:
         return out
 
     def save(self) -> None:
-        CACHE.write_text(json.dumps(self.known))
+        """Merged with what other runs saved meanwhile, then replaced in one rename."""
+        known = json.loads(CACHE.read_text()) if CACHE.exists() else {}
+        known |= self.known
+        tmp = CACHE.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(known))
+        tmp.replace(CACHE)
 
 
 def emulate(spec: HpoConfig, curves: Curves, parallel: int) -> tuple[int, float, int]:
@@ -124,6 +130,7 @@ def main() -> None:
                     Path(tempfile.gettempdir()), {"tuning.random_seed": seed, "tuning.early_stopping": settings}
                 )
                 rows[policy].append(emulate(spec, curves, args.parallel))
+            curves.save()  # a long run interrupted keeps what it trained
     finally:
         curves.save()
     off = rows["off"]

@@ -15,8 +15,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chaos", description=__doc__)
     parser.add_argument("--seed", type=int, default=int(time.time()) % 100_000)
     parser.add_argument("--mutants", type=int, default=400, help="property-based mutated configs")
-    parser.add_argument("--runner-rounds", type=int, default=4)
-    parser.add_argument("--cli-rounds", type=int, default=2)
+    parser.add_argument("--runner-rounds", type=int, default=10, help="sweeps whose runner is killed twice")
+    parser.add_argument("--cli-rounds", type=int, default=3)
     sections = ["configs", "runner", "cli", "worker", "faulty", "tests"]
     parser.add_argument("--only", choices=sections, action="append")
     args = parser.parse_args(argv)
@@ -49,6 +49,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {tally.name:<28} {tally.cases:>5} checks  {len(tally.bad):>3} failures  {tally.figures}")
             for bad in tally.bad[:20]:
                 print(f"      FAIL {bad}")
+    every = [bad.lower() for t in tallies for bad in t.bad]
+    kinds = {
+        "lost": ("lost", "missing from mlflow", "of 8 trials", "of 4 trials"),
+        "duplicates": ("twice",),
+        "orphans": ("orphans", "left running", "servers left"),
+        "leaks": ("canary", "cnry-"),
+        "hangs": ("hang",),
+        "tracebacks": ("traceback",),
+    }
+    counts = {kind: sum(any(word in bad for word in words) for bad in every) for kind, words in kinds.items()}
+    print("  " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
     failures = sum(len(t.bad) for t in tallies)
     print(
         f"chaos: {sum(t.cases for t in tallies)} checks, {failures} failures in {time.perf_counter() - started:.0f} s"

@@ -68,12 +68,17 @@ def run_from_cli(
         return EXIT_BAD_CONFIG
 
     _quiet()
+    if (backend or config.tuning.backend.value) == "local":
+        # This process opens no MLflow URI but the config's: the cloud plugins would import their SDKs.
+        from adapters.lean_imports import mlflow_without_plugins
+
+        mlflow_without_plugins(config.mlflow.tracking_uri)
     from flows.server import launch_early, prefect_api
 
-    early = launch_early()  # boots while Prefect and MLflow are imported below
-    from tasks.tracking.live import warm_up_in_background
+    early = launch_early()  # boots while the MLflow store is prepared and Prefect imported below
+    from tasks.tracking.live import warm_up
 
-    warm_up_in_background(config)  # the MLflow store's tables, the plotting imports: also meanwhile
+    warm_up(config)
     from flows.hpo_sweep import SweepFailedError, hpo_sweep
 
     _no_tracebacks_for_our_errors()

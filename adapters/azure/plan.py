@@ -127,7 +127,7 @@ def sweep_job(spec: HpoConfig) -> dict[str, Any]:
             continue
         if as_flag and (name in t.hyperparameter_ranges or name in spec.training.hyperparameters):
             problems.append(
-                Problem(path, name, "this name is also a hyperparameter; both would be --" + name + "; rename one")
+                Problem(path, name, f"this name is also a hyperparameter; both would be {flag(name)}; rename one")
             )
             continue
         try:
@@ -136,7 +136,7 @@ def sweep_job(spec: HpoConfig) -> dict[str, Any]:
             problems.append(refusal.problem)
             continue
         expression = _quoted("${{inputs." + name + "}}")
-        input_env += [f"{var}={expression}" for var in input_env_vars(name, "")]
+        input_env += [f"{var}={value}" for var, value in input_env_vars(name, expression).items()]
         if as_flag:
             input_flags.append((name, expression))
 

@@ -138,19 +138,6 @@ def grid_exhausted(trials: Sequence[FrozenTrial]) -> bool:
     return size is not None and len(seen) >= size
 
 
-def duration_estimate(trials: Sequence[FrozenTrial], timeout: float | None) -> float:
-    """How long the next trial may take: the longest completed trial so far, capped by the trial timeout."""
-    from optuna.trial import TrialState
-
-    durations = [
-        (t.datetime_complete - t.datetime_start).total_seconds()
-        for t in trials
-        if t.state == TrialState.COMPLETE and t.datetime_start and t.datetime_complete
-    ]
-    estimate = max(durations, default=0.0)
-    return min(estimate, timeout) if timeout else estimate
-
-
 def end_summary(status: SweepStatus, message: str, trials: Sequence[FrozenTrial]) -> tuple[SweepStatus, str]:
     """The status and message a sweep ends with: the reason it ended, then what its trials did.
 

@@ -126,28 +126,36 @@ class BanditPruner(IntervalPolicy):
 
 
 class MedianStoppingPruner(IntervalPolicy):
-    """Azure's median stopping: at step N, stop a trial whose best value up to N is worse than the
-    median, over the other trials that reached N, of their running averages over steps 1..N.
+    """Median stopping: at step N, stop a trial whose best value up to N is worse than the median of
+    the values that completed trials reported at N, once at least `min_completed` of them did.
 
-    Running averages include the early, poor steps of every curve, so the median sits below where
-    good trials are: the policy stops clearly bad trials and rarely a promising one (Google Vizier's
-    median stopping rule, which Azure's is built on).
+    This is Optuna's `MedianPruner` rule (its `n_startup_trials` is `min_completed`) on Azure's
+    evaluation schedule. Azure's own median stopping compares with the median of the other trials'
+    running averages over steps 1..N, which include every curve's early, poor steps: on the demo
+    sweep it saved 19% of the epochs at no loss, this rule 42% for one validation digit in the
+    median (docs/search.md). Only completed trials are peers: a stopped trial's curve is the one
+    the median is there to cut, and a running one's may not last.
     """
 
     name = "median"
 
+    def __init__(self, evaluation_interval: int = 1, delay_evaluation: int = 0, min_completed: int = 5) -> None:
+        super().__init__(evaluation_interval, delay_evaluation)
+        if not isinstance(min_completed, int) or min_completed < 1:
+            raise ValueError(f"min_completed must be an integer >= 1, got {min_completed!r}")
+        self.min_completed = min_completed
+
     def decide(self, trial: FrozenTrial, step: int, value: float, peers: list[FrozenTrial], maximize: bool) -> bool:
-        averages = []
-        for peer in peers:
-            upto = _finite([v for s, v in peer.intermediate_values.items() if s <= step])
-            if upto:
-                averages.append(sum(upto) / len(upto))
-        if not averages:
+        at_step = _finite([t.intermediate_values[step] for t in peers if t.state == TrialState.COMPLETE])
+        if len(at_step) < self.min_completed:
             return False
         own = _finite([v for s, v in trial.intermediate_values.items() if s <= step])
         best_so_far = max(own) if maximize else min(own)
-        median = statistics.median(averages)
+        median = statistics.median(at_step)
         return best_so_far < median if maximize else best_so_far > median
+
+    def describe(self) -> dict[str, Any]:
+        return super().describe() | {"min_completed": self.min_completed}
 
 
 class TruncationPruner(IntervalPolicy):

@@ -725,10 +725,11 @@ def _training_inputs(spec: HpoConfig, problems: list[Problem]) -> tuple[dict[str
             )
             continue
         inputs[name] = data.sagemaker
-        where = f"{CONTAINER_INPUT_DIR}/{name}"
-        env[f"HPO_INPUT_{name.upper()}"] = where
         if spec.training.input_flags:
-            flags[name] = where
+            flags[name] = f"{CONTAINER_INPUT_DIR}/{name}"
+    for name in inputs:  # the toolkit sets SM_CHANNEL_<NAME>; HPO_INPUT_<NAME> where it can be a variable
+        if ENV_KEY.match(name):
+            env[f"HPO_INPUT_{name.upper()}"] = f"{CONTAINER_INPUT_DIR}/{name}"
     return inputs, env, flags
 
 

@@ -36,6 +36,9 @@ class LiveRecorder:
         self._warned = False
         self.parent_run_id: str | None = None
         self.recorded = 0  # states recorded, for benchmarks and tests
+        # Here, not in the thread: a module imported by two threads at once can reach one of them
+        # half-initialised ("partially initialized module 'mlflow'"), and the sweep runs meanwhile.
+        warm_up(config)
         self._thread = threading.Thread(target=self._run, name=f"mlflow-live-{ref.name}", daemon=True)
         self._thread.start()
 
@@ -53,9 +56,6 @@ class LiveRecorder:
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        if _warming is not None:
-            _warming.join()
-        warm_up(self._config)
         while True:
             with self._cond:
                 while self._pending is None and not self._closed:
@@ -81,22 +81,12 @@ def warm_up(config: HpoConfig) -> None:
 
     Both cost seconds the first time (MLflow migrates a new SQLite file; matplotlib, plotly and
     Optuna's plotting load slowly), so they are done while something else waits: the sweep's
-    first trials, or, from `hpo-flow run`, the Prefect server starting. Best effort: the record
-    that needs them does them itself, and reports what fails.
+    first trials, or, from `hpo-flow run`, the Prefect server starting. In the calling thread, on
+    purpose (see LiveRecorder). Best effort: the record that needs them does them itself, and
+    reports what fails.
     """
     with contextlib.suppress(Exception):
         ensure_experiment(client_for(config.mlflow.tracking_uri), config.experiment_name, config.project)
     for module in ("matplotlib.pyplot", "optuna.visualization.matplotlib", "plotly.io"):
         with contextlib.suppress(ImportError):
             importlib.import_module(module)
-
-
-def warm_up_in_background(config: HpoConfig) -> None:
-    """`warm_up` in a thread; the live recorder waits for it (two first uses of a new SQLite store
-    at once would both create its tables)."""
-    global _warming
-    _warming = threading.Thread(target=warm_up, args=(config,), name="mlflow-warm-up", daemon=True)
-    _warming.start()
-
-
-_warming: threading.Thread | None = None

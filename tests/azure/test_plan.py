@@ -463,3 +463,17 @@ def test_importing_the_adapter_and_planning_import_no_azure_sdk() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=SEED_004.parents[2]
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_training_inputs_become_job_inputs_variables_and_optional_flags() -> None:
+    base = {"backends.azure": azure_backend(inputs={}), "tuning.random_seed": None}
+    inputs = {"images": {"azure": "azureml:images:2", "local": "data"}}
+    doc = sweep_job(make_config({**base, "training.inputs": inputs}))
+    assert doc["inputs"] == {"images": {"type": "uri_folder", "path": "azureml:images:2"}}
+    command = doc["trial"]["command"]
+    assert command.startswith("HPO_INPUT_IMAGES='${{inputs.images}}' SM_CHANNEL_IMAGES='${{inputs.images}}' python ")
+    assert "--images" not in command  # a variable only, as on SageMaker, unless input_flags asks
+    flagged = sweep_job(make_config({**base, "training.inputs": inputs, "training.input_flags": True}))
+    assert flagged["trial"]["command"].endswith("--images '${{inputs.images}}'")
+    missing = refusal(make_config({**base, "training.inputs": {"images": {"local": "data"}}}))
+    assert any(p.startswith("training.inputs.images.azure:") and "data asset" in p for p in missing), missing

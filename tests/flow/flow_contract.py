@@ -93,6 +93,7 @@ class ReadingMlflowMidSweep:
         self.experiment = experiment
         self.finished_before: list[str] = []  # finished trials the previous poll saw, while the sweep ran
         self.in_mlflow_mid_sweep: dict[str, str] = {}  # trial id -> MLflow run status, read mid-sweep
+        self.read = False
 
     def plan(self, spec: HpoConfig) -> dict[str, Any]:
         return self.inner.plan(spec)
@@ -101,7 +102,8 @@ class ReadingMlflowMidSweep:
         return self.inner.submit(spec)
 
     def poll(self, ref: SweepRef) -> SweepState:
-        if self.finished_before and not self.in_mlflow_mid_sweep:
+        if self.finished_before and not self.read:
+            self.read = True  # once: a flow that never records must fail in a minute, not hang
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 found = {
@@ -114,7 +116,7 @@ class ReadingMlflowMidSweep:
                     break
                 time.sleep(0.1)
         state = self.inner.poll(ref)
-        if not state.status.is_terminal and not self.in_mlflow_mid_sweep:
+        if not state.status.is_terminal and not self.read:
             self.finished_before = [t.id for t in state.finished_trials]
         return state
 

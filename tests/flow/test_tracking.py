@@ -87,7 +87,7 @@ def recorded(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory) -> It
     config = _config(mlflow_server, "track-proj")
     _save_model(tmp / "model")
     for i in range(6):  # where the fake says each trial's model landed
-        shutil.copytree(tmp / "model", models / config.sweep_name() / f"trial-{i}")
+        shutil.copytree(tmp / "model", models / f"trial-{i}")  # generation 1: no g<N> folder
     log_dir = tmp / "logs"
     log_dir.mkdir()
 

@@ -105,14 +105,6 @@ def test_grid_exhaustion_counts_started_grid_points() -> None:
     assert not limits.grid_exhausted([trial(0, TrialState.COMPLETE, 0.5)])  # not a grid sweep
 
 
-def test_the_duration_estimate_is_the_longest_completed_trial_capped_by_the_timeout() -> None:
-    trials = [trial(0, TrialState.COMPLETE, 0.5, seconds=30), trial(1, TrialState.COMPLETE, 0.5, seconds=50)]
-    trials.append(trial(2, TrialState.FAIL, result=OWN_FAULT, seconds=500))
-    assert limits.duration_estimate(trials, None) == 50
-    assert limits.duration_estimate(trials, 40) == 40
-    assert limits.duration_estimate([], None) == 0
-
-
 def test_a_study_trial_as_a_neutral_trial() -> None:
     done = trial(3, TrialState.COMPLETE, 0.8)
     done.user_attrs = {

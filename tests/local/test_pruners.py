@@ -137,44 +137,58 @@ class TestBandit:
 
 
 class TestMedian:
-    # Running averages over steps 1..3:
-    #   A: (0.5 + 0.7 + 0.9) / 3 = 0.70
-    #   B: (0.3 + 0.5 + 0.7) / 3 = 0.50
-    #   C: (0.6 + 0.8 + 0.85) / 3 = 0.75
-    # median of the running averages = 0.70
-    A = {1: 0.5, 2: 0.7, 3: 0.9}
-    B = {1: 0.3, 2: 0.5, 3: 0.7}
-    C = {1: 0.6, 2: 0.8, 3: 0.85}
+    # Five completed peers; their values at step 3: 0.9, 0.7, 0.85, 0.8, 0.6 -> median 0.8.
+    PEERS = (
+        {1: 0.5, 2: 0.7, 3: 0.9},
+        {1: 0.3, 2: 0.5, 3: 0.7},
+        {1: 0.6, 2: 0.8, 3: 0.85},
+        {1: 0.5, 2: 0.6, 3: 0.8},
+        {1: 0.2, 2: 0.4, 3: 0.6},
+    )
 
-    def test_best_so_far_against_median_of_running_averages(self) -> None:
-        study = study_of(MedianStoppingPruner(), "maximize", self.A, self.B, self.C)
-        assert stops(study, {1: 0.4, 2: 0.69, 3: 0.6})  # best so far 0.69 < 0.70
-        # best so far 0.71 > 0.70: kept, although its current 0.6 is below the median
-        assert not stops(study, {1: 0.4, 2: 0.71, 3: 0.6})
+    def test_best_so_far_against_the_median_of_completed_values_at_the_step(self) -> None:
+        study = study_of(MedianStoppingPruner(), "maximize", *self.PEERS)
+        assert stops(study, {1: 0.4, 2: 0.79, 3: 0.6})  # best so far 0.79 < 0.8
+        # best so far 0.81 > 0.8: kept, although its current 0.6 is below the median
+        assert not stops(study, {1: 0.4, 2: 0.81, 3: 0.6})
 
-    def test_running_averages_not_current_values(self) -> None:
-        # The peers' values at step 3 are 0.9, 0.7, 0.85 (median 0.85): a median of current values would
-        # stop a trial at 0.8. Azure's median of running averages is 0.70, so it goes on.
-        study = study_of(MedianStoppingPruner(), "maximize", self.A, self.B, self.C)
-        assert not stops(study, {1: 0.3, 2: 0.5, 3: 0.8})
+    def test_values_at_the_step_not_running_averages(self) -> None:
+        # The peers' running averages over steps 1..3 have median 0.633 (Azure's rule): a trial at
+        # 0.75 would go on there; against the values at step 3 (median 0.8) it stops.
+        study = study_of(MedianStoppingPruner(), "maximize", *self.PEERS)
+        assert stops(study, {1: 0.3, 2: 0.5, 3: 0.75})
+
+    def test_only_completed_trials_are_peers_and_five_of_them_are_needed(self) -> None:
+        study = study_of(MedianStoppingPruner(), "maximize", *self.PEERS[:4])  # 0.9, 0.7, 0.85, 0.8
+        bad = {1: 0.1, 2: 0.1, 3: 0.1}
+        assert not stops(study, bad)  # four completed peers: not judged yet
+        for state in (TrialState.PRUNED, TrialState.RUNNING):
+            study.add_trial(create_trial(state=state, intermediate_values={1: 0.0, 2: 0.0, 3: 0.0}, value=None))
+        assert not stops(study, bad)  # stopped and running trials do not count
+        study.add_trial(create_trial(state=TrialState.COMPLETE, value=0.6, intermediate_values=self.PEERS[4]))
+        assert stops(study, bad)
+        assert not stops(study, {3: 0.8})  # the median of 0.9, 0.7, 0.85, 0.8, 0.6 is 0.8: not worse
+        assert MedianStoppingPruner(min_completed=1).describe()["min_completed"] == 1
 
     def test_minimize(self) -> None:
-        # Losses; running averages over steps 1..2: (2.0+1.0)/2 = 1.5, (1.0+0.6)/2 = 0.8, (3.0+2.0)/2 = 2.5
-        # median 1.5; the trial's best (lowest) loss so far is compared with it.
-        study = study_of(MedianStoppingPruner(), "minimize", {1: 2.0, 2: 1.0}, {1: 1.0, 2: 0.6}, {1: 3.0, 2: 2.0})
-        assert stops(study, {1: 1.6, 2: 1.7})  # best 1.6 > 1.5
+        # Losses at step 2 of five completed peers: 1.0, 0.6, 2.0, 1.5, 3.0 -> median 1.5
+        peers = ({1: 2.0, 2: 1.0}, {1: 1.0, 2: 0.6}, {1: 3.0, 2: 2.0}, {1: 2.0, 2: 1.5}, {1: 4.0, 2: 3.0})
+        study = study_of(MedianStoppingPruner(), "minimize", *peers)
+        assert stops(study, {1: 1.6, 2: 1.7})  # best (lowest) so far 1.6 > 1.5
         assert not stops(study, {1: 1.6, 2: 1.4})  # best 1.4 < 1.5
 
     def test_even_count_median_and_peers_that_did_not_reach_the_step(self) -> None:
-        # D stopped at step 1 and is left out at step 2. Averages at step 2: (0.2+0.4)/2 = 0.3 and
-        # (0.6+0.8)/2 = 0.7; median of two = 0.5.
-        d = {1: 0.0}
-        study = study_of(MedianStoppingPruner(), "maximize", {1: 0.2, 2: 0.4}, {1: 0.6, 2: 0.8}, d)
-        assert stops(study, {1: 0.3, 2: 0.49})
-        assert not stops(study, {1: 0.3, 2: 0.51})
+        # Six completed peers; one ended at step 1 and is left out at step 2. Values at step 2:
+        # 0.2, 0.4, 0.6, 0.8, 1.0 -> median 0.6 (five); at step 1 there are six: 0.1 .. 0.6 -> 0.35.
+        peers = [{1: 0.1 * k, 2: 0.2 * k} for k in range(1, 6)] + [{1: 0.6}]
+        study = study_of(MedianStoppingPruner(), "maximize", *peers)
+        assert stops(study, {1: 0.34})
+        assert not stops(study, {1: 0.36})
+        assert stops(study, {1: 0.3, 2: 0.59})
+        assert not stops(study, {1: 0.3, 2: 0.61})
 
     def test_interval_and_delay(self) -> None:
-        peers = [{s: 0.9 for s in range(1, 7)}] * 2
+        peers = [{s: 0.9 for s in range(1, 7)}] * 5
         study = study_of(MedianStoppingPruner(evaluation_interval=3, delay_evaluation=4), "maximize", *peers)
         bad = {s: 0.1 for s in range(1, 7)}
         assert not stops(study, {s: bad[s] for s in range(1, 4)})  # step 3: a multiple of 3, before the delay
@@ -182,7 +196,7 @@ class TestMedian:
         assert stops(study, bad)  # step 6: judged; 0.1 < 0.9
 
     def test_alone_never_stops(self) -> None:
-        study = optuna.create_study(direction="maximize", pruner=MedianStoppingPruner())
+        study = optuna.create_study(direction="maximize", pruner=MedianStoppingPruner(min_completed=1))
         assert not stops(study, {1: 0.0})
 
 

@@ -287,7 +287,13 @@ def _vpc(request: dict[str, Any]) -> None:
     }
     assert definition["OutputDataConfig"]["KmsKeyId"] == "arn:aws:kms:us-east-1:123456789012:key/output"
     # HPO_MODEL_DIR: where the script saves its model on every backend (SM_MODEL_DIR comes from the toolkit)
-    assert definition["Environment"] == {"HPO_MODEL_DIR": "/opt/ml/model", "PYTHONHASHSEED": "0", "MODE": "tune"}
+    # and HPO_INPUT_<CHANNEL> beside the toolkit's SM_CHANNEL_<CHANNEL>, for backends.sagemaker.inputs too
+    assert definition["Environment"] == {
+        "HPO_MODEL_DIR": "/opt/ml/model",
+        "HPO_INPUT_TRAIN": "/opt/ml/input/data/train",
+        "PYTHONHASHSEED": "0",
+        "MODE": "tune",
+    }
     assert definition["StoppingCondition"]["MaxRuntimeInSeconds"] == 900
     tags = {t["Key"]: t["Value"] for t in request["Tags"]}
     assert tags["team"] == "vision" and tags["cost-center"] == "ml:42"
@@ -301,6 +307,39 @@ def _default_bucket(request: dict[str, Any]) -> None:
     assert _definition(request)["OutputDataConfig"]["S3OutputPath"].startswith(bucket)
     code = _definition(request)["StaticHyperParameters"]["sagemaker_submit_directory"]
     assert code == f"{bucket}/{name}/input/sourcedir/sourcedir.tar.gz"
+
+
+@variant(
+    "training-inputs-as-channels-variables-and-flags",
+    {
+        "training.inputs": {
+            "images": {"sagemaker": "s3://bucket/images", "local": "data/images"},
+            "labels": "s3://bucket/labels.csv",
+        },
+        "training.input_flags": True,
+        "backends.sagemaker.inputs": {"extra": "s3://bucket/extra"},
+    },
+)
+def _training_inputs(request: dict[str, Any]) -> None:
+    definition = _definition(request)
+    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in definition["InputDataConfig"]}
+    assert {k: v for k, v in channels.items() if k != "sm_drivers"} == {
+        "extra": "s3://bucket/extra",
+        "images": "s3://bucket/images",
+        "labels": "s3://bucket/labels.csv",
+    }
+    env = definition["Environment"]
+    assert env["HPO_INPUT_IMAGES"] == "/opt/ml/input/data/images" and env["HPO_INPUT_EXTRA"].endswith("/extra")
+    # --images <path> as on the other backends: the toolkit passes static hyperparameters as flags
+    assert definition["StaticHyperParameters"]["images"] == "/opt/ml/input/data/images"
+    assert "extra" not in definition["StaticHyperParameters"]  # a backend's own channel stays a channel only
+
+
+def test_an_input_without_a_place_on_sagemaker_is_refused(tmp_path: Path) -> None:
+    spec = sm_config(tmp_path, {"training.inputs": {"images": {"local": "data"}}})
+    with pytest.raises(PlanError) as refused:
+        SageMakerAdapter().plan(spec)
+    assert "training.inputs.images.sagemaker" in str(refused.value) and "s3://" in str(refused.value)
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
