@@ -111,7 +111,8 @@ class FakeAdapter:
         curve = [(step, round(score * (step + 1) / 5, 6)) for step in range(5)]
         model_uri = None
         if self.model_dir is not None and not failed:
-            model_uri = str(self.model_dir / spec.sweep_name() / f"trial-{index}")  # each sweep's models apart
+            later = f"g{spec.generation}" if spec.generation > 1 else ""  # a generation's models stay apart
+            model_uri = str(self.model_dir / later / f"trial-{index}")
         now = datetime.now(UTC)
         return Trial(
             id=f"trial-{index}",
