@@ -80,7 +80,7 @@ def config(tmp: Path) -> dict:
 
 def hpo_flow_round(bin_dir: Path) -> dict[str, float]:
     from adapters.local import LocalAdapter
-    from adapters.spec import load_config
+    from adapters.port import SweepRef
 
     with tempfile.TemporaryDirectory(prefix="bench-run-") as name:
         tmp = Path(name)
@@ -108,14 +108,10 @@ def hpo_flow_round(bin_dir: Path) -> dict[str, float]:
         seen["exit"] = time.perf_counter() - t0
         if proc.returncode != 0 or len(seen) != len(MARKERS) + 1:
             raise SystemExit(f"hpo-flow run failed (exit {proc.returncode}); markers seen: {sorted(seen)}")
-        spec = load_config(path)
-        adapter = LocalAdapter()
-        cwd = os.getcwd()
-        os.chdir(tmp)  # submit re-attaches to the finished sweep, found under the config's workdir
-        try:
-            trials = adapter.poll(adapter.submit(spec)).trials
-        finally:
-            os.chdir(cwd)
+        # The sweep's own record of its trials: the one directory the run left under the workdir.
+        (spec_file,) = (tmp / ".hpo").glob("*/spec.json")
+        ref = SweepRef(backend="local", name=spec_file.parent.name, workdir=str(spec_file.parent))
+        trials = LocalAdapter().poll(ref).trials
         first = min(t.started_at.timestamp() for t in trials if t.started_at) - wall0
         last = max(t.ended_at.timestamp() for t in trials if t.ended_at) - wall0
     return {

@@ -44,6 +44,9 @@ def launch_early() -> EarlyServer | None:
     """
     if os.environ.get("PREFECT_API_URL"):
         return None
+    settings = sys.modules.get("prefect.settings")  # imported already (a test harness, a notebook): ask it
+    if settings is not None and settings.get_current_settings().api.url:
+        return None
     return EarlyServer(*_launch(os.environ))
 
 

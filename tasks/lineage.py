@@ -72,7 +72,7 @@ def choose_sweep(
     identified = identify(config, config_path)
     history = generations(identified, backend)
     decision = decide([g for g, _ in history], new_sweep=new_sweep, attach=attach)
-    earlier = [run for g, run in history if g.number < decision.generation]
+    earlier = [run for g, run in history if g.number < decision.generation and g.recorded]  # as decide's parents
     points = []
     if earlier:
         points = warm_points(earlier_trials(client_for(config.mlflow.tracking_uri), earlier), identified)

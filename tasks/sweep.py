@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from prefect import task
@@ -19,7 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from adapters import get_adapter
 from adapters.errors import ConfigError, CredentialsError, PlanError
 from adapters.polling import Backoff
-from adapters.port import SweepAdapter, SweepRef, SweepState, Trial
+from adapters.port import SweepAdapter, SweepRef, SweepState, SweepStatus, Trial, TrialStatus
 from adapters.redact import redact
 from adapters.spec import HpoConfig
 from tasks.artifacts import SweepProgress
@@ -253,9 +253,23 @@ def _record_stopped(adapter: SweepAdapter, ref: SweepRef, config: HpoConfig, log
     from tasks.tracking import record_sweep
 
     try:
-        record_sweep(config, ref, adapter.poll(ref))
+        record_sweep(config, ref, _stopped_state(adapter, ref))
     except Exception as exc:
         log.warning("MLflow: could not record the end of the stopped sweep %s (%s)", ref.name, exc)
+
+
+def _stopped_state(adapter: SweepAdapter, ref: SweepRef, wait_s: float = 10.0) -> SweepState:
+    """The sweep's state once the cancel has taken; a cloud sweep can stay STOPPING for minutes, and
+    the flow is going down: after `wait_s` it is recorded as stopped, which is what was asked of it."""
+    deadline = time.monotonic() + wait_s
+    state = adapter.poll(ref)
+    while not state.status.is_terminal and time.monotonic() < deadline:
+        time.sleep(0.5)
+        state = adapter.poll(ref)
+    if state.status.is_terminal:
+        return state
+    trials = [t if t.status.is_terminal else replace(t, status=TrialStatus.STOPPED) for t in state.trials]
+    return SweepState(status=SweepStatus.STOPPED, trials=trials, message=state.message or "cancelled by hpo-flow")
 
 
 def stop_all_driven_sweeps(log: RedactingLogger, why: str) -> list[SweepRef]:

@@ -55,6 +55,7 @@ class Interrupting:
         self.started_trials = 0
         self.refs: list[SweepRef] = []
         self.flow_run_id: str | None = None
+        self.died = False  # a process dies once: the exit hooks' own polls must reach the real adapter
 
     def plan(self, spec: HpoConfig) -> dict[str, Any]:
         return self.inner.plan(spec)
@@ -69,9 +70,13 @@ class Interrupting:
 
         self.flow_run_id = str(flow_run.id)
         state = self.inner.poll(ref)
-        if state.trials and not state.status.is_terminal:
+        if state.trials and not state.status.is_terminal and not self.died:
             self.started_trials = len(state.trials)
-            self.interrupt(state)
+            try:
+                self.interrupt(state)
+            except BaseException:
+                self.died = True
+                raise
         return state
 
     def cancel(self, ref: SweepRef) -> None:
