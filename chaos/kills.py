@@ -269,7 +269,10 @@ def cli_kills(base: Path, rounds: int, rng: random.Random) -> Tally:
                 tally.fail(f"round {index}: second run exit {code}: {text[-300:]}")
             if "Traceback" in text:
                 tally.fail(f"round {index}: a traceback in the CLI output")
-            _check_mlflow(root, tally, f"round {index}")
+            try:
+                _check_mlflow(root, tally, f"round {index}")
+            except Exception as exc:
+                tally.fail(f"round {index}: MLflow store unreadable after the kill: {type(exc).__name__}: {exc}")
             left = wait_untagged(tag, 20)
             if left:
                 tally.fail(f"round {index}: orphans {left}")
