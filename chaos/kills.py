@@ -145,6 +145,19 @@ def _study_trials(spec: Any, paths: Any) -> list[Any]:
     return [] if study is None else study.get_trials(deepcopy=False)
 
 
+def _sweep_trials(root: Path) -> list[Any]:
+    """Trials of every sweep under root's work dir, each read with the spec its runner was given
+    (the name carries the generation, which the config alone does not)."""
+    from adapters.local.state import SweepPaths, read_spec
+
+    trials: list[Any] = []
+    for spec_file in sorted((root / ".hpo").glob("*/spec.json")):
+        paths = SweepPaths(spec_file.parent)
+        spec, _ = read_spec(paths)
+        trials += _study_trials(spec, paths)
+    return trials
+
+
 def _lost_and_duplicates(before: dict[int, float], trials: list[Any], tally: Tally, label: str) -> None:
     from optuna.trial import TrialState
 
@@ -241,7 +254,7 @@ def cli_kills(base: Path, rounds: int, rng: random.Random) -> Tally:
             path = _write(root, data)
             log = root / "cli.log"
             first = _cli(root, log)
-            moment = rng.uniform(8, 45)
+            moment = rng.uniform(3, 25)  # a whole run takes 25-45 s here: server start, sweep, MLflow, write-back
             try:
                 first.wait(timeout=moment)
                 tally.figures.setdefault("finished_before_kill", 0)
@@ -286,15 +299,10 @@ def _check_mlflow(root: Path, tally: Tally, label: str) -> None:
     """Every completed trial of the sweep is a finished child run in MLflow."""
     from mlflow import MlflowClient
 
-    from adapters.local.state import SweepPaths
-    from adapters.spec import load_config
-
-    spec = load_config(root / "config.yaml")
-    paths = SweepPaths.for_spec(spec, root)
     here = os.getcwd()
     os.chdir(root)
     try:
-        trials = _study_trials(spec, paths)
+        trials = _sweep_trials(root)
     finally:
         os.chdir(here)
     completed = {f"trial-{t.number:04d}" for t in trials if t.state.name == "COMPLETE"}
@@ -364,7 +372,7 @@ def worker_kills(base: Path) -> Tally:
             text = (root / "survivor.log").read_text(errors="replace")
             if code != 0 or "Traceback" in text:
                 tally.fail(f"survivor exit {code}: {text[-400:]}")
-            trials = _study_trials(spec, paths)
+            trials = _sweep_trials(root)
             killed = [t for t in trials if (t.user_attrs.get(RUN_ATTR) or {}).get("host") == "chaos-other-host"]
             for t in killed:
                 if t.state.name == "COMPLETE":
