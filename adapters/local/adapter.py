@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 WATCH_INTERVAL_S = 0.1  # how often wait_for_change looks at the sweep's files
 CANCEL_WAIT_S = 8.0  # cancel returns within 10 s: the runner gets this long to stop its trials itself
+KILL_WAIT_S = 1.5  # then this long, at most, for the runner's process to be gone
 _PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
 _children: list[subprocess.Popen[bytes]] = []  # runners this process started: reaped so no zombie lingers
 
@@ -222,6 +223,12 @@ class LocalAdapter:
                 _reap()
             if process_alive(pid) and is_runner_process(pid, paths):
                 signal_group(pid, signal.SIGKILL)
+            # An exiting process stops looking like the runner (its command line goes) before it is
+            # gone, and a loaded machine takes a while to tear it down: cancel returns once it is.
+            end = time.monotonic() + KILL_WAIT_S
+            while time.monotonic() < end and process_alive(pid):
+                time.sleep(0.02)
+                _reap()
         # Whatever is left on this machine (a runner that was killed, a worker's orphans) goes now.
         kill_leftovers([str(paths.trials)], self._recorded_groups(study), grace=0)
         _reap()
