@@ -131,7 +131,7 @@ class LocalAdapter:
         paths = self._paths(ref)
         spec, _ = read_spec(paths)
         study = self._study(paths, spec)
-        alive = runner_alive(paths)
+        alive = _runner_running(paths)
         if study is None:
             if alive:
                 return SweepState(SweepStatus.PENDING, [], "the runner is starting")
@@ -170,7 +170,7 @@ class LocalAdapter:
         watched = [paths.trials, paths.stop_file] + ([Path(target.location)] if target.kind == "journal" else [])
 
         def mark() -> tuple[Any, ...]:
-            return (runner_alive(paths), *(_stat(p) for p in watched))
+            return (_runner_running(paths), *(_stat(p) for p in watched))
 
         before = mark()
         deadline = time.monotonic() + timeout
@@ -315,6 +315,16 @@ def _stat(path: Path) -> tuple[int, int] | None:
     except FileNotFoundError:
         return None
     return (st.st_mtime_ns, st.st_size)
+
+
+def _runner_running(paths: SweepPaths) -> bool:
+    """`runner_alive`, or a runner this process started and that has not exited: right after
+    `Popen` returns, a loaded kernel can still be setting the new program up, and its
+    /proc/PID/cmdline is empty or its parent's until then, so it would not look like the runner."""
+    if runner_alive(paths):
+        return True
+    pid = read_runner_pid(paths)
+    return any(proc.pid == pid and proc.poll() is None for proc in _children)
 
 
 def _reap() -> None:

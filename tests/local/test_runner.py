@@ -249,3 +249,16 @@ def test_kill_9_of_the_runner_then_submit_resumes_the_sweep(workdir: Path, adapt
         assert [t.status for t in retries] == [TrialStatus.COMPLETED]
     assert sum(t.status == TrialStatus.COMPLETED for t in after.trials) == 5
     assert not any(alive(pid) for pid in recorded_pids(pids))  # the old runner's grandchildren too
+
+
+def test_a_runner_the_kernel_is_still_starting_is_not_taken_for_dead(
+    workdir: Path, adapter: LocalAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Right after Popen returns, a loaded kernel may not have set the runner's argv yet: its
+    # /proc/PID/cmdline is empty. The first poll used to call such a sweep FAILED.
+    monkeypatch.setattr("adapters.local.process.process_cmdline", lambda pid: [])
+    spec = local_config(workdir, {"tuning.max_jobs": 1})
+    ref = adapter.submit(spec)
+    first = adapter.poll(ref)
+    assert first.status != SweepStatus.FAILED, first.message
+    assert finish(adapter, ref).status == SweepStatus.COMPLETED
