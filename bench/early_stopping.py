@@ -30,7 +30,8 @@ from local_sweep import SweepResult, digits_config, run_sweep
 POLICIES: dict[str, dict[str, Any]] = {
     "off": {"policy": "off"},
     "bandit": {"policy": "bandit", "slack_amount": 0.03, "evaluation_interval": 1, "delay_evaluation": 2},
-    "median": {"policy": "median"},  # its defaults: judged from step 1, once 5 trials completed
+    # judged from step 2, once 3 trials completed: chosen on the emulation's seeds 1-10
+    "median": {"policy": "median", "delay_evaluation": 2},
     "truncation": {
         "policy": "truncation",
         "truncation_percentage": 50,
