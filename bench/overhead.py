@@ -31,7 +31,8 @@ from pathlib import Path
 
 from adapters.local import LocalAdapter
 from adapters.local.process import launch
-from adapters.spec import parse_config
+from adapters.port import SweepState
+from adapters.spec import HpoConfig, parse_config
 
 TRIAL = 'print("accuracy: 0.5")\n'
 REGEX = r"accuracy: ([0-9.]+)"
@@ -56,8 +57,9 @@ def bare(script: Path, trials: int, parallel: int) -> float:
     return time.perf_counter() - start
 
 
-def adapter(workdir: Path, trials: int, parallel: int, name: str) -> tuple[float, float, float]:
-    spec = parse_config(
+def sweep_spec(workdir: Path, trials: int, parallel: int, name: str) -> HpoConfig:
+    """A Random sweep of `trials` runs of workdir/trial.py, each printing `accuracy: 0.5`."""
+    return parse_config(
         {
             "project": "overhead",
             "training": {
@@ -77,6 +79,10 @@ def adapter(workdir: Path, trials: int, parallel: int, name: str) -> tuple[float
             "backends": {"local": {"gpus": [], "workdir": str(workdir / ".hpo")}},
         }
     )
+
+
+def run_to_end(spec: HpoConfig) -> tuple[SweepState, float, float]:
+    """(final state, seconds from submit to COMPLETED, wall-clock time of the submit)."""
     local = LocalAdapter()
     start = time.perf_counter()
     wall_start = time.time()
@@ -88,7 +94,12 @@ def adapter(workdir: Path, trials: int, parallel: int, name: str) -> tuple[float
         time.sleep(0.05)
     total = time.perf_counter() - start
     assert state.status.value == "COMPLETED", state.message
-    assert len(state.trials) == trials and all(t.objective == 0.5 for t in state.trials)
+    assert len(state.trials) == spec.tuning.max_jobs and all(t.objective == 0.5 for t in state.trials)
+    return state, total, wall_start
+
+
+def adapter(workdir: Path, trials: int, parallel: int, name: str) -> tuple[float, float, float]:
+    state, total, wall_start = run_to_end(sweep_spec(workdir, trials, parallel, name))
     first = min(t.started_at.timestamp() for t in state.trials if t.started_at)
     last = max(t.ended_at.timestamp() for t in state.trials if t.ended_at)
     return total, last - first, first - wall_start

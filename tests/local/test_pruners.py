@@ -158,16 +158,17 @@ class TestMedian:
         study = study_of(MedianStoppingPruner(), "maximize", *self.PEERS)
         assert stops(study, {1: 0.3, 2: 0.5, 3: 0.75})
 
-    def test_only_completed_trials_are_peers_and_five_of_them_are_needed(self) -> None:
-        study = study_of(MedianStoppingPruner(), "maximize", *self.PEERS[:4])  # 0.9, 0.7, 0.85, 0.8
+    def test_only_completed_trials_are_peers_and_three_of_them_are_needed(self) -> None:
+        study = study_of(MedianStoppingPruner(), "maximize", *self.PEERS[:2])  # 0.9, 0.7
         bad = {1: 0.1, 2: 0.1, 3: 0.1}
-        assert not stops(study, bad)  # four completed peers: not judged yet
+        assert not stops(study, bad)  # two completed peers: not judged yet
         for state in (TrialState.PRUNED, TrialState.RUNNING):
             study.add_trial(create_trial(state=state, intermediate_values={1: 0.0, 2: 0.0, 3: 0.0}, value=None))
         assert not stops(study, bad)  # stopped and running trials do not count
-        study.add_trial(create_trial(state=TrialState.COMPLETE, value=0.6, intermediate_values=self.PEERS[4]))
+        study.add_trial(create_trial(state=TrialState.COMPLETE, value=0.85, intermediate_values=self.PEERS[2]))
         assert stops(study, bad)
-        assert not stops(study, {3: 0.8})  # the median of 0.9, 0.7, 0.85, 0.8, 0.6 is 0.8: not worse
+        assert not stops(study, {3: 0.85})  # the median of 0.9, 0.7, 0.85 is 0.85: not worse
+        assert stops(study, {3: 0.84})
         assert MedianStoppingPruner(min_completed=1).describe()["min_completed"] == 1
 
     def test_minimize(self) -> None:
