@@ -1,16 +1,11 @@
-"""Third-party packages imported without the parts hpo-flow never uses.
+"""Optuna imported without redis, and the import hook that does it.
 
-Two of our dependencies import, at their own import, packages that only some users need:
-- Optuna imports redis whenever it is installed (Prefect's pydocket installs it), for a journal
-  backend the local runner never uses: 0.7 s of every `plan`, runner start and poll.
-- MLflow loads every installed plugin's entry points when it is imported; `sagemaker-mlflow` (the
-  sagemaker extra) registers stores for `arn:` tracking URIs and imports boto3 (0.3-1 s), and
-  `azureml-mlflow` (the azure extra) stores for `azureml:` URIs and imports the Azure SDK, even
-  when the tracking URI is a local SQLite file.
-
-Each hook below changes only the import of one module, the first time it happens in the process,
-and leaves the package otherwise as it is: redis stays importable by anyone else, and an `arn:`
-tracking URI still gets the SageMaker plugin. Nothing here imports the packages it trims.
+Optuna imports redis whenever it is installed (Prefect's pydocket installs it), for a journal
+backend the local runner never uses: 0.7 s of every `plan`, runner start and poll. The hook
+changes only the import of one module, the first time it happens in the process, and leaves the
+package otherwise as it is: redis stays importable by anyone else. `tasks.lean_mlflow` uses the
+same hook for MLflow's cloud plugins (MLflow is the tasks layer's business, not the adapters').
+Nothing here imports the packages it trims.
 """
 
 from __future__ import annotations
@@ -66,7 +61,7 @@ def _uninstall(hook: _OnFirstImport) -> None:
         sys.meta_path.remove(hook)
 
 
-def _on_first_import(name: str, around: Callable[[Callable[[], None], ModuleType], None]) -> _OnFirstImport | None:
+def on_first_import(name: str, around: Callable[[Callable[[], None], ModuleType], None]) -> _OnFirstImport | None:
     """Install the hook unless `name` is imported already or a hook for it waits."""
     if name in sys.modules or any(isinstance(f, _OnFirstImport) and f.name == name for f in sys.meta_path):
         return None
@@ -92,45 +87,7 @@ def _without_redis(run: Callable[[], None], _module: ModuleType) -> None:
 
 def optuna_without_redis() -> None:
     """When Optuna is first imported, it does not import redis. Call before any `import optuna`."""
-    _on_first_import("optuna", _without_redis)
+    on_first_import("optuna", _without_redis)
 
 
-# --------------------------------------------------------------------------- MLflow
-
-# The cloud extras' MLflow plugins, and the tracking URI scheme each one serves.
-CLOUD_PLUGINS = {"sagemaker-mlflow": "arn:", "azureml-mlflow": "azureml:"}
-
-
-def _filter_plugins(drop: frozenset[str]) -> Callable[[Callable[[], None], ModuleType], None]:
-    def around(run: Callable[[], None], module: ModuleType) -> None:
-        run()
-        find_all = module._get_entry_points
-
-        def kept(group: str) -> list[Any]:
-            return [ep for ep in find_all(group) if getattr(ep.dist, "name", None) not in drop]
-
-        module._get_entry_points = kept
-
-    return around
-
-
-def mlflow_without_plugins(tracking_uri: str | None, plugins: tuple[str, ...] = tuple(CLOUD_PLUGINS)) -> None:
-    """MLflow's first import skips these cloud plugins, except one whose scheme `tracking_uri` uses.
-
-    Every MLflow plugin registry asks `mlflow.utils.plugins._get_entry_points`; the hook filters
-    what it returns for the life of the process. Call before MLflow is imported; once it is, or
-    once a hook waits, this changes nothing. Only a process that knows every MLflow URI it will
-    open may drop a plugin: the Azure adapter reads the workspace's `azureml:` URI itself.
-    """
-    uri = str(tracking_uri or "")
-    drop = frozenset(name for name in plugins if not uri.startswith(CLOUD_PLUGINS[name]))
-    if drop:
-        _on_first_import("mlflow.utils.plugins", _filter_plugins(drop))
-
-
-def mlflow_without_sagemaker_plugin(tracking_uri: str | None) -> None:
-    """No backend opens an `arn:` MLflow URI but the tracking URI itself, so any process may skip it."""
-    mlflow_without_plugins(tracking_uri, ("sagemaker-mlflow",))
-
-
-__all__ = ["CLOUD_PLUGINS", "mlflow_without_plugins", "mlflow_without_sagemaker_plugin", "optuna_without_redis"]
+__all__ = ["on_first_import", "optuna_without_redis"]

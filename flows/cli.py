@@ -70,7 +70,7 @@ def run_from_cli(
     _quiet()
     if (backend or config.tuning.backend.value) == "local":
         # This process opens no MLflow URI but the config's: the cloud plugins would import their SDKs.
-        from adapters.lean_imports import mlflow_without_plugins
+        from tasks.lean_mlflow import mlflow_without_plugins
 
         mlflow_without_plugins(config.mlflow.tracking_uri)
     from flows.server import launch_early, prefect_api

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from adapters.errors import HpoFlowError
-from adapters.lean_imports import mlflow_without_sagemaker_plugin
 from adapters.redact import redact, redact_text
+from tasks.lean_mlflow import mlflow_without_sagemaker_plugin
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
