@@ -60,6 +60,11 @@ TAG_WARM_START = "hpo-flow.warm_start"
 INPUT_TYPES = ("uri_folder", "uri_file", "mltable", "mlflow_model", "custom_model")
 # Azure ML's conservative default (its tuning guide): median stopping, every interval, after 5.
 AUTO_DELAY_EVALUATION = 5
+# Sweep limits from Azure ML's tuning guide ("Set limits for your sweep job"): max_total_trials and
+# max_concurrent_trials "must be an integer between 1 and 1000". azure-ai-ml's schema has no bound,
+# so without this the service refuses the job only after the code snapshot is uploaded.
+MAX_TOTAL_TRIALS = 1000
+MAX_CONCURRENT_TRIALS = 1000
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _JOB_NAME_MAX = 255
@@ -117,6 +122,7 @@ def sweep_job(spec: HpoConfig) -> dict[str, Any]:
     sampling = _sampling(spec, problems)
     early = _early_termination(spec, problems)
     _unsupported_tuning(spec, problems)
+    _limit_problems(spec, problems)
 
     inputs: dict[str, Any] = {}
     input_flags: list[tuple[str, str]] = []
@@ -408,6 +414,17 @@ def _early_termination(spec: HpoConfig, problems: list[Problem]) -> dict[str, An
         )
     )
     return None
+
+
+def _limit_problems(spec: HpoConfig, problems: list[Problem]) -> None:
+    for key, value, limit, what in (
+        ("max_jobs", spec.tuning.max_jobs, MAX_TOTAL_TRIALS, "trials in one sweep job"),
+        ("max_parallel_jobs", spec.tuning.max_parallel_jobs, MAX_CONCURRENT_TRIALS, "trials at once"),
+    ):
+        if value > limit:
+            problems.append(
+                Problem(f"tuning.{key}", value, f"Azure ML runs at most {limit} {what}; set {limit} or less")
+            )
 
 
 def _unsupported_tuning(spec: HpoConfig, problems: list[Problem]) -> None:

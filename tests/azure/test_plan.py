@@ -477,3 +477,20 @@ def test_training_inputs_become_job_inputs_variables_and_optional_flags() -> Non
     assert flagged["trial"]["command"].endswith("--images '${{inputs.images}}'")
     missing = refusal(make_config({**base, "training.inputs": {"images": {"local": "data"}}}))
     assert any(p.startswith("training.inputs.images.azure:") and "data asset" in p for p in missing), missing
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("max_jobs", 1001, "tuning.max_jobs: 1001: Azure ML runs at most 1000 trials in one sweep job"),
+        ("max_parallel_jobs", 1001, "tuning.max_parallel_jobs: 1001: Azure ML runs at most 1000 trials at once"),
+    ],
+)
+def test_azure_service_limits_are_plan_problems(key: str, value: int, message: str) -> None:
+    found = refusal(config(**{"max_jobs": 2000, key: value}))
+    assert any(p.startswith(message) for p in found), found
+
+
+def test_the_largest_sweep_azure_takes_passes_its_schema() -> None:
+    doc = sweep_job(config(max_jobs=1000, max_parallel_jobs=1000))
+    assert rest(loaded(doc))["properties"]["limits"]["maxTotalTrials"] == 1000
