@@ -11,8 +11,8 @@ depends on its batch size and hidden layer (`epoch_seconds`), each trial's pace 
 seeded random factor. So trials of different speeds interleave, the study is asked for a new
 trial when one ends, and a trial is judged against the peers that reached its step by then, as
 in the runner. `--lockstep` is the earlier emulation (every running trial one epoch at a time,
-no start-up), which saved more and lost less than the runner. Settings chosen here are then
-measured by bench/early_stopping.py on other seeds.
+no start-up), which was optimistic for asha (seeds 201-210: -0.28 points against the runner's
+-0.47). Settings chosen here are then measured by bench/early_stopping.py on other seeds.
 
     nice -n 19 .venv/bin/python bench/early_stopping_emulated.py [--seeds 11 30] [--policies median asha]
         [--try LABEL=POLICY,KEY=VALUE,...] [--per-seed] [--lockstep] [--json runs.json]
