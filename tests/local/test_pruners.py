@@ -200,6 +200,43 @@ class TestMedian:
         study = optuna.create_study(direction="maximize", pruner=MedianStoppingPruner(min_completed=1))
         assert not stops(study, {1: 0.0})
 
+    def test_a_trial_within_one_percent_of_the_median_goes_on(self) -> None:
+        # Median 0.8 at step 3; 1% of it is 0.008: a best so far of 0.795 is close enough, 0.791 is not.
+        study = study_of(MedianStoppingPruner(), "maximize", *self.PEERS)
+        assert not stops(study, {1: 0.4, 2: 0.795, 3: 0.6})
+        assert stops(study, {1: 0.4, 2: 0.791, 3: 0.6})
+        exact = study_of(MedianStoppingPruner(tolerance=0), "maximize", *self.PEERS)
+        assert stops(exact, {1: 0.4, 2: 0.795, 3: 0.6})  # Optuna's own rule: any shortfall stops
+        wide = study_of(MedianStoppingPruner(tolerance=0.1), "maximize", *self.PEERS)
+        assert not stops(wide, {1: 0.4, 2: 0.73, 3: 0.6})  # 0.8 - 0.08 = 0.72
+
+    def test_the_margin_scales_with_the_median_for_either_direction_and_sign(self) -> None:
+        # Losses at step 2 of five completed peers: median 1.5; 1% of it is 0.015: stopped above 1.515.
+        losses = ({2: 1.0}, {2: 0.6}, {2: 2.0}, {2: 1.5}, {2: 3.0})
+        study = study_of(MedianStoppingPruner(), "minimize", *losses)
+        assert not stops(study, {1: 1.6, 2: 1.51})
+        assert stops(study, {1: 1.6, 2: 1.52})
+        # A negative metric to maximize (a log-likelihood): median -2.0, margin |-2.0| x 1% = 0.02.
+        likelihoods = ({2: -1.0}, {2: -1.5}, {2: -2.0}, {2: -2.5}, {2: -3.0})
+        study = study_of(MedianStoppingPruner(), "maximize", *likelihoods)
+        assert not stops(study, {2: -2.01})
+        assert stops(study, {2: -2.03})
+
+    @pytest.mark.parametrize("tolerance", [-0.01, 1.0, math.nan, True, "0.01"])
+    def test_bad_tolerance_refused(self, tolerance: object) -> None:
+        with pytest.raises(ValueError, match=f"tolerance must be a number from 0 to below 1, got {tolerance!r}"):
+            MedianStoppingPruner(tolerance=tolerance)  # type: ignore[arg-type]
+
+    def test_describe_shows_the_margin(self) -> None:
+        described = MedianStoppingPruner(delay_evaluation=2).describe()
+        assert described == {
+            "policy": "median",
+            "evaluation_interval": 1,
+            "delay_evaluation": 2,
+            "min_completed": 3,
+            "tolerance": 0.01,
+        }
+
 
 # --------------------------------------------------------------------------- truncation
 
