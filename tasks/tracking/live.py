@@ -82,9 +82,8 @@ def warm_up(config: HpoConfig) -> None:
     Both cost seconds the first time (MLflow migrates a new SQLite file; matplotlib, plotly,
     Optuna's plotting and its importances, with scikit-learn, load slowly), so they are done
     while something else waits: the sweep's first trials, or, from `hpo-flow run`, the Prefect
-    server starting. In the calling thread, on
-    purpose (see LiveRecorder). Best effort: the record that needs them does them itself, and
-    reports what fails.
+    server starting. In the calling thread, on purpose (see LiveRecorder). Best effort: the
+    record that needs them does them itself, and reports what fails.
     """
     with contextlib.suppress(Exception):
         ensure_experiment(client_for(config.mlflow.tracking_uri), config.experiment_name, config.project)
