@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -133,7 +134,10 @@ def test_hpo_flow_run_leaves_its_runs_recorded_in_prefect_and_no_server_behind(t
         for line in proc.stdout or []:
             lines.append(line)
             if found := re.search(r"temporary Prefect server on http://127\.0\.0\.1:(\d+)/api", line):
-                servers.update(_pids_with(f"--port {found[1]}"))
+                deadline = time.monotonic() + 60
+                while len(servers) < 2 and time.monotonic() < deadline:  # its keeper, then the server
+                    servers.update(_pids_with(f"--port {found[1]}"))
+                    time.sleep(0.05)
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
