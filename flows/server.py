@@ -39,7 +39,7 @@ class EarlyServer:
 def launch_early() -> EarlyServer | None:
     """Start the temporary server now, unless PREFECT_API_URL names one; `prefect_api` waits for it.
 
-    Costs no Prefect import: the server is Prefect's own app under uvicorn, found on the path.
+    Costs no Prefect import: the server is Prefect's own app under uvicorn (flows.server_process).
     """
     if os.environ.get("PREFECT_API_URL"):
         return None
