@@ -4,7 +4,8 @@ Prefect starts a temporary server by itself when no PREFECT_API_URL is set, but 
 our process group: Ctrl-C in the terminal reaches it together with the flow, the server stops
 first, and the flow can then neither record that it crashed nor run the hook that stops the
 sweep - it hangs on retries while the sweep runs on. This starts the same server (Prefect's own
-app, as Prefect starts it) in a session of its own, so that Ctrl-C reaches the flow alone, and
+app with the settings Prefect gives its temporary server; block types are not registered, see
+`_launch`) in a session of its own, so that Ctrl-C reaches the flow alone, and
 bound to this process by a lifeline (flows.lifeline), so that even a `kill -9` of `hpo-flow run`
 does not leave it running.
 """
