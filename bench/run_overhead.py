@@ -15,8 +15,11 @@ trials' own start and end come from the study, so the wall time splits into phas
   register+     -> the flow run finished (registry, write-back, artifacts)
   exit          -> the process is gone (logs drained, server stopped)
 
-Rounds alternate hpo-flow and the floor; medians are printed. Goal: everything but `trials`
-<= 6 s. Run: `.venv/bin/python bench/run_overhead.py [--rounds 2]`.
+Rounds alternate hpo-flow and the floor; medians are printed, with the CPU seconds of `hpo-flow
+run` and its Prefect server (steadier than wall time on a busy machine). Each round's MLflow store
+is new; like a user's second project, it is made from the empty store an earlier run left in the
+cache (tasks/lean_mlflow.py), unless `--first-on-machine`. Goal: everything but `trials` <= 6 s.
+Run: `.venv/bin/python bench/run_overhead.py [--rounds 2] [--first-on-machine]`.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -78,7 +82,7 @@ def config(tmp: Path) -> dict:
     }
 
 
-def hpo_flow_round(bin_dir: Path) -> dict[str, float]:
+def hpo_flow_round(bin_dir: Path, first_on_machine: bool = False) -> dict[str, float]:
     from adapters.local import LocalAdapter
     from adapters.port import SweepRef
 
@@ -88,7 +92,10 @@ def hpo_flow_round(bin_dir: Path) -> dict[str, float]:
         path = tmp / "config.yaml"
         path.write_text(yaml.safe_dump(config(tmp), sort_keys=False))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API_URL", "MLFLOW_TRACKING_URI"))}
+        if first_on_machine:  # no empty MLflow store made by an earlier run (tasks/lean_mlflow.py)
+            env["XDG_CACHE_HOME"] = str(tmp / "cache")
         wall0, t0 = time.time(), time.perf_counter()
+        cpu0 = _children_cpu()
         proc = subprocess.Popen(
             [str(bin_dir / "hpo-flow"), "run", str(path)],
             cwd=tmp,
@@ -106,6 +113,7 @@ def hpo_flow_round(bin_dir: Path) -> dict[str, float]:
                     seen[key] = now
         proc.wait()
         seen["exit"] = time.perf_counter() - t0
+        cpu = _children_cpu() - cpu0
         if proc.returncode != 0 or len(seen) != len(MARKERS) + 1:
             raise SystemExit(f"hpo-flow run failed (exit {proc.returncode}); markers seen: {sorted(seen)}")
         # The sweep's own record of its trials: the one directory the run left under the workdir.
@@ -123,7 +131,15 @@ def hpo_flow_round(bin_dir: Path) -> dict[str, float]:
         "register+": seen["flow finished"] - seen["recorded"],
         "exit": seen["exit"] - seen["flow finished"],
         "total": seen["exit"],
+        "cpu": cpu,
     }
+
+
+def _children_cpu() -> float:
+    """CPU seconds of the child processes waited for: `hpo-flow run` and its Prefect server, not the
+    sweep's runner (a session of its own); on a busy machine a steadier figure than wall time."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def floor_round() -> float:
@@ -135,9 +151,18 @@ def floor_round() -> float:
         return time.perf_counter() - start
 
 
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--first-on-machine",
+        action="store_true",
+        help="each round as the first hpo-flow run on this machine: an empty cache (XDG_CACHE_HOME)",
+    )
     args = parser.parse_args()
     bin_dir = Path(sys.executable).parent
     runs: list[dict[str, float]] = []
@@ -146,16 +171,19 @@ def main() -> None:
         order = ("hpo", "floor") if r % 2 == 0 else ("floor", "hpo")
         for what in order:
             if what == "hpo":
-                runs.append(hpo_flow_round(bin_dir))
+                runs.append(hpo_flow_round(bin_dir, args.first_on_machine))
                 print(f"round {r + 1} hpo-flow run {runs[-1]['total']:6.2f} s", flush=True)
             else:
                 floors.append(floor_round())
                 print(f"round {r + 1} optuna floor {floors[-1]:6.2f} s", flush=True)
-    print(f"\n`hpo-flow run`, 2 trivial trials, median of {args.rounds} rounds:")
+    print(f"\n`hpo-flow run`, 2 trivial trials, median of {args.rounds} rounds (load average {_load()}):")
     for phase in runs[0]:
-        print(f"  {phase:11s} {statistics.median(r[phase] for r in runs):6.2f} s")
+        what = "CPU s (hpo-flow run and its Prefect server)" if phase == "cpu" else "s"
+        print(f"  {phase:11s} {statistics.median(r[phase] for r in runs):6.2f} {what}")
     total = statistics.median(r["total"] for r in runs)
     fixed = statistics.median(r["total"] - r["trials"] for r in runs)
+    each = ", ".join(f"{r['total'] - r['trials']:.2f}" for r in runs)
+    print(f"  per round: fixed cost {each} s")
     floor = statistics.median(floors)
     print(f"  fixed cost (all but trials) {fixed:.2f} s   (goal <= 6 s)")
     print(f"plain Optuna script, same trials: {floor:.2f} s; ratio hpo-flow / floor {total / floor:.1f}")

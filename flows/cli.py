@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from adapters.errors import PlanError
+from flows import heap
 
 if TYPE_CHECKING:
     from flows.hpo_sweep import SweepOutcome
@@ -51,37 +52,41 @@ def run_from_cli(
 ) -> int:
     """Run the flow for one config; 0 on success, 1 when the sweep failed, 2 on a bad config."""
     out = out or sys.stdout
-    from adapters import get_adapter
-    from adapters.spec import load_config
+    with heap.loading() as load:  # what is imported here lives as long as the process
+        from adapters import get_adapter
+        from adapters.spec import load_config
 
-    config = load_config(config_path, overrides)  # a ConfigError here exits 2 (hpo_flow.cli)
-    for warning in config.warnings():
-        print(f"warning: {warning}", file=sys.stderr)
-    if not config.tuning.enabled:
-        # The flow would say the same; this way the CLI doesn't start a Prefect server to say it.
-        print(f"{config_path}: tuning.enabled is false; no sweep was run.", file=out)
-        return EXIT_OK
-    try:
-        get_adapter(backend or config.tuning.backend.value).plan(config)
-    except PlanError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_CONFIG
+        config = load_config(config_path, overrides)  # a ConfigError here exits 2 (hpo_flow.cli)
+        for warning in config.warnings():
+            print(f"warning: {warning}", file=sys.stderr)
+        if not config.tuning.enabled:
+            # The flow would say the same; this way the CLI doesn't start a Prefect server to say it.
+            print(f"{config_path}: tuning.enabled is false; no sweep was run.", file=out)
+            return EXIT_OK
+        try:
+            get_adapter(backend or config.tuning.backend.value).plan(config)
+        except PlanError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_BAD_CONFIG
 
-    _quiet()
-    if (backend or config.tuning.backend.value) == "local":
-        # This process opens no MLflow URI but the config's: the cloud plugins would import their SDKs.
-        from tasks.lean_mlflow import mlflow_without_plugins
+        _quiet()
+        from tasks.lean_mlflow import mlflow_without_plugins, new_sqlite_store_from_template
 
-        mlflow_without_plugins(config.mlflow.tracking_uri)
-    from flows.server import launch_early, prefect_api
+        if (backend or config.tuning.backend.value) == "local":
+            # This process opens no MLflow URI but the config's: the cloud plugins would import their SDKs.
+            mlflow_without_plugins(config.mlflow.tracking_uri)
+        from flows.server import launch_early, prefect_api
 
-    early = launch_early()  # boots while the MLflow store is prepared and Prefect imported below
-    from tasks.tracking.live import warm_up
+        early = launch_early()  # boots while the MLflow store is prepared and Prefect imported below
+        new_sqlite_store_from_template(config.mlflow.tracking_uri)
+        from tasks.tracking.live import warm_up
 
-    warm_up(config)
-    from flows.hpo_sweep import SweepFailedError, hpo_sweep
+        warm_up(config)
+        from flows.hpo_sweep import SweepFailedError, hpo_sweep
 
-    _no_tracebacks_for_our_errors()
+        _no_tracebacks_for_our_errors()
+        load.keep()
+    heap.skip_exit_collection()
 
     with prefect_api(early), _stop_sweeps_on_termination():
         # The outcome is printed before the temporary server stops: that takes seconds nobody waits for.

@@ -4,7 +4,8 @@ Prefect starts a temporary server by itself when no PREFECT_API_URL is set, but 
 our process group: Ctrl-C in the terminal reaches it together with the flow, the server stops
 first, and the flow can then neither record that it crashed nor run the hook that stops the
 sweep - it hangs on retries while the sweep runs on. This starts the same server (Prefect's own
-app, as Prefect starts it) in a session of its own, so that Ctrl-C reaches the flow alone, and
+app with the settings Prefect gives its temporary server; block types are not registered, see
+`_launch`) in a session of its own, so that Ctrl-C reaches the flow alone, and
 bound to this process by a lifeline (flows.lifeline), so that even a `kill -9` of `hpo-flow run`
 does not leave it running.
 """
@@ -22,7 +23,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from adapters.errors import HpoFlowError
 from flows import lifeline
@@ -40,7 +40,7 @@ class EarlyServer:
 def launch_early() -> EarlyServer | None:
     """Start the temporary server now, unless PREFECT_API_URL names one; `prefect_api` waits for it.
 
-    Costs no Prefect import: the server is Prefect's own app under uvicorn, found on the path.
+    Costs no Prefect import: the server is Prefect's own app under uvicorn (flows.server_process).
     """
     if os.environ.get("PREFECT_API_URL"):
         return None
@@ -104,40 +104,24 @@ def _start(early: EarlyServer | None = None, attempts: int = 3) -> tuple[subproc
 
 
 def _launch(environ: Mapping[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    import importlib.util
-
-    spec = importlib.util.find_spec("prefect")
-    assert spec is not None and spec.origin is not None, "prefect is a dependency of hpo-flow"
     port = free_port()
     api_url = f"http://127.0.0.1:{port}/api"
     print(f"Starting a temporary Prefect server on {api_url} (set PREFECT_API_URL to use yours)", file=sys.stderr)
     env = {
+        # Block types are registered by a server that stays (`prefect server start`, which registers
+        # what this one left out: it keeps no memo of it). Checking whether they need registering
+        # imports every installed Prefect collection (prefect-aws, -azure, -docker): 40% of the
+        # start-up of this server, for flows that load blocks at most, never register them.
+        "PREFECT_SERVER_REGISTER_BLOCKS_ON_START": "false",
+        "PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION": "false",
         **environ,
         # what Prefect sets for its temporary server: no UI, ephemeral mode
         "PREFECT_UI_ENABLED": "0",
         "PREFECT__SERVER_EPHEMERAL": "1",
         "PREFECT__SERVER_FINAL": "1",
     }
-    proc = lifeline.start(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--app-dir",
-            str(Path(spec.origin).parent.parent),
-            "--factory",
-            "prefect.server.api.server:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "error",
-            "--lifespan",
-            "on",
-        ],
-        env=env,
-    )
+    # -P: a `flows` or `prefect` folder where the user runs hpo-flow must not shadow ours.
+    proc = lifeline.start([sys.executable, "-P", "-m", "flows.server_process", "--port", str(port)], env=env)
     return proc, api_url
 
 

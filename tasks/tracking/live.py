@@ -79,14 +79,14 @@ class LiveRecorder:
 def warm_up(config: HpoConfig) -> None:
     """Create the tracking store's tables and the experiment, and import what the final plots need.
 
-    Both cost seconds the first time (MLflow migrates a new SQLite file; matplotlib, plotly and
-    Optuna's plotting load slowly), so they are done while something else waits: the sweep's
-    first trials, or, from `hpo-flow run`, the Prefect server starting. In the calling thread, on
-    purpose (see LiveRecorder). Best effort: the record that needs them does them itself, and
-    reports what fails.
+    Both cost seconds the first time (MLflow migrates a new SQLite file; matplotlib, plotly,
+    Optuna's plotting and its importances, with scikit-learn, load slowly), so they are done
+    while something else waits: the sweep's first trials, or, from `hpo-flow run`, the Prefect
+    server starting. In the calling thread, on purpose (see LiveRecorder). Best effort: the
+    record that needs them does them itself, and reports what fails.
     """
     with contextlib.suppress(Exception):
         ensure_experiment(client_for(config.mlflow.tracking_uri), config.experiment_name, config.project)
-    for module in ("matplotlib.pyplot", "optuna.visualization.matplotlib", "plotly.io"):
+    for module in ("matplotlib.pyplot", "optuna.visualization.matplotlib", "plotly.io", "optuna.importance"):
         with contextlib.suppress(ImportError):
             importlib.import_module(module)

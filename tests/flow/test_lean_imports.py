@@ -122,3 +122,20 @@ def test_optuna_without_redis_leaves_redis_importable(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split() == ["False", "True"]
+
+
+@pytest.mark.timeout(400)
+def test_the_temporary_prefect_server_imports_no_prefect_collection(tmp_path: Path) -> None:
+    """Checking whether block types need registering would import every installed collection
+    (prefect-aws, -azure, -docker) and their SDKs: 40% of the server's start-up, for nothing."""
+    script = "from flows.server import prefect_api\nwith prefect_api() as url:\n    print(url, flush=True)\n"
+    env = {**_env(tmp_path), "PYTHONPROFILEIMPORTTIME": "1", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "240"}
+    # the server inherits PYTHONPROFILEIMPORTTIME: both processes log their imports
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=380
+    )
+    assert proc.returncode == 0 and proc.stdout.startswith("http://127.0.0.1:"), proc.stderr[-3000:]
+    loaded = imported(proc.stderr)
+    assert "uvicorn" in loaded  # the server's own imports are in the log: the check below means something
+    collections = {"prefect_aws", "prefect_azure", "prefect_docker", "prefect_gcp"}
+    assert not loaded & (collections | set(NEVER_LOCAL)), sorted(loaded & (collections | set(NEVER_LOCAL)))
