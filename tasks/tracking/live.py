@@ -4,7 +4,9 @@ The poll loop hands every state it sees to `LiveRecorder.offer` and goes on poll
 records the newest state it has not recorded yet (older ones are skipped: the newest holds
 them). A trial so reaches MLflow within one poll of ending, running trials show as RUNNING child
 runs with their curves so far, and a sweep that is cancelled or crashes keeps what it finished.
-Plots wait for the final record (`record_sweep`), where they are drawn once.
+Plots wait for the final record (`record_sweep`), where they are drawn once, unless every trial
+the budget allows has finished while the sweep is still running (a cloud service takes a while
+to call its sweep done): then the thread draws them, and the final record finds them drawn.
 """
 
 from __future__ import annotations
@@ -64,8 +66,12 @@ class LiveRecorder:
                 if state is None:
                     return
             try:
-                self.parent_run_id = record_sweep(self._config, self._ref, state, plots=False)
+                # Drawn here, the final record finds them current and skips them.
+                done = len(state.finished_trials) >= self._config.tuning.max_jobs
+                self.parent_run_id = record_sweep(self._config, self._ref, state, plots=done)
                 self.recorded += 1
+                if self.recorded == 1:
+                    _import_for_plots()
             except Exception as exc:
                 # MLflow down for a moment must not stop the sweep: the next state, or the final
                 # record after the sweep (which does raise), records everything again.
@@ -74,6 +80,15 @@ class LiveRecorder:
                     self._log.warning(
                         "MLflow: live recording failed (%s); retrying with the next poll", redact_text(str(exc))
                     )
+
+
+def _import_for_plots() -> None:
+    """What only the final plots need and warm_up leaves out: Optuna's importances import
+    scikit-learn (seconds), which would otherwise be paid after the sweep's last trial. In the
+    thread, once it has recorded a state: the poll loop, past its first poll, imports nothing
+    of scikit-learn's, so the two threads never import the same modules at once."""
+    with contextlib.suppress(ImportError):
+        importlib.import_module("optuna.importance")
 
 
 def warm_up(config: HpoConfig) -> None:

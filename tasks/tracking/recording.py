@@ -24,7 +24,9 @@ from prefect.cache_policies import NO_CACHE
 from adapters.port import SweepRef, SweepState, SweepStatus, Trial, TrialStatus, best_trial
 from adapters.redact import redact_text
 from adapters.spec import HpoConfig
+from tasks.tracking import ledger
 from tasks.tracking.descriptions import config_snapshot, sweep_params, sweep_tags
+from tasks.tracking.ledger import RunLedger, SweepLedger
 from tasks.tracking.store import (
     BEST,
     CONFIG_HASH,
@@ -69,6 +71,8 @@ SWEEP_RUN_STATUS = {SweepStatus.COMPLETED: "FINISHED", SweepStatus.FAILED: "FAIL
 # The tracking URI each parent run was recorded at, for log_config_diff's callers that pass only
 # the run id (the flow runs its tasks in one process).
 _URI_OF_RUN: dict[str, str] = {}
+# The parent run of each sweep recorded in this process: a look-up by id instead of a tag search.
+_PARENT_OF_SWEEP: dict[tuple[str | None, str, str, str], str] = {}
 
 
 def record_sweep(config: HpoConfig, ref: SweepRef, state: SweepState, plots: bool = True) -> str:
@@ -77,9 +81,54 @@ def record_sweep(config: HpoConfig, ref: SweepRef, state: SweepState, plots: boo
     A second call with the same state changes nothing. A later call with more trials, or with
     trials that have finished since, adds what is new: child runs of new trials, the rest of a
     running trial's curve, final statuses, the current best, and (with `plots`) fresh plots.
+    What this process wrote before is not read back (`ledger`): a call costs what is new.
     """
-    client = client_for(config.mlflow.tracking_uri)
-    experiment_id = ensure_experiment(client, config.experiment_name, config.project)
+    uri = config.mlflow.tracking_uri
+    with ledger.one_record_at_a_time(uri, ref.name, config.config_hash()):
+        client = client_for(uri)
+        experiment_id = ensure_experiment(client, config.experiment_name, config.project)
+        parent = _parent(client, experiment_id, config, ref, state)
+        parent_id = parent.info.run_id
+        _URI_OF_RUN[parent_id] = uri
+        try:
+            book = ledger.current(uri, parent)
+            if book is None:
+                book = SweepLedger(
+                    {k: RunLedger.of(r) for k, r in child_runs(client, experiment_id, parent_id).items()}
+                )
+            best = best_trial(state.trials, config.objective)
+            for trial in state.trials:
+                if trial.status == TrialStatus.PENDING:
+                    continue  # nothing to show until it starts
+                is_best = best is not None and trial.id == best.id
+                known = book.children.get(trial.id)
+                run = _record_trial(client, experiment_id, parent_id, ref.name, config, trial, known, is_best)
+                book.children[trial.id] = run
+                _mark_best(client, run, is_best)
+            stamp = book.next_stamp()
+            _record_parent(client, parent, config, ref, state, best, plots, stamp)
+            book.stamp = stamp
+            ledger.keep(uri, parent_id, book)
+        except BaseException:
+            ledger.forget(uri, parent_id)  # what the store holds now is unknown: read it back next time
+            raise
+    return parent_id
+
+
+def _parent(client: MlflowClient, experiment_id: str, config: HpoConfig, ref: SweepRef, state: SweepState) -> Run:
+    """The sweep's parent run: the one this process used before when it is still there, else the
+    one its tags find, else a new one."""
+    from mlflow.exceptions import MlflowException
+
+    key = (config.mlflow.tracking_uri, experiment_id, ref.name, config.config_hash())
+    known = _PARENT_OF_SWEEP.get(key)
+    if known is not None:
+        try:
+            run = client.get_run(known)
+        except MlflowException:
+            run = None
+        if run is not None and run.info.lifecycle_stage == "active":
+            return run
     parent = find_parent(client, experiment_id, ref.name, config.config_hash())
     if parent is None:
         parent = client.create_run(
@@ -88,19 +137,8 @@ def record_sweep(config: HpoConfig, ref: SweepRef, state: SweepState, plots: boo
             tags={KIND: "sweep", SWEEP: ref.name, CONFIG_HASH: config.config_hash()},
             run_name=ref.name,
         )
-    parent_id = parent.info.run_id
-    _URI_OF_RUN[parent_id] = config.mlflow.tracking_uri
-
-    children = child_runs(client, experiment_id, parent_id)
-    best = best_trial(state.trials, config.objective)
-    for trial in state.trials:
-        if trial.status == TrialStatus.PENDING:
-            continue  # nothing to show until it starts
-        run_id = _record_trial(client, experiment_id, parent_id, ref.name, config, trial, children.get(trial.id))
-        _mark_best(client, run_id, children.get(trial.id), is_best=best is not None and trial.id == best.id)
-
-    _record_parent(client, parent, config, ref, state, best, plots)
-    return parent_id
+    _PARENT_OF_SWEEP[key] = parent.info.run_id
+    return parent
 
 
 def _record_trial(
@@ -110,49 +148,64 @@ def _record_trial(
     sweep_name: str,
     config: HpoConfig,
     trial: Trial,
-    existing: Run | None,
-) -> str:
+    known: RunLedger | None,
+    is_best: bool,
+) -> RunLedger:
+    """Write what the run lacks; the best trial's tag goes in the same batch when there is one."""
     from mlflow.entities import Metric, Param, RunTag
 
     if (
-        existing is not None
+        known is not None
         and trial.status.is_terminal
-        and existing.data.tags.get(TRIAL_STATUS) == trial.status
-        and existing.info.status == RUN_STATUS[trial.status]
+        and known.tags.get(TRIAL_STATUS) == trial.status
+        and known.status == RUN_STATUS[trial.status]
     ):
-        return existing.info.run_id  # recorded in full before
-    if existing is None:
-        info = client.create_run(
-            experiment_id,
-            start_time=ms(trial.started_at),
-            tags={PARENT: parent_id, KIND: "trial", SWEEP: sweep_name, TRIAL_ID: trial.id},
-            run_name=trial.id,
-        ).info
-        have_params: dict[str, str] = {}
-    else:
-        info = existing.info
-        have_params = existing.data.params
-    run_id = info.run_id
+        return known  # recorded in full before
+    wanted = {**_trial_tags(trial, config), TRIAL_STATUS: trial.status.value}
+    if is_best:
+        wanted[BEST] = "true"
+    if known is None:
+        # Its tags in the same request as the run: with MLflow's SQL store each request of a
+        # batch's parts is a transaction of its own (on SQLite an fsync), most of a trial's cost.
+        known = RunLedger.of(
+            client.create_run(
+                experiment_id,
+                start_time=ms(trial.started_at),
+                tags={PARENT: parent_id, KIND: "trial", SWEEP: sweep_name, TRIAL_ID: trial.id, **wanted},
+                run_name=trial.id,
+            )
+        )
+    run_id = known.run_id
 
-    params = [Param(k, clip(v, MAX_PARAM)) for k, v in flat_params(trial.params).items() if k not in have_params]
-    metrics = [
-        Metric(key, value, timestamp, step)
-        for key, value, timestamp, step in _new_points(client, run_id, existing, trial, config.tuning.objective_metric)
-    ]
-    tags = [RunTag(k, v) for k, v in _trial_tags(trial, config).items()]
-    tags.append(RunTag(TRIAL_STATUS, trial.status.value))
+    params = {k: clip(v, MAX_PARAM) for k, v in flat_params(trial.params).items() if k not in known.params}
+    points = _new_points(client, known, trial, config.tuning.objective_metric)
+    tags = {k: v for k, v in wanted.items() if known.tags.get(k) != v}
+    if not (params or points or tags or trial.status.is_terminal):
+        return known  # a running trial with nothing new since the last poll
     if trial.log_path and Path(trial.log_path).is_file():
-        log_redacted_file(client, run_id, Path(trial.log_path), "logs", info.artifact_uri)
+        log_redacted_file(client, run_id, Path(trial.log_path), "logs", known.artifact_uri)
     # One batch of everything, then status and end time in one call: a run that MLflow shows as
     # ended has everything, so a later call may skip it.
-    client.log_batch(run_id, metrics=metrics, params=params, tags=tags)  # the client chunks to MLflow's limits
+    client.log_batch(  # the client chunks to MLflow's limits
+        run_id,
+        metrics=[Metric(key, value, timestamp, step) for key, value, timestamp, step in points],
+        params=[Param(k, v) for k, v in params.items()],
+        tags=[RunTag(k, v) for k, v in tags.items()],
+    )
+    known.params.update(params)
+    known.tags.update(tags)
+    for key, value, _, step in sorted(points, key=lambda p: p[3]):
+        if step >= known.last_step.get(key, -1):
+            known.last_step[key] = step
+            known.latest[key] = value
     if trial.status.is_terminal:
         client.set_terminated(run_id, RUN_STATUS[trial.status], end_time=ms(trial.ended_at))
-    return run_id
+        known.status = RUN_STATUS[trial.status]
+    return known
 
 
 def _new_points(
-    client: MlflowClient, run_id: str, existing: Run | None, trial: Trial, objective_metric: str
+    client: MlflowClient, known: RunLedger, trial: Trial, objective_metric: str
 ) -> list[tuple[str, float, int, int]]:
     """(key, value, timestamp, step) of every metric point not yet recorded on the run.
 
@@ -160,13 +213,16 @@ def _new_points(
     trial recorded while running gets only the rest of its curve later. Final values of metrics
     without a curve are logged at step 0.
     """
-    recorded = existing.data.metrics if existing is not None else {}
+    recorded = known.latest
     base = ms(trial.started_at)
     points: list[tuple[str, float, int, int]] = []
     for key, curve in trial.curves.items():
-        last = -1
-        if key in recorded:
-            last = max((m.step for m in client.get_metric_history(run_id, key)), default=-1)
+        last = known.last_step.get(key)
+        if last is None:  # a run read back from the store: its history says
+            last = -1
+            if key in recorded:
+                last = max((m.step for m in client.get_metric_history(known.run_id, key)), default=-1)
+            known.last_step[key] = last
         points.extend((key, float(v), base, int(s)) for s, v in curve if int(s) > last and finite(v))
     finals = dict(trial.metrics)
     if trial.objective is not None and objective_metric not in finals and objective_metric not in trial.curves:
@@ -206,12 +262,14 @@ def _trial_tags(trial: Trial, config: HpoConfig) -> dict[str, str]:
     return tags
 
 
-def _mark_best(client: MlflowClient, run_id: str, existing: Run | None, is_best: bool) -> None:
-    had = existing is not None and existing.data.tags.get(BEST) == "true"
+def _mark_best(client: MlflowClient, known: RunLedger, is_best: bool) -> None:
+    had = known.tags.get(BEST) == "true"
     if is_best and not had:
-        client.set_tag(run_id, BEST, "true")
+        client.set_tag(known.run_id, BEST, "true")
+        known.tags[BEST] = "true"
     elif had and not is_best:
-        client.delete_tag(run_id, BEST)  # the best has moved on to a later trial
+        client.delete_tag(known.run_id, BEST)  # the best has moved on to a later trial
+        known.tags.pop(BEST, None)
 
 
 def _record_parent(
@@ -222,6 +280,7 @@ def _record_parent(
     state: SweepState,
     best: Trial | None,
     plots: bool,
+    stamp: str,
 ) -> None:
     from mlflow.entities import Metric, Param, RunTag
 
@@ -230,14 +289,14 @@ def _record_parent(
     params = [Param(k, clip(v, MAX_PARAM)) for k, v in sweep_params(config).items() if k not in have.params]
     tags = {k: clip(v, MAX_TAG) for k, v in sweep_tags(config, ref, state, best).items()}
     changed_tags = [RunTag(k, v) for k, v in tags.items() if have.tags.get(k) != v]
+    changed_tags.append(RunTag(ledger.STAMP, stamp))  # the children recorded are current as of this stamp
     metrics = []
     if best is not None and best.objective is not None:
         key = f"best_{config.tuning.objective_metric}"
         if have.metrics.get(key) != float(best.objective):
             finished = len(state.finished_trials)
             metrics.append(Metric(key, float(best.objective), ms(best.ended_at), finished))
-    if params or changed_tags or metrics:
-        client.log_batch(run_id, metrics=metrics, params=params, tags=changed_tags)
+    client.log_batch(run_id, metrics=metrics, params=params, tags=changed_tags)
 
     if CONFIG_ARTIFACT not in have.tags.get("hpo.artifacts", ""):
         client.log_text(run_id, json.dumps(config_snapshot(config), indent=2, sort_keys=True), CONFIG_ARTIFACT)
