@@ -131,7 +131,7 @@ def png_rounds(trials: int, rounds: int) -> None:
                                 ax.get_legend().remove()
                                 for line in ax.lines:
                                     line.set_marker("")
-                        figure.savefig(root / "plot.png", dpi=110, bbox_inches="tight")
+                        figure.savefig(root / "plot.png", dpi=110, bbox_inches="tight" if name == "optuna" else None)
                         plt.close(figure)
                 if r:
                     times[name].append(time.perf_counter() - start)

@@ -5,7 +5,8 @@ Optuna's matplotlib versions draw an artist (and a legend entry) per trial, or a
 parameter: at 200 trials they cost about a second each after the sweep's last trial, and the lines
 blur into one band. Here every trial is one segment of a single `LineCollection`, coloured by its
 objective value (a colorbar says which), with the best trial drawn on top in red: one glance shows
-where the good trials lie. The titles and axis names are Optuna's, as on the HTML page.
+where the good trials lie. The titles and axis names are Optuna's, as on the HTML page. Save
+them with `bbox_inches=None`: their margins are set here.
 """
 
 from __future__ import annotations
@@ -183,6 +184,9 @@ def _canvas(study: optuna.Study, trials: list[Any], target_name: str) -> tuple[F
     from matplotlib.colors import Normalize
 
     figure, ax = plt.subplots(figsize=(9, 5.5))
+    # Fixed margins, room for the axis names, the colorbar and a legend below: saved as they are,
+    # without `bbox_inches="tight"`, whose extra layout pass is a quarter of the rendering time.
+    figure.subplots_adjust(left=0.08, right=0.98, top=0.93, bottom=0.14)
     values = [t.value for t in trials if t.value is not None and math.isfinite(t.value)]
     cmap = plt.get_cmap("viridis" if _maximize(study) else "viridis_r")
     norm = Normalize(min(values), max(values)) if values else Normalize(0.0, 1.0)

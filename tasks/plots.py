@@ -124,17 +124,25 @@ def write_plots(
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
     target_name = objective_metric
 
-    def draw(name: str, plotly: Callable[..., Any], matplotlib: Callable[..., Any], **kwargs: Any) -> None:
+    def draw(
+        name: str, plotly: Callable[..., Any], matplotlib: Callable[..., Any], *, ours: bool = False, **kwargs: Any
+    ) -> None:
         with _quiet_optuna():
             figures.append((name, plotly(study, **kwargs)))
-            _save_png(matplotlib(study, **kwargs), out / f"{name}.png", result)
+            _save_png(matplotlib(study, **kwargs), out / f"{name}.png", result, tight=not ours)
 
     if not complete:
         result.notes.append("no completed trial with an objective yet: no optimisation history or parallel coordinates")
     else:
         draw(HISTORY, vis.plot_optimization_history, mpl.plot_optimization_history, target_name=target_name)
         if any(t.params for t in complete):
-            draw(PARALLEL, vis.plot_parallel_coordinate, plot_png.parallel_coordinates, target_name=target_name)
+            draw(
+                PARALLEL,
+                vis.plot_parallel_coordinate,
+                plot_png.parallel_coordinates,
+                ours=True,
+                target_name=target_name,
+            )
         else:
             result.notes.append("trials have no parameters: no parallel coordinates")
 
@@ -161,7 +169,12 @@ def write_plots(
             result.notes.append(f"parameter importances skipped: {exc}")
 
     if any(t.intermediate_values for t in study.trials):
-        draw(CURVES, vis.plot_intermediate_values, functools.partial(plot_png.learning_curves, target_name=target_name))
+        draw(
+            CURVES,
+            vis.plot_intermediate_values,
+            functools.partial(plot_png.learning_curves, target_name=target_name),
+            ours=True,
+        )
     if figures:
         result.files.append(_save_page(figures, out / f"{PAGE}.html", objective_metric))
     return result
@@ -178,13 +191,14 @@ def _known_evaluator(importances: dict[str, float]) -> Any:
     return Known()
 
 
-def _save_png(axes: Any, path: Path, result: PlotSet) -> None:
+def _save_png(axes: Any, path: Path, result: PlotSet, tight: bool = True) -> None:
+    """Optuna's figures are cropped to what they drew; ours (`tight=False`) have their margins set."""
     import matplotlib.pyplot as plt
 
     # One Axes, a Figure (a figure's `figure` is itself), or a grid of Axes.
     figure = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure
     figure.set_size_inches(9, 5.5)
-    figure.savefig(path, dpi=110, bbox_inches="tight")
+    figure.savefig(path, dpi=110, bbox_inches="tight" if tight else None)
     plt.close(figure)
     result.files.append(path)
 
