@@ -139,7 +139,7 @@ class _Axis:
         dists = [t.distributions[name] for t in trials if name in t.distributions]
         values = [t.params.get(name) for t in trials]
         if isinstance(dists[0], CategoricalDistribution):
-            return cls(name, 0.0, max(len(dists[0].choices) - 1, 1), False, list(dists[0].choices))
+            return cls(name, 0.0, len(dists[0].choices) - 1, False, list(dists[0].choices))
         return cls.numeric(name, values, log=bool(getattr(dists[0], "log", False)))
 
     def position(self, value: Any) -> float:
@@ -147,10 +147,13 @@ class _Axis:
             return math.nan  # a gap in the trial's line
         if self.categories is not None:
             index = next((i for i, c in enumerate(self.categories) if type(c) is type(value) and c == value), None)
-            return math.nan if index is None else index / self.high
-        number = math.log10(value) if self.log else float(value)
+            if index is None:
+                return math.nan
+            number = float(index)
+        else:
+            number = math.log10(value) if self.log else float(value)
         if self.high == self.low:
-            return 0.5  # every trial had the same value: the middle of the axis
+            return 0.5  # every trial had the same value (or one category): the middle of the axis
         return (number - self.low) / (self.high - self.low)
 
     def ticks(self) -> list[tuple[float, str]]:
@@ -158,7 +161,7 @@ class _Axis:
 
         if self.categories is not None:
             every = max(1, math.ceil(len(self.categories) / MAX_CATEGORY_LABELS))
-            return [(i / self.high, str(c)) for i, c in enumerate(self.categories) if i % every == 0]
+            return [(self.position(c), str(c)) for i, c in enumerate(self.categories) if i % every == 0]
         if self.high == self.low:
             value = 10**self.low if self.log else self.low
             return [(0.5, f"{value:.4g}")]
