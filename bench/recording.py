@@ -12,6 +12,8 @@ included, and the CPU seconds this process spent in it (what the wall time comes
 machine). Rounds alternate the two, each in a fresh store, so a busy machine hurts both alike;
 medians and their ratio are printed with the load average. Goal: live <= 2 s for 200 trials.
 Run: `.venv/bin/python bench/recording.py [--trials 200] [--rounds 3] [--pace 0.15] [--only live]`.
+`--png` times the PNG rendering alone of the two plots with a line per trial (learning curves,
+parallel coordinates): Optuna's matplotlib plots against ours (`tasks.plot_png`), interleaved.
 """
 
 from __future__ import annotations
@@ -93,13 +95,67 @@ def one_round(live: bool, trials: int, pace: float) -> tuple[float, float]:
         return time.perf_counter() - last_end, time.process_time() - cpu
 
 
+def png_rounds(trials: int, rounds: int) -> None:
+    import matplotlib.pyplot as plt
+    import optuna.visualization.matplotlib as mpl
+
+    from tasks import plot_png
+    from tasks.plots import _quiet_optuna, build_study
+
+    with tempfile.TemporaryDirectory(prefix="bench-png-") as tmp:
+        root = Path(tmp)
+        config = make_config(root, trials)
+        done = [trial(i, trials, root, datetime.now(UTC)) for i in range(trials)]
+        study = build_study(done, config.objective, "accuracy", config.tuning.hyperparameter_ranges)  # type: ignore[attr-defined]
+        drawers = {
+            "optuna": lambda: [
+                mpl.plot_intermediate_values(study),
+                mpl.plot_parallel_coordinate(study, target_name="accuracy"),
+            ],
+            "ours": lambda: [
+                plot_png.learning_curves(study, "accuracy"),
+                plot_png.parallel_coordinates(study, "accuracy"),
+            ],
+        }
+        times: dict[str, list[float]] = {name: [] for name in drawers}
+        loads = []
+        for r in range(rounds + 1):  # round 0 warms imports and font caches up, uncounted
+            for name in drawers if r % 2 == 0 else list(drawers)[::-1]:
+                start = time.perf_counter()
+                with _quiet_optuna():
+                    for drawn in drawers[name]():
+                        figure = getattr(drawn, "figure", drawn)
+                        figure.set_size_inches(9, 5.5)
+                        for ax in figure.axes:  # as the old `write_plots` did: no per-trial legend nor markers
+                            if ax.get_legend() is not None and len(ax.get_legend().get_texts()) > 12:
+                                ax.get_legend().remove()
+                                for line in ax.lines:
+                                    line.set_marker("")
+                        figure.savefig(root / "plot.png", dpi=110, bbox_inches="tight" if name == "optuna" else None)
+                        plt.close(figure)
+                if r:
+                    times[name].append(time.perf_counter() - start)
+                    loads.append(os.getloadavg()[0])
+                    print(f"round {r} {name:6s} {times[name][-1]:.2f} s load {loads[-1]:.1f}", flush=True)
+    median = {name: statistics.median(v) for name, v in times.items()}
+    print(
+        f"\n{trials} trials, learning curves + parallel coordinates PNGs (median of {rounds}): "
+        f"optuna {median['optuna']:.2f} s, ours {median['ours']:.2f} s, ratio {median['ours'] / median['optuna']:.2f}; "
+        f"load {statistics.median(loads):.1f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pace", type=float, default=0.15, help="seconds between two trials ending")
     parser.add_argument("--only", choices=["live", "at end"], help="measure one of the two only")
+    parser.add_argument("--png", action="store_true", help="time the per-trial PNG plots alone: Optuna's and ours")
     args = parser.parse_args()
+    if args.png:
+        png_rounds(args.trials, args.rounds)
+        return
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     one_round(True, 4, 0)  # warm-up: imports, SQLite schema code paths
     modes = [args.only] if args.only else ["live", "at end"]

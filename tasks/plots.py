@@ -4,12 +4,15 @@ learning curves), rendered by optuna.visualization from the neutral trials of an
 Every backend reports the same `Trial` records, so we rebuild an in-memory Optuna study from
 them (`optuna.trial.create_trial`, with distributions derived from the values the trials saw)
 and let Optuna's own plotting draw it: the plots look the same whether the sweep ran locally,
-on SageMaker or on Azure ML.
+on SageMaker or on Azure ML. The PNGs of the two plots with a line per trial (learning curves,
+parallel coordinates) are drawn by `tasks.plot_png` instead, one artist for all trials: Optuna's
+take a second each at 200 trials, after the sweep's last trial.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import numbers
@@ -21,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from adapters.port import Trial, TrialStatus
 from adapters.spec import Objective, ParamRange, RangeType
+from tasks import plot_png
 
 if TYPE_CHECKING:
     import optuna
@@ -31,7 +35,6 @@ PARALLEL = "parallel_coordinates"
 IMPORTANCES = "param_importances"
 CURVES = "learning_curves"
 PAGE = "sweep_plots"  # the one HTML page holding every plot, interactive
-MAX_LEGEND = 12  # a PNG's legend with more entries (one per trial) is left out
 # Optuna's default is 64; the importances of a review plot settle well before, and fANOVA's cost
 # (after the last trial, with every trial in) grows with the trees: 8 is a third of 16's.
 FANOVA_TREES = 8
@@ -121,17 +124,25 @@ def write_plots(
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
     target_name = objective_metric
 
-    def draw(name: str, plotly: Callable[..., Any], matplotlib: Callable[..., Any], **kwargs: Any) -> None:
+    def draw(
+        name: str, plotly: Callable[..., Any], matplotlib: Callable[..., Any], *, ours: bool = False, **kwargs: Any
+    ) -> None:
         with _quiet_optuna():
             figures.append((name, plotly(study, **kwargs)))
-            _save_png(matplotlib(study, **kwargs), out / f"{name}.png", result)
+            _save_png(matplotlib(study, **kwargs), out / f"{name}.png", result, tight=not ours)
 
     if not complete:
         result.notes.append("no completed trial with an objective yet: no optimisation history or parallel coordinates")
     else:
         draw(HISTORY, vis.plot_optimization_history, mpl.plot_optimization_history, target_name=target_name)
         if any(t.params for t in complete):
-            draw(PARALLEL, vis.plot_parallel_coordinate, mpl.plot_parallel_coordinate, target_name=target_name)
+            draw(
+                PARALLEL,
+                vis.plot_parallel_coordinate,
+                plot_png.parallel_coordinates,
+                ours=True,
+                target_name=target_name,
+            )
         else:
             result.notes.append("trials have no parameters: no parallel coordinates")
 
@@ -158,7 +169,12 @@ def write_plots(
             result.notes.append(f"parameter importances skipped: {exc}")
 
     if any(t.intermediate_values for t in study.trials):
-        draw(CURVES, vis.plot_intermediate_values, mpl.plot_intermediate_values)
+        draw(
+            CURVES,
+            vis.plot_intermediate_values,
+            functools.partial(plot_png.learning_curves, target_name=target_name),
+            ours=True,
+        )
     if figures:
         result.files.append(_save_page(figures, out / f"{PAGE}.html", objective_metric))
     return result
@@ -175,21 +191,14 @@ def _known_evaluator(importances: dict[str, float]) -> Any:
     return Known()
 
 
-def _save_png(axes: Any, path: Path, result: PlotSet) -> None:
+def _save_png(axes: Any, path: Path, result: PlotSet, tight: bool = True) -> None:
+    """Optuna's figures are cropped to what they drew; ours (`tight=False`) have their margins set."""
     import matplotlib.pyplot as plt
 
-    figure = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure  # one Axes, or a grid of them
+    # One Axes, a Figure (a figure's `figure` is itself), or a grid of Axes.
+    figure = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure
     figure.set_size_inches(9, 5.5)
-    for ax in figure.axes:
-        legend = ax.get_legend()
-        if legend is not None and len(legend.get_texts()) > MAX_LEGEND:
-            # One entry and one line of markers per trial: past a dozen they read as noise, the
-            # legend runs off the image, and drawing them was most of the cost of the final record
-            # (seconds at 200 trials). The HTML page names each line on hover.
-            legend.remove()
-            for line in ax.lines:
-                line.set_marker("")
-    figure.savefig(path, dpi=110, bbox_inches="tight")
+    figure.savefig(path, dpi=110, bbox_inches="tight" if tight else None)
     plt.close(figure)
     result.files.append(path)
 
