@@ -20,9 +20,14 @@ class Problem:
     warning: bool = False
 
     def __str__(self) -> str:
+        from adapters.redact import redact_text
+
         shown = _show(self.value)
         where = self.path or "<config>"
-        return f"{where}: {shown}: {self.message}" if shown is not None else f"{where}: {self.message}"
+        line = f"{where}: {shown}: {self.message}" if shown is not None else f"{where}: {self.message}"
+        # A URL with a password can sit under any key (a metric name, a path), and the message may
+        # quote the value back in its fix: mask the whole line, wherever the problem is shown.
+        return redact_text(line)
 
 
 def _show(value: Any) -> str | None:

@@ -205,3 +205,16 @@ def test_a_config_path_that_is_not_utf8_is_printed_not_a_traceback(tmp_path: Pat
     )
     assert done.returncode == 0, done.stderr.decode(errors="replace")
     assert b"Traceback" not in done.stderr and b"caf\\udce9.yaml: OK" in done.stdout
+
+
+@pytest.mark.parametrize("command", ["validate", "plan"])
+def test_a_url_password_in_any_value_is_masked_in_the_problem_and_its_fix(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by `make chaos`'s mutation: a metric name holding a URL came back, password and all,
+    in the problem and in the metric definition it suggested."""
+    url = "postgresql://u:cnry-pw-9d2b@h/db"
+    config = write_config(tmp_path / "config.yaml", config_dict({"tuning.objective_metric": url}))
+    code, err = _cli(capsys, command, str(config))
+    assert code == 2
+    assert "cnry-pw-9d2b" not in err and "postgresql://u:***@h/db" in err
