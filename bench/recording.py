@@ -100,7 +100,7 @@ def png_rounds(trials: int, rounds: int) -> None:
     import optuna.visualization.matplotlib as mpl
 
     from tasks import plot_png
-    from tasks.plots import _quiet_optuna, build_study
+    from tasks.plots import build_study, quiet_optuna
 
     with tempfile.TemporaryDirectory(prefix="bench-png-") as tmp:
         root = Path(tmp)
@@ -122,7 +122,7 @@ def png_rounds(trials: int, rounds: int) -> None:
         for r in range(rounds + 1):  # round 0 warms imports and font caches up, uncounted
             for name in drawers if r % 2 == 0 else list(drawers)[::-1]:
                 start = time.perf_counter()
-                with _quiet_optuna():
+                with quiet_optuna():
                     for drawn in drawers[name]():
                         figure = getattr(drawn, "figure", drawn)
                         figure.set_size_inches(9, 5.5)

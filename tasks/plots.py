@@ -65,7 +65,7 @@ def build_study(
     ranges = ranges or {}
     finished = [t for t in trials if t.status.is_terminal]
     distributions = _distributions(finished, ranges)
-    with _quiet_optuna():
+    with quiet_optuna():
         study = optuna.create_study(direction="maximize" if objective is Objective.Maximize else "minimize")
     frozen = []
     for trial in finished:
@@ -127,7 +127,7 @@ def write_plots(
     def draw(
         name: str, plotly: Callable[..., Any], matplotlib: Callable[..., Any], *, ours: bool = False, **kwargs: Any
     ) -> None:
-        with _quiet_optuna():
+        with quiet_optuna():
             figures.append((name, plotly(study, **kwargs)))
             _save_png(matplotlib(study, **kwargs), out / f"{name}.png", result, tight=not ours)
 
@@ -153,7 +153,7 @@ def write_plots(
         result.notes.append("parameter importances need parameters whose values differ between trials")
     else:
         try:
-            with _quiet_optuna():
+            with quiet_optuna():
                 importances = get_param_importances(
                     study, evaluator=FanovaImportanceEvaluator(n_trees=FANOVA_TREES, seed=0), params=varying
                 )
@@ -285,7 +285,7 @@ def _value(value: Any, spec: ParamRange | None) -> Any:
 
 
 @contextlib.contextmanager
-def _quiet_optuna() -> Iterator[None]:
+def quiet_optuna() -> Iterator[None]:
     """Silence Optuna's info lines ("A new study created in memory ...") and its warnings that the
     matplotlib plots are experimental, for the duration only."""
     from optuna.exceptions import ExperimentalWarning
