@@ -1,7 +1,8 @@
 """`hpo-flow run`: validate fast, run the hpo-sweep flow, then print where to look.
 
-The config is validated and planned before Prefect is imported, so a typo costs a second, not
-the half minute Prefect's temporary server takes to start on a small machine.
+The config is validated and planned before Prefect is imported here, so a typo costs a second,
+not the seconds Prefect's temporary server takes to start on a small machine; that server is
+launched first, and boots meanwhile.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from flows import heap
 
 if TYPE_CHECKING:
     from flows.hpo_sweep import SweepOutcome
+    from flows.server import EarlyServer
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_CONFIG = 0, 1, 2
 
@@ -52,6 +54,29 @@ def run_from_cli(
 ) -> int:
     """Run the flow for one config; 0 on success, 1 when the sweep failed, 2 on a bad config."""
     out = out or sys.stdout
+    _quiet()
+    from flows.server import launch_early, stop_session
+
+    # The temporary server takes seconds to boot: it does so while the config is checked, MLflow's
+    # store is prepared and Prefect is imported here. A config refused below stops it unused.
+    early = launch_early()
+    try:
+        return _run(early, config_path, backend, overrides, dry_run, out, new_sweep, attach)
+    finally:
+        if early is not None:
+            stop_session(early.proc)
+
+
+def _run(
+    early: EarlyServer | None,
+    config_path: str,
+    backend: str | None,
+    overrides: list[str] | None,
+    dry_run: bool,
+    out: TextIO,
+    new_sweep: bool,
+    attach: str | None,
+) -> int:
     with heap.loading() as load:  # what is imported here lives as long as the process
         from adapters import get_adapter
         from adapters.spec import load_config
@@ -60,7 +85,7 @@ def run_from_cli(
         for warning in config.warnings():
             print(f"warning: {warning}", file=sys.stderr)
         if not config.tuning.enabled:
-            # The flow would say the same; this way the CLI doesn't start a Prefect server to say it.
+            # The flow would say the same; this way the CLI doesn't wait for a Prefect server to say it.
             print(f"{config_path}: tuning.enabled is false; no sweep was run.", file=out)
             return EXIT_OK
         try:
@@ -69,20 +94,17 @@ def run_from_cli(
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_BAD_CONFIG
 
-        _quiet()
         from tasks.lean_mlflow import mlflow_without_plugins, new_sqlite_store_from_template
 
         if (backend or config.tuning.backend.value) == "local":
             # This process opens no MLflow URI but the config's: the cloud plugins would import their SDKs.
             mlflow_without_plugins(config.mlflow.tracking_uri)
-        from flows.server import launch_early, prefect_api
-
-        early = launch_early()  # boots while the MLflow store is prepared and Prefect imported below
         new_sqlite_store_from_template(config.mlflow.tracking_uri)
         from tasks.tracking.live import warm_up
 
         warm_up(config)
         from flows.hpo_sweep import SweepFailedError, hpo_sweep
+        from flows.server import prefect_api
 
         _no_tracebacks_for_our_errors()
         load.keep()

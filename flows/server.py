@@ -53,7 +53,13 @@ def launch_early() -> EarlyServer | None:
 @contextlib.contextmanager
 def prefect_api(early: EarlyServer | None = None) -> Iterator[str]:
     """Yield the API URL flows report to; a temporary server lives only inside the block."""
-    from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, get_current_settings, temporary_settings
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        PREFECT_UI_URL,
+        get_current_settings,
+        temporary_settings,
+    )
 
     configured = get_current_settings().api.url
     if configured:
@@ -63,8 +69,11 @@ def prefect_api(early: EarlyServer | None = None) -> Iterator[str]:
         return
     proc, api_url = _start(early)
     try:
-        # The temporary server has no UI: no "View at" links to pages that are not there.
-        with temporary_settings({PREFECT_API_URL: api_url, PREFECT_UI_URL: ""}):
+        # The temporary server has no UI: no "View at" links to pages that are not there. Nor does it
+        # outlive this process to notice a missing heartbeat, and the flow's exit waits up to a
+        # second for the heartbeat thread's sleep to end.
+        temporary = {PREFECT_API_URL: api_url, PREFECT_UI_URL: "", PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+        with temporary_settings(temporary):
             try:
                 yield api_url
             finally:
@@ -91,11 +100,12 @@ def _start(early: EarlyServer | None = None, attempts: int = 3) -> tuple[subproc
     for _ in range(attempts):  # a port found free can be taken before the server binds it
         proc, api_url = (early.proc, early.api_url) if early is not None else _launch(env)
         early = None
+        print(f"Starting a temporary Prefect server on {api_url} (set PREFECT_API_URL to use yours)", file=sys.stderr)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and proc.poll() is None:
             if healthy(api_url):
                 return proc, api_url
-            time.sleep(0.1)
+            time.sleep(0.02)
         stop_session(proc)
     raise HpoFlowError(
         f"the temporary Prefect server did not start within {timeout:.0f} s; raise "
@@ -106,7 +116,6 @@ def _start(early: EarlyServer | None = None, attempts: int = 3) -> tuple[subproc
 def _launch(environ: Mapping[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     api_url = f"http://127.0.0.1:{port}/api"
-    print(f"Starting a temporary Prefect server on {api_url} (set PREFECT_API_URL to use yours)", file=sys.stderr)
     env = {
         # Block types are registered by a server that stays (`prefect server start`, which registers
         # what this one left out: it keeps no memo of it). Checking whether they need registering
@@ -115,10 +124,11 @@ def _launch(environ: Mapping[str, str]) -> tuple[subprocess.Popen[bytes], str]:
         "PREFECT_SERVER_REGISTER_BLOCKS_ON_START": "false",
         "PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION": "false",
         **environ,
-        # what Prefect sets for its temporary server: no UI, ephemeral mode
+        # what Prefect sets for its temporary server: no UI, ephemeral mode. Not PREFECT__SERVER_FINAL:
+        # it frees the API's route models (~50 MB) by a full garbage collection, a quarter second
+        # before the server answers, for memory that a server of one run holds only for that run.
         "PREFECT_UI_ENABLED": "0",
         "PREFECT__SERVER_EPHEMERAL": "1",
-        "PREFECT__SERVER_FINAL": "1",
     }
     # -P: a `flows` or `prefect` folder where the user runs hpo-flow must not shadow ours.
     proc = lifeline.start([sys.executable, "-P", "-m", "flows.server_process", "--port", str(port)], env=env)

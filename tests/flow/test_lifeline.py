@@ -126,3 +126,44 @@ def test_kill_9_of_the_cli_leaves_no_temporary_prefect_server() -> None:
             parent.kill()
         for pid in _pids_with(f"--port {port}") if "port" in locals() else []:
             os.kill(pid, signal.SIGKILL)
+
+
+def _pids_with_env(marker: bytes) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and entry.name != str(os.getpid()):
+            try:
+                if marker in (entry / "environ").read_bytes() and alive(int(entry.name)):
+                    found.add(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.timeout(120)
+def test_a_refused_config_stops_the_server_launched_while_it_was_checked(tmp_path: Path) -> None:
+    """`hpo-flow run` launches its temporary Prefect server before it reads the config, so that the
+    server boots meanwhile; a config refused at that point must take the server down with it,
+    before the command returns, not leave it to the lifeline's keeper."""
+    (tmp_path / "config.yaml").write_text("project: p\ntuning:\n  max_jobs: -3\n")
+    marker = f"HPO_FLOW_TEST_MARK={os.getpid()}-{time.monotonic_ns()}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env[marker.split("=")[0]] = marker.split("=")[1]
+    cli = subprocess.Popen(
+        [str(Path(sys.executable).with_name("hpo-flow")), "run", "config.yaml"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen: set[int] = set()
+    while cli.poll() is None:
+        seen |= _pids_with_env(marker.encode()) - {cli.pid}
+        time.sleep(0.005)
+    left = _pids_with_env(marker.encode())
+    _, err = cli.communicate()
+    assert cli.returncode == 2, err
+    assert "tuning.max_jobs" in err
+    assert seen, "no server was launched while the config was read (the test saw nothing to check)"
+    assert not left, f"processes of the temporary server outlived the refused run: {sorted(left)}"

@@ -161,6 +161,10 @@ def test_hpo_flow_run_leaves_its_runs_recorded_in_prefect_and_no_server_behind(t
         flow_runs = db.execute("SELECT id, state_type FROM flow_run").fetchall()
         assert [state for _, state in flow_runs] == ["COMPLETED"]
         tasks = dict(db.execute("SELECT name, state_type FROM task_run WHERE flow_run_id = ?", (flow_runs[0][0],)))
+        events = dict(db.execute("SELECT event, count(*) FROM events GROUP BY event"))
+    # No heartbeats for a server that dies with the run: the flow's exit would wait for them.
+    assert events.get("prefect.flow-run.Running") == 1, events
+    assert "prefect.flow-run.heartbeat" not in events, events
     names = {name.rsplit("-", 1)[0] for name in tasks}
     assert {"submit-sweep", "wait-for-sweep", "record-sweep-in-mlflow", "close-sweep-record"} <= names, tasks
     assert set(tasks.values()) == {"COMPLETED"}, tasks
