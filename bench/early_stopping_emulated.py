@@ -21,6 +21,7 @@ no start-up), which was optimistic for asha (seeds 201-210: -0.28 points against
 from __future__ import annotations
 
 import argparse
+import copy
 import heapq
 import json
 import math
@@ -190,6 +191,26 @@ def emulate(
     return result
 
 
+class Smoothed(optuna.pruners.BasePruner):
+    """A pruner that judges a trial by a smoothed value at its step rather than the step's own:
+    `judge=best` (its best so far, as the median rule judges), `judge=meanN` (the mean of its last
+    N values). An experiment on how much of an early rung's ranking is one epoch's noise: for asha
+    it made no consistent difference (docs/search.md)."""
+
+    def __init__(self, inner: optuna.pruners.BasePruner, judge: str) -> None:
+        self.inner, self.judge = inner, judge
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        step = trial.last_step
+        if step is None:
+            return False
+        values = [trial.intermediate_values[s] for s in sorted(trial.intermediate_values)]
+        smoothed = max(values) if self.judge == "best" else statistics.fmean(values[-int(self.judge[4:]) :])
+        seen = copy.copy(trial)
+        seen.intermediate_values = {**trial.intermediate_values, step: smoothed}
+        return self.inner.prune(study, seen)
+
+
 @dataclass
 class _Run:
     trial: optuna.trial.Trial
@@ -228,7 +249,8 @@ def main() -> None:
         default=[],
         metavar="LABEL=POLICY,KEY=VALUE,...",
         help="more settings to emulate, e.g. median5=median,delay_evaluation=5; "
-        "a key pruner.NAME sets the built pruner's attribute NAME (a setting with no config field)",
+        "a key pruner.NAME sets the built pruner's attribute NAME (a setting with no config field); "
+        "judge=best or judge=meanN judges by a smoothed value (Smoothed; maximize only)",
     )
     parser.add_argument("--lockstep", action="store_true", help="the earlier emulation: no start-up, equal epochs")
     parser.add_argument("--jitter", type=float, default=Timing.jitter, help="spread of each trial's pace (log)")
@@ -248,7 +270,7 @@ def main() -> None:
     try:
         for seed in seeds:
             for label, settings in arms.items():
-                fields = {k: v for k, v in settings.items() if not k.startswith("pruner.")}
+                fields = {k: v for k, v in settings.items() if not k.startswith(("pruner.", "judge"))}
                 spec = digits_config(
                     Path(tempfile.gettempdir()), {"tuning.random_seed": seed, "tuning.early_stopping": fields}
                 )
@@ -256,6 +278,8 @@ def main() -> None:
                 for key, value in settings.items():
                     if key.startswith("pruner."):
                         setattr(pruner, key.removeprefix("pruner."), value)
+                if "judge" in settings:
+                    pruner = Smoothed(pruner, settings["judge"])
                 # the same paces for every setting on a seed: what differs is the setting alone
                 rows[label].append(emulate(spec, pruner, curves, args.parallel, timing, random.Random(seed)))
             curves.save()  # a long run interrupted keeps what it trained
