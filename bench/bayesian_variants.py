@@ -1,12 +1,18 @@
 """GPSampler variants against its defaults and TPE on one function: the runs behind docs/search.md's table.
 
 Each variant is GPSampler with one change, named on the command line, `+` joining changes:
-`det` (deterministic_objective), `startN` (N random startup trials), `sobolN` (N Sobol startup
-trials), `lsN` / `preN` (local searches / preliminary points of the acquisition optimiser),
-`warp` (Yeo-Johnson output warping), `twostart` (kernel fit also from a low-noise start, the
-better posterior kept); `defaults` is GPSampler(seed) itself, `tpe` TPESampler(seed). Sequential
-ask/tell, the same search space and draws as bench/bayesian.py. Regrets are cached per run in a
-JSON file, so a stopped run resumes and several processes can split the seeds.
+`det` (deterministic_objective), `startN` (N random startup trials), `sobolN` (QMCSampler as the
+startup sampler: N *random* startup trials, see QmcStartup), `haltonN` / `qsobolN` (N scrambled
+Halton / Sobol startup trials, QmcStartup), `lsN` / `preN` (local searches / preliminary points
+of the acquisition optimiser), `warp` (Yeo-Johnson output warping), `twostart` (kernel fit also
+from a low-noise start, the better posterior kept), and a late trust region: `trS` (from
+`trfromF` per cent of the budget on, default 60, the acquisition is optimised only inside a box
+of side S per cent of each normalised range around the incumbent), `trendE` (the side shrinks
+linearly to E per cent by the last trial), `tratN` (from trial N on, whatever the budget),
+`trls` (sides scaled by the kernel's length scales, TuRBO's box, same volume). `defaults` is
+GPSampler(seed) itself, `tpe` TPESampler(seed). Sequential ask/tell, the same search space and
+draws as bench/bayesian.py. Regrets are cached per run in a JSON file, so a stopped run resumes
+and several processes can split the seeds.
 
     nice -n 19 .venv/bin/python bench/bayesian_variants.py hartmann6 defaults,det --seeds 101-116 --trials 25
 """
@@ -91,12 +97,126 @@ class TwoStartGP(optuna.samplers.GPSampler):
         return super()._sample_relative_impl(study, completed, running, space)
 
 
-def sampler(variant: str, seed: int) -> optuna.samplers.BaseSampler:
+class QmcStartup(optuna.samplers.BaseSampler):
+    """Startup points from one scrambled Sobol or Halton sequence, a coordinate per parameter in the order drawn.
+
+    QMCSampler cannot serve as GPSampler's independent sampler: its sample_independent hands every
+    draw to its own RandomSampler(seed), so `sobolN` here gives N *random* startup trials, the same
+    points as `startN`. This one keys the point by trial number and the coordinate by the
+    parameter's position within the trial; floats only (the benchmark functions' ranges).
+    """
+
+    def __init__(self, kind: str, seed: int, n: int = 64, dims: int = 32) -> None:
+        from scipy.stats import qmc
+
+        engine = (
+            qmc.Sobol(dims, scramble=True, seed=seed) if kind == "sobol" else qmc.Halton(dims, scramble=True, seed=seed)
+        )
+        self._points = engine.random(n)
+        self._random = optuna.samplers.RandomSampler(seed=seed)
+
+    def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, Any]:
+        return {}
+
+    def sample_relative(self, study: Any, trial: Any, search_space: Any) -> dict[str, Any]:
+        return {}
+
+    def sample_independent(self, study: Any, trial: Any, name: str, dist: Any) -> Any:
+        if not isinstance(dist, optuna.distributions.FloatDistribution) or dist.step is not None:
+            return self._random.sample_independent(study, trial, name, dist)
+        u = float(self._points[trial.number % len(self._points), len(trial.params) % self._points.shape[1]])
+        if dist.log:
+            return float(np.exp(np.log(dist.low) + u * (np.log(dist.high) - np.log(dist.low))))
+        return dist.low + u * (dist.high - dist.low)
+
+
+class BoxedAcqf:
+    """The acquisition function seen through a box: z in [0, 1] maps to lo + z * width (width 1 on discrete dims)."""
+
+    def __init__(self, inner: Any, lo: np.ndarray, width: np.ndarray) -> None:
+        import torch
+
+        self.inner, self.lo, self.width = inner, lo, width
+        self._lo_t, self._width_t = torch.from_numpy(lo), torch.from_numpy(width)
+        self.search_space = inner.search_space
+        self.length_scales = inner.length_scales / width  # a step in z moves x by width: the kernel sees it shorter
+
+    def to_x(self, z: np.ndarray) -> np.ndarray:
+        return self.lo + z * self.width
+
+    def eval_acqf(self, z: Any) -> Any:
+        return self.inner.eval_acqf(self._lo_t + z * self._width_t)
+
+    def eval_acqf_no_grad(self, z: np.ndarray) -> np.ndarray:
+        return self.inner.eval_acqf_no_grad(self.to_x(z))
+
+
+class TrustRegionGP(optuna.samplers.GPSampler):
+    """Late in the budget the acquisition is optimised only in a box around the incumbent (cf. TuRBO)."""
+
+    def __init__(
+        self,
+        *,
+        budget: int,
+        side: float,
+        end_side: float,
+        start_fraction: float,
+        start_at: int | None,
+        by_lengthscale: bool,
+        **kw: Any,
+    ) -> None:
+        super().__init__(**kw)
+        self.budget, self.side, self.end_side = budget, side, end_side
+        self.start_fraction, self.start_at, self.by_lengthscale = start_fraction, start_at, by_lengthscale
+        self._n_seen = 0
+
+    def _sample_relative_impl(self, study: Any, completed: Any, running: Any, space: Any) -> Any:
+        self._n_seen = len(completed) + len(running)  # the trial being asked is number _n_seen (0-based)
+        return super()._sample_relative_impl(study, completed, running, space)
+
+    def current_side(self) -> float | None:
+        start = self.start_at if self.start_at is not None else round(self.start_fraction * self.budget)
+        if self._n_seen < start:
+            return None
+        progress = (self._n_seen - start) / max(self.budget - 1 - start, 1)
+        return self.side + (self.end_side - self.side) * min(progress, 1.0)
+
+    def _optimize_acqf(self, acqf: Any, best_params: np.ndarray | None) -> np.ndarray:
+        from optuna._gp import optim_mixed
+
+        side = self.current_side()
+        if side is None or best_params is None:
+            return super()._optimize_acqf(acqf, best_params)
+        centre = best_params[0]
+        cont = acqf.search_space.continuous_indices
+        sides = np.full(len(cont), side)
+        if self.by_lengthscale:
+            ls = np.asarray(acqf.length_scales)[cont]
+            sides = side * ls / np.exp(np.mean(np.log(ls)))
+        lo, width = np.zeros(len(centre)), np.ones(len(centre))
+        lo[cont] = np.clip(centre[cont] - sides / 2, 0.0, 1.0)
+        width[cont] = np.clip(centre[cont] + sides / 2, 0.0, 1.0) - lo[cont]
+        width = np.maximum(width, 1e-9)
+        boxed = BoxedAcqf(acqf, lo, width)
+        warm = (best_params - lo) / width  # the incumbent, inside the box
+        z, _ = optim_mixed.optimize_acqf_mixed(
+            boxed,  # type: ignore[arg-type]
+            warmstart_normalized_params_array=np.clip(warm, 0.0, 1.0),
+            n_preliminary_samples=self._n_preliminary_samples,
+            n_local_search=self._n_local_search,
+            tol=self._tol,
+            rng=self._rng.rng,
+        )
+        return boxed.to_x(z)
+
+
+def sampler(variant: str, seed: int, trials: int = 25) -> optuna.samplers.BaseSampler:
     if variant == "tpe":
         return optuna.samplers.TPESampler(seed=seed)
     kw: dict[str, Any] = {"seed": seed}
     cls: type[optuna.samplers.GPSampler] = optuna.samplers.GPSampler
     attrs: dict[str, Any] = {}
+    tr: dict[str, Any] = {}
     for part in variant.split("+"):
         if part == "det":
             kw["deterministic_objective"] = True
@@ -104,6 +224,20 @@ def sampler(variant: str, seed: int) -> optuna.samplers.BaseSampler:
             cls = WarpedGP
         elif part == "twostart":
             cls = TwoStartGP
+        elif part == "trls":
+            tr["by_lengthscale"] = True
+        elif part.startswith("trend"):
+            tr["end_side"] = int(part[5:]) / 100
+        elif part.startswith("trat"):
+            tr["start_at"] = int(part[4:])
+        elif part.startswith("trfrom"):
+            tr["start_fraction"] = int(part[6:]) / 100
+        elif part.startswith("tr"):
+            tr["side"] = int(part[2:]) / 100
+        elif part.startswith(("halton", "qsobol")):
+            kind = "halton" if part.startswith("halton") else "sobol"
+            kw["n_startup_trials"] = int(part[len(kind) + (kind == "sobol") :])
+            kw["independent_sampler"] = QmcStartup(kind, seed)
         elif part.startswith("start"):
             kw["n_startup_trials"] = int(part[5:])
         elif part.startswith("sobol"):
@@ -117,6 +251,18 @@ def sampler(variant: str, seed: int) -> optuna.samplers.BaseSampler:
             attrs["_n_preliminary_samples"] = int(part[3:])
         elif part != "defaults":
             raise SystemExit(f"unknown variant part {part!r}")
+    if tr:
+        if "side" not in tr:
+            raise SystemExit(f"{variant!r}: a trust region needs its side, trS")
+        kw |= {
+            "budget": trials,
+            "end_side": tr["side"],
+            "start_fraction": 0.6,
+            "start_at": None,
+            "by_lengthscale": False,
+        }
+        kw |= tr
+        cls = TrustRegionGP
     built = cls(**kw)
     for name, value in attrs.items():
         setattr(built, name, value)
@@ -125,7 +271,7 @@ def sampler(variant: str, seed: int) -> optuna.samplers.BaseSampler:
 
 def run(problem: str, variant: str, seed: int, trials: int) -> dict[str, float]:
     spec = function_spec(problem, Path(tempfile.gettempdir()), "Bayesian", seed, trials)
-    study = optuna.create_study(direction="minimize", sampler=sampler(variant, seed))
+    study = optuna.create_study(direction="minimize", sampler=sampler(variant, seed, trials))
     values, asks = [], []
     for _ in range(trials):
         start = time.perf_counter()
