@@ -45,7 +45,8 @@ POLICIES: dict[str, dict[str, Any]] = {
         "evaluation_interval": 1,
         "delay_evaluation": 5,
     },
-    "asha": {"policy": "asha", "min_resource": 2, "reduction_factor": 4},  # the documented aggressive setting
+    # the documented aggressive setting: held out on seeds 301-320 (docs/search.md)
+    "asha": {"policy": "asha", "min_resource": 2, "reduction_factor": 6},
 }
 GOAL_POINTS = 0.5  # the aggressive setting's most accuracy points lost (0.005 of accuracy), median over seeds
 

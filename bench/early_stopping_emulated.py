@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import optuna
 from early_stopping import GOAL_POINTS, POLICIES
-from local_sweep import ROOT, digits_config
+from local_sweep import ROOT, digits_config, quality
 from threadpoolctl import threadpool_limits
 
 from adapters.local.search import build_pruner, build_sampler, suggest_params
@@ -184,7 +184,8 @@ def emulate(
         curves.done(run.key)
         result.epochs += run.step
         result.pruned += stop
-        result.best = max(result.best, value)
+        if value > result.best:
+            result.best, result.best_key = value, run.key
         result.time = now
         if started < spec.tuning.max_jobs:
             start(now)
@@ -224,6 +225,7 @@ class _Run:
 class Sweep:
     epochs: int = 0
     best: float = float("-inf")
+    best_key: str = ""  # the winning trial's hyperparameters (Curves.key)
     pruned: int = 0
     time: float = 0.0
 
@@ -257,6 +259,13 @@ def main() -> None:
     parser.add_argument("--startup", type=float, default=Timing.startup, help="a trial's start-up, in start-ups")
     parser.add_argument("--per-seed", action="store_true", help="also print every seed's figures")
     parser.add_argument("--json", type=Path, default=None, help="also write every run's figures here")
+    parser.add_argument(
+        "--retrain",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also judge each winner by its mean accuracy retrained on K other splits (quality)",
+    )
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     arms = {p: POLICIES[p] for p in ["off", *[p for p in args.policies if p != "off"]]}
@@ -309,6 +318,25 @@ def main() -> None:
         if args.per_seed and label != "off":
             print("    points " + " ".join(f"{p:+.2f}" for p in points))
             print("    saved  " + " ".join(f"{s:.0%}" for s in saved))
+    if args.retrain:
+        cache: dict[str, float] = {}
+        epochs = curves.epochs
+        print(f"winners retrained on {args.retrain} other splits (mean final accuracy), against off's winner:")
+        for label in arms:
+            if label == "off":
+                continue
+            points = [
+                (
+                    quality(json.loads(r.best_key), args.retrain, epochs, cache)
+                    - quality(json.loads(o.best_key), args.retrain, epochs, cache)
+                )
+                * 100
+                for r, o in zip(rows[label], off, strict=True)
+            ]
+            print(
+                f"  {label:<14} median {statistics.median(points):+.2f}, mean {statistics.mean(points):+.2f}, "
+                f"worst {min(points):+.2f} points; " + " ".join(f"{p:+.2f}" for p in points)
+            )
     print(f"(medians over seeds; vs off: the best accuracy's difference in points, goal within {GOAL_POINTS};")
     print(" lose / gain: seeds whose best accuracy is below / above off's)", flush=True)
     if args.json:

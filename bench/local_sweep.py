@@ -74,3 +74,47 @@ def run_sweep(spec: HpoConfig, poll_seconds: float = 0.5) -> SweepResult:
         if attempt == 2:
             raise RuntimeError(f"sweep {ref.name} ended {state.status.value}: {state.message}")
     return SweepResult(state, spec.tuning.objective_metric, spec.tuning.objective_type, time.perf_counter() - start)
+
+
+def quality(params: dict[str, Any], splits: int, epochs: int, cache: dict[str, float] | None = None) -> float:
+    """What a digits configuration is worth beyond the validation set it was chosen on: its mean
+    final accuracy trained anew on `splits` other splits of digits (train.py's split rule with
+    other seeds, other initialisations), as train.py trains it. A sweep's best validation accuracy
+    is the best of many noisy draws, so it overstates the winning configuration, and the more so
+    the more trials ran to the end: comparing early-stopping policies by it favours `off`."""
+    import json
+
+    import numpy as np
+    from sklearn.datasets import load_digits
+    from sklearn.neural_network import MLPClassifier
+    from threadpoolctl import threadpool_limits
+
+    fixed = read_yaml(ROOT / "config.yaml")["training"]["hyperparameters"]
+    p = {k: params.get(k, fixed.get(k)) for k in ("lr", "batch_size", "hidden", "alpha")}
+    key = json.dumps({**p, "splits": splits, "epochs": epochs}, sort_keys=True)
+    if cache is not None and key in cache:
+        return cache[key]
+    x, y = load_digits(return_X_y=True)
+    x = x / 16.0
+    scores = []
+    for split in range(splits):
+        rng = np.random.default_rng(10_000 + split)
+        val = np.zeros(len(y), dtype=bool)
+        for label in np.unique(y):
+            members = rng.permutation(np.flatnonzero(y == label))
+            val[members[: round(len(members) * 0.3)]] = True
+        model = MLPClassifier(
+            hidden_layer_sizes=(int(p["hidden"]),),
+            learning_rate_init=float(p["lr"]),
+            batch_size=int(p["batch_size"]),
+            alpha=float(p["alpha"]),
+            random_state=split + 1,
+        )
+        with threadpool_limits(1):
+            for _ in range(epochs):
+                model.partial_fit(x[~val], y[~val], classes=np.arange(10))
+        scores.append(float(np.mean(model.predict(x[val]) == y[val])))
+    result = sum(scores) / len(scores)
+    if cache is not None:
+        cache[key] = result
+    return result
