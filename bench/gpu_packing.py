@@ -9,7 +9,7 @@ first trial's start to the last one's end, and over the whole sweep (submit to C
 runner's own start and the trials' CUDA start-up included). Settings alternate round by round.
 Goal (issue 13): packed trials keep the GPU >= 90% busy.
 
-    python3 bench/gpu_packing.py [--packing 1 4] [--trials 16] [--seconds 20] [--rounds 2]
+    python3 bench/gpu_packing.py [--packing 1 4] [--trials 8] [--seconds 10] [--rounds 2]
     python3 bench/gpu_packing.py --fake-gpu --seconds 2 --trials 4   # a dry run without a GPU
 
 On a machine where the project's venv cannot be made (the lent GPU machine: Python 3.12 with
@@ -144,8 +144,8 @@ def one_round(workdir: Path, trials: int, packing: int, seconds: float, name: st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--packing", type=int, nargs="+", default=[1, 4], help="trials_per_gpu settings to compare")
-    parser.add_argument("--trials", type=int, default=16)
-    parser.add_argument("--seconds", type=float, default=20.0, help="each trial's training time")
+    parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=10.0, help="each trial's training time")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument(
         "--fake-gpu", action="store_true", help="a fake one-GPU nvidia-smi: checks the bench, measures nothing"

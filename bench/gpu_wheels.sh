@@ -9,9 +9,9 @@
 #
 #     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
 #       --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 && \
-#       nvidia-smi && python3 bench/gpu_packing.py --packing 1 4 8 --trials 16 --seconds 20 --rounds 2
+#       nvidia-smi && python3 bench/gpu_packing.py --packing 1 4 8 --trials 8 --seconds 10 --rounds 2
 #
-# (about 6 minutes; record the printed figures in docs/local.md).
+# (about 5 minutes: 8 trials one at a time take most of it; record the figures in docs/local.md).
 set -eu
 mkdir -p .whl
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
