@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -59,3 +62,19 @@ def key_paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         found.append((*prefix, key))
         found.extend(key_paths(child, (*prefix, key)))
     return found
+
+
+def start_hpo_flow(args: list[str], cwd: Path, env: dict[str, str], **popen: Any) -> subprocess.Popen[str]:
+    """`hpo-flow ARGS` from this interpreter's venv, started as from a terminal: with Ctrl-C live.
+
+    A shell without job control (`make test &`, some CI runners) starts its background commands
+    with SIGINT ignored, and an ignore is inherited; a handler set here is reset to the default in
+    the child when it execs.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(
+            [str(Path(sys.executable).with_name("hpo-flow")), *args], cwd=cwd, env=env, text=True, **popen
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ import yaml
 
 from adapters.port import SweepRef, SweepStatus, TrialStatus
 from tests.flow.flow_contract import FlowContract, wait_until_ended
-from tests.helpers import config_dict
+from tests.helpers import config_dict, start_hpo_flow
 
 pytestmark = pytest.mark.e2e
 
@@ -109,22 +108,14 @@ def _start_hpo_flow_run(config: Path, prefect_api_url: str | None) -> tuple[Any,
     env.update(DO_NOT_TRACK="1", PREFECT_HOME=str(config.parent / "ph"))
     if prefect_api_url:
         env["PREFECT_API_URL"] = prefect_api_url
-    # As from a terminal, where Ctrl-C is not ignored: a shell without job control (`make test &`,
-    # some CI runners) starts its background commands with SIGINT ignored, and that is inherited.
-    # A handler set here is reset to the default in the child when it execs; an ignore is not.
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).with_name("hpo-flow")), "run", str(config)],
-            cwd=config.parent,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    proc = start_hpo_flow(
+        ["run", str(config)],
+        config.parent,
+        env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True).start()
     return proc, lines

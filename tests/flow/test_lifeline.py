@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from flows.server import healthy
+from tests.helpers import start_hpo_flow
 from tests.local.sweep_helpers import alive
 
 pytestmark = pytest.mark.integration
@@ -149,14 +150,7 @@ def test_a_refused_config_stops_the_server_launched_while_it_was_checked(tmp_pat
     marker = f"HPO_FLOW_TEST_MARK={os.getpid()}-{time.monotonic_ns()}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     env[marker.split("=")[0]] = marker.split("=")[1]
-    cli = subprocess.Popen(
-        [str(Path(sys.executable).with_name("hpo-flow")), "run", "config.yaml"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    cli = start_hpo_flow(["run", "config.yaml"], tmp_path, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     seen: set[int] = set()
     while cli.poll() is None:
         seen |= _pids_with_env(marker.encode()) - {cli.pid}

@@ -9,7 +9,6 @@ import os
 import re
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from flows import heap
 from tasks.lean_mlflow import new_sqlite_store_from_template
 from tests.flow.test_flow_local import local_config
 from tests.flow.test_lifeline import _pids_with
-from tests.helpers import write_config
+from tests.helpers import start_hpo_flow, write_config
 from tests.local.sweep_helpers import alive
 
 pytestmark = pytest.mark.integration
@@ -126,14 +125,7 @@ def test_hpo_flow_run_leaves_its_runs_recorded_in_prefect_and_no_server_behind(t
     write_config(tmp_path / "config.yaml", config)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
     env.update(DO_NOT_TRACK="1", PREFECT_HOME=str(tmp_path / "ph"), XDG_CACHE_HOME=str(tmp_path / "cache"))
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("hpo-flow")), "run", "config.yaml"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_hpo_flow(["run", "config.yaml"], tmp_path, env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     lines: list[str] = []
     servers: set[int] = set()
 
