@@ -41,7 +41,10 @@ STRATEGIES = ("Bayesian", "Random")
 CHECKPOINTS = (10, 20, 40)
 
 
-def function_spec(name: str, workdir: Path, strategy: str, seed: int, trials: int) -> Any:
+def function_spec(
+    name: str, workdir: Path, strategy: str, seed: int, trials: int, ranges: dict[str, Any] | None = None
+) -> Any:
+    """The sweep of one test function; `ranges` for a function other than FUNCTIONS' (in-process benches)."""
     return parse_config(
         {
             "project": f"bench-{name}",
@@ -58,7 +61,7 @@ def function_spec(name: str, workdir: Path, strategy: str, seed: int, trials: in
                 "objective_metric": "value",
                 "objective_type": "Minimize",
                 "random_seed": seed,
-                "hyperparameter_ranges": FUNCTIONS[name]["ranges"],
+                "hyperparameter_ranges": ranges or FUNCTIONS[name]["ranges"],
             },
             "backends": {"local": {"gpus": [], "workdir": str(workdir)}},
         }
