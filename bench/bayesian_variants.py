@@ -9,9 +9,16 @@ from a low-noise start, the better posterior kept), and a late trust region: `tr
 `trfromF` per cent of the budget on, default 60, the acquisition is optimised only inside a box
 of side S per cent of each normalised range around the incumbent), `trendE` (the side shrinks
 linearly to E per cent by the last trial), `tratN` (from trial N on, whatever the budget),
-`trls` (sides scaled by the kernel's length scales, TuRBO's box, same volume). `defaults` is
-GPSampler(seed) itself, `tpe` TPESampler(seed). Sequential ask/tell, the same search space and
-draws as bench/bayesian.py. Regrets are cached per run in a JSON file, so a stopped run resumes
+`trls` (sides scaled by the kernel's length scales, TuRBO's box, same volume); the kernel's prior:
+`lsmodeM` (the length-scale prior peaking at M per cent of the range; Optuna's at 100), `lnpriorS`
+(Hvarfner et al.'s log-normal length-scale prior, location times S per cent), `noiseR` (the noise
+variance's Gamma(1.1, R) prior, put before `lsmodeM`; Optuna's R is 30), `mixM` (per length scale,
+an even mixture of Optuna's prior and mode M), `untilP` (the variant's prior until P per cent of
+the budget, Optuna's after); the acquisition: `pi` (log probability of improvement), `ucbB` (UCB,
+beta B). `defaults` is GPSampler(seed) itself, `tpe` TPESampler(seed). Problems: Branin,
+Hartmann-6 and bench/functions/suite.py's; NAME+noiseS adds Gaussian noise of sd S to what the
+sampler sees. Sequential ask/tell, the same search space and draws as bench/bayesian.py. Regrets
+are cached per run in a JSON file, so a stopped run resumes
 and several processes can split the seeds.
 
     nice -n 19 .venv/bin/python bench/bayesian_variants.py hartmann6 defaults,det --seeds 101-116 --trials 25

@@ -3,7 +3,8 @@
 The runner asks and tells by itself (it is its own `optimize`), so it needs a few things Optuna
 keeps private: a trial's storage id, the study's storage, the stale-trial query behind heartbeats
 and the journal backend. An Optuna upgrade that moves them breaks this module only, and its
-tests (tests/local/test_optuna_access.py) say so first.
+test (`test_the_optuna_internals_we_use_still_exist` in tests/local/test_judge_recovery.py)
+says so first.
 """
 
 from __future__ import annotations
