@@ -14,7 +14,8 @@ linearly to E per cent by the last trial), `tratN` (from trial N on, whatever th
 (Hvarfner et al.'s log-normal length-scale prior, location times S per cent), `noiseR` (the noise
 variance's Gamma(1.1, R) prior, put before `lsmodeM`; Optuna's R is 30), `mixM` (per length scale,
 an even mixture of Optuna's prior and mode M), `untilP` (the variant's prior until P per cent of
-the budget, Optuna's after); the acquisition: `pi` (log probability of improvement), `ucbB` (UCB,
+the budget, Optuna's after), `looM` (Optuna's prior or mode M, whichever fit predicts its trials
+better, left out one at a time); the acquisition: `pi` (log probability of improvement), `ucbB` (UCB,
 beta B). `defaults` is GPSampler(seed) itself, `tpe` TPESampler(seed). Problems: Branin,
 Hartmann-6 and bench/functions/suite.py's; NAME+noiseS adds Gaussian noise of sd S to what the
 sampler sees. Sequential ask/tell, the same search space and draws as bench/bayesian.py. Regrets
@@ -285,6 +286,54 @@ def mixture_prior(mode: float, noise_rate: float = 30.0) -> Any:
     return log_prior
 
 
+def loo_log_predictive(fit: Any) -> float:
+    """Leave-one-out log predictive density of the fitted GP's own trials (closed form; Rasmussen & Williams 5.4.2)."""
+    import torch
+
+    inverse = torch.cholesky_inverse(fit._cov_Y_Y_chol)
+    d, alpha = inverse.diagonal(), fit._cov_Y_Y_inv_Y
+    return float((0.5 * torch.log(d) - 0.5 * alpha**2 / d).sum())
+
+
+class LooSelectGP(optuna.samplers.GPSampler):
+    """Each suggestion fits the kernel under Optuna's prior and under `alt_prior`, and keeps the one whose fit
+    predicts its own trials better, left out one at a time."""
+
+    def __init__(self, *, alt_prior: Any, **kw: Any) -> None:
+        super().__init__(**kw)
+        from optuna._gp import prior
+
+        self.priors = {"optuna": prior.default_log_prior, "alt": alt_prior}
+        self.fits: dict[str, Any] = {}
+        self.chosen: list[str] = []
+
+    def _sample_relative_impl(self, study: Any, completed: Any, running: Any, space: Any) -> Any:
+        from optuna._gp import gp
+        from optuna._gp.search_space import SearchSpace
+        from optuna.samplers._gp.sampler import _standardize_values
+
+        ss = SearchSpace(space)
+        x = ss.get_normalized_params(completed)
+        sign = -1.0 if study.direction == optuna.study.StudyDirection.MINIMIZE else 1.0
+        y = _standardize_values(sign * np.array([t.values for t in completed]))[0][:, 0]
+        scores = {}
+        for name, log_prior in self.priors.items():
+            self.fits[name] = gp.fit_kernel_params(
+                X=x,
+                Y=y,
+                is_categorical=ss.is_categorical,
+                log_prior=log_prior,
+                minimum_noise=self._minimum_noise,
+                gpr_cache=self.fits.get(name),
+                deterministic_objective=self._deterministic,
+            )
+            scores[name] = loo_log_predictive(self.fits[name])
+        best = max(scores, key=scores.__getitem__)
+        self.chosen.append(best)
+        self._log_prior, self._gprs_cache_list = self.priors[best], [self.fits[best]]
+        return super()._sample_relative_impl(study, completed, running, space)
+
+
 class ScheduledPriorGP(optuna.samplers.GPSampler):
     """The variant's kernel prior until `until` of the budget, then Optuna's default (explore early, exploit late)."""
 
@@ -357,6 +406,8 @@ def sampler(variant: str, seed: int, trials: int = 25) -> optuna.samplers.BaseSa
             )
         elif part == "lnprior" or part.startswith("lnprior"):
             attrs["_log_prior"] = lognormal_lengthscale_prior(int(part[7:] or 100) / 100)
+        elif part.startswith("loo"):
+            cls, kw["alt_prior"] = LooSelectGP, scaled_default_prior(int(part[3:]) / 100, noise_rate)
         elif part.startswith("mix"):
             attrs["_log_prior"] = mixture_prior(int(part[3:]) / 100, noise_rate)
         elif part.startswith("lsmode"):
