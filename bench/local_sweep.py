@@ -83,37 +83,27 @@ def quality(params: dict[str, Any], splits: int, epochs: int, cache: dict[str, f
     is the best of many noisy draws, so it overstates the winning configuration, and the more so
     the more trials ran to the end: comparing early-stopping policies by it favours `off`."""
     import json
+    import sys
 
     import numpy as np
-    from sklearn.datasets import load_digits
-    from sklearn.neural_network import MLPClassifier
     from threadpoolctl import threadpool_limits
+
+    sys.path.insert(0, str(ROOT / "examples" / "digits"))
+    import train  # the demo's own split rule and model
 
     fixed = read_yaml(ROOT / "config.yaml")["training"]["hyperparameters"]
     p = {k: params.get(k, fixed.get(k)) for k in ("lr", "batch_size", "hidden", "alpha")}
     key = json.dumps({**p, "splits": splits, "epochs": epochs}, sort_keys=True)
     if cache is not None and key in cache:
         return cache[key]
-    x, y = load_digits(return_X_y=True)
-    x = x / 16.0
     scores = []
     for split in range(splits):
-        rng = np.random.default_rng(10_000 + split)
-        val = np.zeros(len(y), dtype=bool)
-        for label in np.unique(y):
-            members = rng.permutation(np.flatnonzero(y == label))
-            val[members[: round(len(members) * 0.3)]] = True
-        model = MLPClassifier(
-            hidden_layer_sizes=(int(p["hidden"]),),
-            learning_rate_init=float(p["lr"]),
-            batch_size=int(p["batch_size"]),
-            alpha=float(p["alpha"]),
-            random_state=split + 1,
-        )
+        x_train, y_train, x_val, y_val = train.load_split(seed=10_000 + split)
+        model = train.build_model(int(p["hidden"]), float(p["lr"]), int(p["batch_size"]), float(p["alpha"]), split + 1)
         with threadpool_limits(1):
             for _ in range(epochs):
-                model.partial_fit(x[~val], y[~val], classes=np.arange(10))
-        scores.append(float(np.mean(model.predict(x[val]) == y[val])))
+                model.partial_fit(x_train, y_train, classes=np.arange(10))
+        scores.append(float(np.mean(model.predict(x_val) == y_val)))
     result = sum(scores) / len(scores)
     if cache is not None:
         cache[key] = result

@@ -20,13 +20,19 @@ from typing import Any
 
 from local_sweep import quality
 
-STATUS_RANK = {"COMPLETED": 1, "PRUNED": 0}
+from adapters.port import Trial, TrialStatus, best_trial
+from adapters.spec import Objective
 
 
-def winner(trials: list[dict[str, Any]]) -> dict[str, Any]:
-    """adapters.port.best_trial on the recorded rows (maximize): completed wins a tie."""
-    done = [t for t in trials if t["status"] in STATUS_RANK and t["objective"] is not None]
-    return max(done, key=lambda t: (t["objective"], STATUS_RANK[t["status"]]))
+def winner(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The recorded trial the product would register: adapters.port.best_trial on the rows (maximize)."""
+    trials = [
+        Trial(id=r["id"], params=r["params"], status=TrialStatus(r["status"]), objective=r["objective"]) for r in rows
+    ]
+    best = best_trial(trials, Objective.Maximize)
+    if best is None:
+        raise SystemExit("a sweep in the JSON has no trial with an objective")
+    return best.params
 
 
 def main() -> None:
@@ -45,8 +51,8 @@ def main() -> None:
         by_value = [(r["best"] - off[r["seed"]]["best"]) * 100 for r in mine]
         by_quality = [
             (
-                quality(winner(r["trial_runs"])["params"], args.splits, args.epochs, cache)
-                - quality(winner(off[r["seed"]]["trial_runs"])["params"], args.splits, args.epochs, cache)
+                quality(winner(r["trial_runs"]), args.splits, args.epochs, cache)
+                - quality(winner(off[r["seed"]]["trial_runs"]), args.splits, args.epochs, cache)
             )
             * 100
             for r in mine

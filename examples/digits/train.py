@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 # One BLAS thread per trial: trials run side by side, and more threads would only fight over cores
 # (and make sums, hence curves, depend on the machine's core count).
@@ -64,13 +65,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def load_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Digits (1797 8x8 images, shipped inside scikit-learn), scaled to [0, 1], split per class."""
+def load_split(seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Digits (1797 8x8 images, shipped inside scikit-learn), scaled to [0, 1], split per class.
+
+    Trials all use SPLIT_SEED; another seed is another split (bench/local_sweep.py's `quality`).
+    """
     from sklearn.datasets import load_digits
 
     x, y = load_digits(return_X_y=True)
     x = x / 16.0
-    rng = np.random.default_rng(SPLIT_SEED)
+    rng = np.random.default_rng(seed)
     val = np.zeros(len(y), dtype=bool)
     for label in np.unique(y):
         members = rng.permutation(np.flatnonzero(y == label))
@@ -116,19 +120,20 @@ def save(model: object, x_example: np.ndarray, path: Path) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def build_model(hidden: int, lr: float, batch_size: int, alpha: float, seed: int) -> Any:
+    """The MLP a trial trains, one partial_fit per epoch."""
     from sklearn.neural_network import MLPClassifier
 
+    return MLPClassifier(
+        hidden_layer_sizes=(hidden,), learning_rate_init=lr, batch_size=batch_size, alpha=alpha, random_state=seed
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     x_train, y_train, x_val, y_val = load_split()
     classes = np.arange(10)
-    model = MLPClassifier(
-        hidden_layer_sizes=(args.hidden,),
-        learning_rate_init=args.lr,
-        batch_size=args.batch_size,
-        alpha=args.alpha,
-        random_state=args.seed,
-    )
+    model = build_model(args.hidden, args.lr, args.batch_size, args.alpha, args.seed)
     for epoch in range(1, args.epochs + 1):
         model.partial_fit(x_train, y_train, classes=classes)  # one shuffled pass of Adam minibatches
         proba = np.clip(model.predict_proba(x_val), 1e-15, 1.0)
