@@ -12,7 +12,7 @@ linearly to E per cent by the last trial), `tratN` (from trial N on, whatever th
 `trls` (sides scaled by the kernel's length scales, TuRBO's box, same volume); the kernel's prior:
 `lsmodeM` (the length-scale prior peaking at M per cent of the range; Optuna's at 100), `lnpriorS`
 (Hvarfner et al.'s log-normal length-scale prior, location times S per cent), `noiseR` (the noise
-variance's Gamma(1.1, R) prior, put before `lsmodeM`; Optuna's R is 30), `mixM` (per length scale,
+variance's Gamma(1.1, R) prior, with any of the priors here; Optuna's R is 30), `mixM` (per length scale,
 an even mixture of Optuna's prior and mode M), `untilP` (the variant's prior until P per cent of
 the budget, Optuna's after), `looM` (Optuna's prior or mode M, whichever fit predicts its trials
 better, left out one at a time); the acquisition: `pi` (log probability of improvement), `ucbB` (UCB,
@@ -219,8 +219,41 @@ class TrustRegionGP(optuna.samplers.GPSampler):
         return boxed.to_x(z)
 
 
-def lognormal_lengthscale_prior(scale: float = 1.0) -> Any:
-    """GPSampler's prior, the length-scale term Hvarfner et al.'s (2024): LogNormal(sqrt(2) + log(d) / 2, sqrt(3)).
+def kernel_prior(length_scale_term: Any, noise_rate: float = 30.0) -> Any:
+    """GPSampler's kernel prior (optuna._gp.prior.default_log_prior) with another length-scale term and noise rate.
+
+    `length_scale_term(inverse_squared_lengthscales)` is the log prior of the length scales; the
+    kernel scale keeps Optuna's Gamma(2, 1), the noise variance gets Gamma(1.1, noise_rate).
+    """
+    import torch
+
+    def gamma(x: Any, concentration: float, rate: float) -> Any:
+        return (concentration - 1) * torch.log(x) - rate * x
+
+    def log_prior(gpr: Any) -> Any:
+        return (
+            length_scale_term(gpr.inverse_squared_lengthscales)
+            + gamma(gpr.kernel_scale, 2, 1)
+            + gamma(gpr.noise_var, 1.1, noise_rate)
+        )
+
+    return log_prior
+
+
+def optuna_length_scale_term(mode: float = 1.0) -> Any:
+    """Optuna's length-scale term, -(0.1 / s + 0.1 * s) for s = 1 / length scale**2, moved to peak at `mode`."""
+
+    peak = 1.0 / mode**2  # of the inverse squared length scale
+
+    def term(isl: Any) -> Any:
+        s = isl / peak
+        return -(0.1 / s + 0.1 * s).sum()
+
+    return term
+
+
+def lognormal_length_scale_term(scale: float = 1.0) -> Any:
+    """Hvarfner et al.'s (2024) length-scale prior, LogNormal(sqrt(2) + log(d) / 2, sqrt(3)), BoTorch's default.
 
     `scale` moves the prior's location by log(scale): below 1, shorter length scales.
     """
@@ -230,40 +263,16 @@ def lognormal_lengthscale_prior(scale: float = 1.0) -> Any:
 
     sigma = math.sqrt(3)
 
-    def log_prior(gpr: Any) -> Any:
-        mu = math.sqrt(2) + math.log(len(gpr.inverse_squared_lengthscales)) / 2 + math.log(scale)
+    def term(isl: Any) -> Any:
+        mu = math.sqrt(2) + math.log(len(isl)) / 2 + math.log(scale)
+        log_ls = -0.5 * torch.log(isl)
+        return (-((log_ls - mu) ** 2) / (2 * sigma**2) - log_ls).sum()
 
-        def gamma(x: Any, concentration: float, rate: float) -> Any:
-            return (concentration - 1) * torch.log(x) - rate * x
-
-        log_ls = -0.5 * torch.log(gpr.inverse_squared_lengthscales)
-        return (
-            (-((log_ls - mu) ** 2) / (2 * sigma**2) - log_ls).sum()
-            + gamma(gpr.kernel_scale, 2, 1)
-            + gamma(gpr.noise_var, 1.1, 30)
-        )
-
-    return log_prior
+    return term
 
 
-def scaled_default_prior(mode: float, noise_rate: float = 30.0) -> Any:
-    """GPSampler's kernel prior with its length-scale mode moved from 1 to `mode` and the noise rate set."""
-    import torch
-
-    lam = 1.0 / mode**2
-
-    def log_prior(gpr: Any) -> Any:
-        def gamma(x: Any, concentration: float, rate: float) -> Any:
-            return (concentration - 1) * torch.log(x) - rate * x
-
-        isl = gpr.inverse_squared_lengthscales / lam
-        return -(0.1 / isl + 0.1 * isl).sum() + gamma(gpr.kernel_scale, 2, 1) + gamma(gpr.noise_var, 1.1, noise_rate)
-
-    return log_prior
-
-
-def mixture_prior(mode: float, noise_rate: float = 30.0) -> Any:
-    """Per length scale, an even mixture of GPSampler's prior (mode 1) and the same shape at `mode`, both normalised.
+def mixture_length_scale_term(mode: float) -> Any:
+    """Per length scale, an even mixture of Optuna's term (mode 1) and the same shape at `mode`, both normalised.
 
     The fit then picks, per parameter, whichever the data supports: short where the trials say bumpy.
     """
@@ -271,19 +280,13 @@ def mixture_prior(mode: float, noise_rate: float = 30.0) -> Any:
 
     import torch
 
-    def log_prior(gpr: Any) -> Any:
-        def gamma(x: Any, concentration: float, rate: float) -> Any:
-            return (concentration - 1) * torch.log(x) - rate * x
-
-        isl = gpr.inverse_squared_lengthscales
+    def term(isl: Any) -> Any:
         s = isl * mode**2
         wide = -(0.1 / isl + 0.1 * isl)
         short = -(0.1 / s + 0.1 * s) + 2 * math.log(mode)  # p_m(l) = m^2 g(l m^2): the same mass
-        return (
-            torch.logaddexp(wide, short).sum() + gamma(gpr.kernel_scale, 2, 1) + gamma(gpr.noise_var, 1.1, noise_rate)
-        )
+        return torch.logaddexp(wide, short).sum()
 
-    return log_prior
+    return term
 
 
 def loo_log_predictive(fit: Any) -> float:
@@ -375,8 +378,10 @@ def sampler(variant: str, seed: int, trials: int = 25) -> optuna.samplers.BaseSa
     cls: type[optuna.samplers.GPSampler] = optuna.samplers.GPSampler
     attrs: dict[str, Any] = {}
     tr: dict[str, Any] = {}
-    noise_rate = 30.0
-    for part in variant.split("+"):
+    parts = variant.split("+")
+    # the noise rate applies to whichever prior the variant names, wherever `noiseR` stands in it
+    noise_rate = next((float(part[5:]) for part in parts if part.startswith("noise")), 30.0)
+    for part in parts:
         if part == "det":
             kw["deterministic_objective"] = True
         elif part == "warp":
@@ -404,17 +409,17 @@ def sampler(variant: str, seed: int, trials: int = 25) -> optuna.samplers.BaseSa
             kw["independent_sampler"] = optuna.samplers.QMCSampler(
                 qmc_type="sobol", scramble=True, seed=seed, warn_independent_sampling=False
             )
-        elif part == "lnprior" or part.startswith("lnprior"):
-            attrs["_log_prior"] = lognormal_lengthscale_prior(int(part[7:] or 100) / 100)
+        elif part.startswith("lnprior"):
+            attrs["_log_prior"] = kernel_prior(lognormal_length_scale_term(int(part[7:] or 100) / 100), noise_rate)
         elif part.startswith("loo"):
-            cls, kw["alt_prior"] = LooSelectGP, scaled_default_prior(int(part[3:]) / 100, noise_rate)
+            alt = kernel_prior(optuna_length_scale_term(int(part[3:]) / 100), noise_rate)
+            cls, kw["alt_prior"] = LooSelectGP, alt
         elif part.startswith("mix"):
-            attrs["_log_prior"] = mixture_prior(int(part[3:]) / 100, noise_rate)
+            attrs["_log_prior"] = kernel_prior(mixture_length_scale_term(int(part[3:]) / 100), noise_rate)
         elif part.startswith("lsmode"):
-            attrs["_log_prior"] = scaled_default_prior(int(part[6:]) / 100, noise_rate)
+            attrs["_log_prior"] = kernel_prior(optuna_length_scale_term(int(part[6:]) / 100), noise_rate)
         elif part.startswith("noise"):
-            noise_rate = float(part[5:])
-            attrs.setdefault("_log_prior", scaled_default_prior(1.0, noise_rate))
+            attrs.setdefault("_log_prior", kernel_prior(optuna_length_scale_term(), noise_rate))
         elif part == "pi" or part.startswith("ucb"):
             cls, kw["acq"] = AcqfGP, part
         elif part.startswith("until"):
