@@ -41,8 +41,14 @@ def main() -> None:
     parser.add_argument("--splits", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=20)
     args = parser.parse_args()
+    missing = [str(path) for path in args.runs if not path.is_file()]
+    if missing:
+        parser.error(f"no such file: {', '.join(missing)} (bench/early_stopping.py --json writes one)")
     rows = [r for path in args.runs for r in json.loads(path.read_text())]
     off = {r["seed"]: r for r in rows if r["policy"] == "off"}
+    if not off:
+        # every figure here is a difference from off's winner on the same seed
+        parser.error("no `off` runs in the JSON: run bench/early_stopping.py with off among its policies")
     cache: dict[str, float] = {}
     for policy in sorted({r["policy"] for r in rows} - {"off"}):
         mine = sorted((r for r in rows if r["policy"] == policy and r["seed"] in off), key=lambda r: r["seed"])
