@@ -65,19 +65,25 @@ class WarpedGP(optuna.samplers.GPSampler):
         return super()._sample_relative_impl(study, trials, running, space)
 
 
+def gp_training_data(study: Any, completed: Any, space: Any) -> tuple[Any, np.ndarray, np.ndarray]:
+    """What GPSampler fits: its search space, the trials' normalised params and their standardised values (max)."""
+    from optuna._gp.search_space import SearchSpace
+    from optuna.samplers._gp.sampler import _standardize_values
+
+    ss = SearchSpace(space)
+    sign = -1.0 if study.direction == optuna.study.StudyDirection.MINIMIZE else 1.0
+    y = _standardize_values(sign * np.array([t.values for t in completed]))[0][:, 0]
+    return ss, ss.get_normalized_params(completed), y
+
+
 class TwoStartGP(optuna.samplers.GPSampler):
     """The kernel is fitted from the previous fit and from a low-noise start; the higher posterior seeds GPSampler."""
 
     def _sample_relative_impl(self, study: Any, completed: Any, running: Any, space: Any) -> Any:
         import torch
         from optuna._gp import gp
-        from optuna._gp.search_space import SearchSpace
-        from optuna.samplers._gp.sampler import _standardize_values
 
-        ss = SearchSpace(space)
-        x = ss.get_normalized_params(completed)
-        sign = -1.0 if study.direction == optuna.study.StudyDirection.MINIMIZE else 1.0
-        y = _standardize_values(sign * np.array([t.values for t in completed]))[0][:, 0]
+        ss, x, y = gp_training_data(study, completed, space)
         cached = self._gprs_cache_list[0] if self._gprs_cache_list else None
         low = gp.GPRegressor(
             torch.from_numpy(ss.is_categorical),
@@ -312,13 +318,8 @@ class LooSelectGP(optuna.samplers.GPSampler):
 
     def _sample_relative_impl(self, study: Any, completed: Any, running: Any, space: Any) -> Any:
         from optuna._gp import gp
-        from optuna._gp.search_space import SearchSpace
-        from optuna.samplers._gp.sampler import _standardize_values
 
-        ss = SearchSpace(space)
-        x = ss.get_normalized_params(completed)
-        sign = -1.0 if study.direction == optuna.study.StudyDirection.MINIMIZE else 1.0
-        y = _standardize_values(sign * np.array([t.values for t in completed]))[0][:, 0]
+        ss, x, y = gp_training_data(study, completed, space)
         scores = {}
         for name, log_prior in self.priors.items():
             self.fits[name] = gp.fit_kernel_params(
