@@ -300,6 +300,13 @@ class FlowContract:
     ) -> None:
         from flows.hpo_sweep import hpo_sweep
 
+        # Twice the trials: the crash comes when the first trial has finished, and Prefect takes
+        # about a second to run the crash hook that stops the sweep. With 4 trials 2 at a time,
+        # the last two (a second each locally) sometimes finished first, and the sweep ended
+        # COMPLETED with nothing left to stop (2 runs in 6).
+        raw = yaml.safe_load(config_path.read_text())
+        raw["tuning"]["max_jobs"] *= 2
+        config_path.write_text(HEADER + yaml.safe_dump(raw, sort_keys=False))
         config = load_config(config_path)
         finished_at_crash: list[SweepState] = []
 
