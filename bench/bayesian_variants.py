@@ -16,7 +16,9 @@ variance's Gamma(1.1, R) prior, with any of the priors here; Optuna's R is 30), 
 an even mixture of Optuna's prior and mode M), `untilP` (the variant's prior until P per cent of
 the budget, Optuna's after), `looM` (Optuna's prior or mode M, whichever fit predicts its trials
 better, left out one at a time); the acquisition: `pi` (log probability of improvement), `ucbB` (UCB,
-beta B). `defaults` is GPSampler(seed) itself, `tpe` TPESampler(seed). Problems: Branin,
+beta B); the kernel integrated out: `mcmcK` (adapters/local/marginal_gp.py's sampler, EI averaged
+over K posterior draws of the kernel; the product's is `mcmc10+start5`). `defaults` is
+GPSampler(seed) itself, `tpe` TPESampler(seed). Problems: Branin,
 Hartmann-6 and bench/functions/suite.py's; NAME+noiseS adds Gaussian noise of sd S to what the
 sampler sees. Sequential ask/tell, the same search space and draws as bench/bayesian.py. Regrets
 are cached per run in a JSON file, so a stopped run resumes
@@ -44,6 +46,7 @@ from bayesian import OBJECTIVES
 from efficiency import FUNCTIONS, function_spec
 from functions.suite import SUITE
 
+from adapters.local.marginal_gp import MarginalGPSampler
 from adapters.local.search import suggest_params
 
 LOW_NOISE_START = 1e-4  # standardised units: a noise sd of 1% of the values' spread
@@ -421,6 +424,8 @@ def sampler(variant: str, seed: int, trials: int = 25) -> optuna.samplers.BaseSa
             attrs["_log_prior"] = kernel_prior(optuna_length_scale_term(int(part[6:]) / 100), noise_rate)
         elif part.startswith("noise"):
             attrs.setdefault("_log_prior", kernel_prior(optuna_length_scale_term(), noise_rate))
+        elif part.startswith("mcmc"):
+            cls, kw["kernel_samples"] = MarginalGPSampler, int(part[4:])
         elif part == "pi" or part.startswith("ucb"):
             cls, kw["acq"] = AcqfGP, part
         elif part.startswith("until"):

@@ -43,6 +43,7 @@ from optuna.distributions import (
 
 from adapters.errors import Problem
 from adapters.local import optuna_access
+from adapters.local.marginal_gp import KERNEL_SAMPLES, MarginalGPSampler
 from adapters.local.pruners import BanditPruner, MedianStoppingPruner, TruncationPruner
 from adapters.spec import EarlyStoppingPolicy, HpoConfig, ParamRange, RangeType, Scaling, Strategy
 
@@ -51,8 +52,12 @@ Scalar = bool | int | float | str
 # u is kept this far from 0 and 1 so the inverse CDF stays finite: +-6 sigma, beyond which a
 # normal draw falls once in 500 million.
 _U_EPS = 1e-9
-# TPE's and GPSampler's default: 10 random trials before the model takes over. See docs/search.md.
+# TPE's default: 10 random trials before the model takes over. See docs/search.md.
 STARTUP_TRIALS = 10
+# The Gaussian process's random startup trials: with its kernel integrated out it models 5 trials
+# soundly, and starting at 5 rather than GPSampler's 10 took Hartmann-6's median regret at 25 trials
+# from 0.53 to 0.28 of TPE's (docs/search.md).
+GP_STARTUP_TRIALS = 5
 # Above this many trials the Bayesian strategy fits TPE instead of a Gaussian process: a GP's fit
 # grows with the cube of the trials (one suggestion took 1.3 s at 400 trials and 2 s at 800 on a
 # 2-core machine, against TPE's 0.05 s) and blocks the runner's loop while it runs, and by then
@@ -268,9 +273,9 @@ def bayesian_model(spec: HpoConfig, torch_present: bool | None = None) -> Bayesi
     """The one rule for what Bayesian search fits: Optuna's GPSampler where it pays, TPE otherwise.
 
     A Gaussian process (what SageMaker's and Azure ML's Bayesian strategies fit) finds a good
-    point in fewer trials than TPE (docs/search.md: median regret at 25 / 50 trials 0.08 / 0.00 of
-    TPE's on Branin, 0.58 / 0.01 on Hartmann-6), but it needs torch, costs more per suggestion as
-    trials accumulate, and learns only from completed trials.
+    point in fewer trials than TPE (docs/search.md has the median regrets on Branin, Hartmann-6 and
+    other standard functions), but it needs torch, costs more per suggestion as trials
+    accumulate, and learns only from completed trials.
     """
     t = spec.tuning
     if t.strategy == Strategy.Hyperband or t.early_stopping.policy == EarlyStoppingPolicy.asha:
@@ -279,9 +284,9 @@ def bayesian_model(spec: HpoConfig, torch_present: bool | None = None) -> Bayesi
             "successive halving stops most trials early and a Gaussian process learns only from completed "
             "ones; TPE also learns from the stopped trials",
         )
-    if t.max_jobs <= STARTUP_TRIALS:
+    if t.max_jobs <= GP_STARTUP_TRIALS:
         return BayesianModel(
-            TPE, f"max_jobs {t.max_jobs} <= {STARTUP_TRIALS}: every trial is a random startup trial, no model is fit"
+            TPE, f"max_jobs {t.max_jobs} <= {GP_STARTUP_TRIALS}: every trial is a random startup trial, no model is fit"
         )
     if t.max_jobs > GP_MAX_TRIALS:
         return BayesianModel(
@@ -301,7 +306,8 @@ def bayesian_model(spec: HpoConfig, torch_present: bool | None = None) -> Bayesi
     return BayesianModel(
         GP,
         f"{t.max_jobs} trials over {len(t.hyperparameter_ranges)} parameter(s): a Gaussian process "
-        "(Matern 5/2, log expected improvement; running trials count through q-batch EI)",
+        f"(Matern 5/2; expected improvement averaged over {KERNEL_SAMPLES} posterior draws of the kernel; "
+        "running trials count through q-batch EI)",
     )
 
 
@@ -319,7 +325,7 @@ def build_sampler(spec: HpoConfig, *, worker: int = 0) -> optuna.samplers.BaseSa
         return optuna.samplers.RandomSampler(seed=seed)
     if bayesian_model(spec).name == GP:
         # Its startup trials come from RandomSampler(seed), which first_trial_sampler relies on.
-        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=STARTUP_TRIALS)
+        return MarginalGPSampler(seed=seed, n_startup_trials=GP_STARTUP_TRIALS)
     # multivariate: one joint Parzen estimator instead of one per parameter (learning rate and
     # batch size interact). `group` is left off: every trial draws every parameter, so the space
     # is one group already. constant_liar: a trial still running counts as a poor one, so
@@ -433,7 +439,8 @@ def describe_search(spec: HpoConfig) -> dict[str, Any]:
         sampler |= {"name": "RandomSampler"}
     else:
         model = bayesian_model(spec)
-        sampler |= {"name": model.name, "why": model.reason, "n_startup_trials": STARTUP_TRIALS}
+        startup = GP_STARTUP_TRIALS if model.name == GP else STARTUP_TRIALS
+        sampler |= {"name": model.name, "why": model.reason, "n_startup_trials": startup}
         if model.name == TPE:
             sampler |= {"multivariate": True, "constant_liar": True}
     pruner: dict[str, Any]

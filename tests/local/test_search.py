@@ -11,6 +11,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from adapters.local import search
+from adapters.local.marginal_gp import MarginalGPSampler
 from adapters.local.search import (
     GridSearch,
     bayesian_model,
@@ -270,8 +271,9 @@ def test_bayesian_fits_a_gaussian_process_where_it_pays_and_says_why_not_elsewhe
     big = _model(True, **{"tuning.max_jobs": search.GP_MAX_TRIALS + 1})
     assert big.name == "TPESampler" and f"> {search.GP_MAX_TRIALS}" in big.reason
     assert _model(True, **{"tuning.max_jobs": search.GP_MAX_TRIALS}).name == "GPSampler"
-    small = _model(True, **{"tuning.max_jobs": 10})
+    small = _model(True, **{"tuning.max_jobs": search.GP_STARTUP_TRIALS})
     assert small.name == "TPESampler" and "no model is fit" in small.reason
+    assert _model(True, **{"tuning.max_jobs": search.GP_STARTUP_TRIALS + 1}).name == "GPSampler"
     for halving in ({"tuning.strategy": "Hyperband"}, {"tuning.early_stopping": {"policy": "asha"}}):
         model = _model(True, **halving)
         assert model.name == "TPESampler" and "learns only from completed" in model.reason
@@ -283,25 +285,26 @@ def test_plan_shows_the_model_and_why(monkeypatch: pytest.MonkeyPatch) -> None:
     spec = make_config({"tuning.strategy": "Bayesian", "tuning.max_jobs": 50, "tuning.random_seed": 3})
     monkeypatch.setattr(search, "torch_available", lambda: True)
     shown = describe_search(spec)["sampler"]
-    assert shown["name"] == "GPSampler" and shown["n_startup_trials"] == 10 and "Gaussian process" in shown["why"]
+    assert shown["name"] == "GPSampler" and shown["n_startup_trials"] == 5 and "posterior draws" in shown["why"]
     assert "multivariate" not in shown
     # plan draws the first trial without building the GP (which imports torch): the GP's own startup draws.
     assert isinstance(search.first_trial_sampler(spec), optuna.samplers.RandomSampler)
     monkeypatch.setattr(search, "torch_available", lambda: False)
     shown = describe_search(spec)["sampler"]
     assert shown["name"] == "TPESampler" and "torch is not installed" in shown["why"]
+    assert shown["n_startup_trials"] == 10
 
 
 def test_gaussian_process_draws_the_plans_first_trials_then_models() -> None:
     pytest.importorskip("torch")
     spec = make_config({"tuning.strategy": "Bayesian", "tuning.max_jobs": 50, "tuning.random_seed": 11})
     sampler = build_sampler(spec)
-    assert isinstance(sampler, optuna.samplers.GPSampler)
+    assert isinstance(sampler, MarginalGPSampler) and sampler._n_startup_trials == 5
     study = optuna.create_study(direction="maximize", sampler=sampler)
     first = optuna.create_study(direction="maximize", sampler=search.first_trial_sampler(spec))
     assert suggest_params(study.ask(), spec) == suggest_params(first.ask(), spec)
     study = optuna.create_study(direction="maximize", sampler=build_sampler(spec))
-    for _ in range(14):  # 10 startup trials, then the GP: a smooth objective peaked at lr = 1e-2
+    for _ in range(8):  # 5 startup trials, then the GP: a smooth objective peaked at lr = 1e-2
         trial = study.ask()
         params = suggest_params(trial, spec)
         study.tell(trial, -((math.log10(params["lr"]) + 2) ** 2))
@@ -416,7 +419,7 @@ def test_describe_search_for_plan() -> None:
         "strategy": "Bayesian",
         "seed": 7,
         "name": "TPESampler",
-        "why": "max_jobs 4 <= 10: every trial is a random startup trial, no model is fit",
+        "why": "max_jobs 4 <= 5: every trial is a random startup trial, no model is fit",
         "multivariate": True,
         "constant_liar": True,
         "n_startup_trials": 10,
