@@ -8,6 +8,7 @@ torch (optional; `pip install torch==2.13.0` here).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import optuna
@@ -50,19 +51,26 @@ def _trials(n: int, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return x, (y - y.mean()) / y.std()
 
 
+def _map_fit(x: np.ndarray, y: np.ndarray) -> Any:
+    """GPSampler's own kernel fit, under its default prior."""
+    from optuna._gp import gp, prior
+
+    return gp.fit_kernel_params(
+        X=x,
+        Y=y,
+        is_categorical=np.zeros(x.shape[1], dtype=bool),
+        log_prior=prior.default_log_prior,
+        minimum_noise=prior.DEFAULT_MINIMUM_NOISE_VAR,
+        deterministic_objective=False,
+    )
+
+
 def test_the_log_posterior_is_optunas_likelihood_and_prior_in_log_coordinates() -> None:
     torch = pytest.importorskip("torch")
     from optuna._gp import gp, prior
 
     x, y = _trials(18, 3, seed=1)
-    fit = gp.fit_kernel_params(
-        X=x,
-        Y=y,
-        is_categorical=np.zeros(3, dtype=bool),
-        log_prior=prior.default_log_prior,
-        minimum_noise=prior.DEFAULT_MINIMUM_NOISE_VAR,
-        deterministic_objective=False,
-    )
+    fit = _map_fit(x, y)
     floor = prior.DEFAULT_MINIMUM_NOISE_VAR
     log_post = kernel_log_posterior(fit._squared_X_diff.numpy(), y, prior.default_log_prior, floor)
     rng = np.random.default_rng(2)
@@ -84,17 +92,8 @@ def test_the_log_posterior_is_optunas_likelihood_and_prior_in_log_coordinates() 
 
 def test_the_kernel_draws_spread_around_the_map_fit() -> None:
     pytest.importorskip("torch")
-    from optuna._gp import gp, prior
-
     x, y = _trials(20, 2, seed=3)
-    fit = gp.fit_kernel_params(
-        X=x,
-        Y=y,
-        is_categorical=np.zeros(2, dtype=bool),
-        log_prior=prior.default_log_prior,
-        minimum_noise=prior.DEFAULT_MINIMUM_NOISE_VAR,
-        deterministic_objective=False,
-    )
+    fit = _map_fit(x, y)
     sampler = MarginalGPSampler(seed=0)
     kernels = sampler.posterior_kernels(fit)
     assert len(kernels) == KERNEL_SAMPLES
