@@ -17,7 +17,8 @@ an even mixture of Optuna's prior and mode M), `untilP` (the variant's prior unt
 the budget, Optuna's after), `looM` (Optuna's prior or mode M, whichever fit predicts its trials
 better, left out one at a time); the acquisition: `pi` (log probability of improvement), `ucbB` (UCB,
 beta B); the kernel integrated out: `mcmcK` (adapters/local/marginal_gp.py's sampler, EI averaged
-over K posterior draws of the kernel; the product's is `mcmc10+start5`). `defaults` is
+over K posterior draws of the kernel; the product's is `mcmc10+start5`; `capN`: the MAP fit alone
+from N finished trials on). `defaults` is
 GPSampler(seed) itself, `tpe` TPESampler(seed). Problems: Branin,
 Hartmann-6 and bench/functions/suite.py's; NAME+noiseS adds Gaussian noise of sd S to what the
 sampler sees. Sequential ask/tell, the same search space and draws as bench/bayesian.py. Regrets
@@ -426,6 +427,8 @@ def sampler(variant: str, seed: int, trials: int = 25) -> optuna.samplers.BaseSa
             attrs.setdefault("_log_prior", kernel_prior(optuna_length_scale_term(), noise_rate))
         elif part.startswith("mcmc"):
             cls, kw["kernel_samples"] = MarginalGPSampler, int(part[4:])
+        elif part.startswith("cap"):
+            kw["max_trials"] = int(part[3:])
         elif part == "pi" or part.startswith("ucb"):
             cls, kw["acq"] = AcqfGP, part
         elif part.startswith("until"):

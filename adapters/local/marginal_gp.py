@@ -38,9 +38,16 @@ _RAW_BOUND = 30.0
 class MarginalGPSampler(optuna.samplers.GPSampler):
     """GPSampler whose acquisition averages (q-)log-EI over posterior draws of the kernel's parameters."""
 
-    def __init__(self, *, seed: int | None = None, kernel_samples: int = KERNEL_SAMPLES, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int | None = None,
+        kernel_samples: int = KERNEL_SAMPLES,
+        max_trials: int = MARGINAL_MAX_TRIALS,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(seed=seed, **kwargs)
-        self.kernel_samples = kernel_samples
+        self.kernel_samples, self.max_trials = kernel_samples, max_trials
         self._mcmc_rng = np.random.default_rng(seed)
 
     def _optimize_acqf(self, acqf: Any, best_params: np.ndarray | None) -> np.ndarray:
@@ -48,7 +55,7 @@ class MarginalGPSampler(optuna.samplers.GPSampler):
 
         if type(acqf) in (acqf_module.LogEI, acqf_module.qLogEI):
             gpr = acqf._gpr if type(acqf) is acqf_module.LogEI else acqf._cond_gpr._gpr
-            if len(gpr._y_train) <= MARGINAL_MAX_TRIALS and self.kernel_samples > 1:
+            if len(gpr._y_train) <= self.max_trials and self.kernel_samples > 1:
                 acqf = self._integrated(acqf, self.posterior_kernels(gpr))
         return super()._optimize_acqf(acqf, best_params)
 

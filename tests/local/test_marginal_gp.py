@@ -140,8 +140,7 @@ def test_sequential_and_parallel_asks_are_drawn_by_the_integrated_model(monkeypa
 
 def test_with_many_trials_the_map_fit_alone_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("torch")
-    monkeypatch.setattr(marginal_gp, "MARGINAL_MAX_TRIALS", 6)
-    sampler = MarginalGPSampler(seed=5, n_startup_trials=5)
+    sampler = MarginalGPSampler(seed=5, n_startup_trials=5, max_trials=6)
     drawn: list[int] = []
     original = marginal_gp.MarginalGPSampler.posterior_kernels
     monkeypatch.setattr(
