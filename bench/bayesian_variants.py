@@ -18,12 +18,11 @@ the budget, Optuna's after), `looM` (Optuna's prior or mode M, whichever fit pre
 better, left out one at a time); the acquisition: `pi` (log probability of improvement), `ucbB` (UCB,
 beta B); the kernel integrated out: `mcmcK` (adapters/local/marginal_gp.py's sampler, EI averaged
 over K posterior draws of the kernel; the product's is `mcmc10+start5`; `capN`: the MAP fit alone
-from N finished trials on). `defaults` is
-GPSampler(seed) itself, `tpe` TPESampler(seed). Problems: Branin,
-Hartmann-6 and bench/functions/suite.py's; NAME+noiseS adds Gaussian noise of sd S to what the
-sampler sees. Sequential ask/tell, the same search space and draws as bench/bayesian.py. Regrets
-are cached per run in a JSON file, so a stopped run resumes
-and several processes can split the seeds.
+from N finished trials on). `defaults` is GPSampler(seed) itself, `tpe` TPESampler(seed).
+Problems: Branin, Hartmann-6 and bench/functions/suite.py's; NAME+noiseS adds Gaussian noise of sd
+S to what the sampler sees. Sequential ask/tell, the same search space and draws as
+bench/bayesian.py. Regrets are cached per run in a JSON file, so a stopped run resumes and several
+processes can split the seeds.
 
     nice -n 19 .venv/bin/python bench/bayesian_variants.py hartmann6 defaults,det --seeds 101-116 --trials 25
 """
