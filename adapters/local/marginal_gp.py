@@ -9,8 +9,9 @@ averaged over the draws, as Spearmint did (Snoek et al. 2012, "Practical Bayesia
 machine learning algorithms"). The model, prior, acquisition optimiser and startup sampler are
 GPSampler's own; docs/search.md has the measurements.
 
-It reaches into `optuna._gp` (the GP, its acquisition functions and thread limiting): private
-modules of the Optuna version pinned in uv.lock, which tests/local/test_marginal_gp.py exercises.
+It reaches into `optuna._gp` (the GP, its acquisition functions and thread limiting, here and in
+integrated_acqf.py): private modules of the Optuna version pinned in uv.lock, which
+tests/local/test_marginal_gp.py exercises.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from typing import Any
 import numpy as np
 import optuna
 
-# Posterior draws of the kernel per suggestion: 10 put Hartmann-6's median regret at 25 trials from
-# 0.62 to 0.28 of TPE's (with 5 startup trials); each costs one more EI per acquisition evaluation.
+# Posterior draws of the kernel per suggestion: 10 took Hartmann-6's median regret at 25 trials
+# from 0.62 to 0.53 of TPE's (0.28 with 5 startup trials, search.GP_STARTUP_TRIALS); each draw
+# costs one more EI per acquisition evaluation.
 KERNEL_SAMPLES = 10
 # Slice-sampling sweeps (every kernel parameter once) before the first kept draw, and between draws.
 BURN_IN = 10
@@ -53,35 +55,13 @@ class MarginalGPSampler(optuna.samplers.GPSampler):
     def _optimize_acqf(self, acqf: Any, best_params: np.ndarray | None) -> np.ndarray:
         from optuna._gp import acqf as acqf_module
 
-        if type(acqf) in (acqf_module.LogEI, acqf_module.qLogEI):
+        from adapters.local.integrated_acqf import integrate
+
+        if type(acqf) in (acqf_module.LogEI, acqf_module.qLogEI):  # GPSampler's single-objective ones
             gpr = acqf._gpr if type(acqf) is acqf_module.LogEI else acqf._cond_gpr._gpr
             if len(gpr._y_train) <= self.max_trials and self.kernel_samples > 1:
-                acqf = self._integrated(acqf, self.posterior_kernels(gpr))
+                acqf = integrate(acqf, self.posterior_kernels(gpr), self._mcmc_rng)
         return super()._optimize_acqf(acqf, best_params)
-
-    def _integrated(self, acqf: Any, kernels: list[Any]) -> IntegratedAcqf:
-        """The same acquisition, once per kernel draw; with running trials, the QMC samples are shared out."""
-        from optuna._gp import acqf as acqf_module
-
-        if type(acqf) is acqf_module.LogEI:
-            parts = [
-                acqf_module.LogEI(gpr=k, search_space=acqf.search_space, threshold=acqf._threshold) for k in kernels
-            ]
-        else:
-            running = acqf._cond_gpr._X_running.numpy()
-            n_qmc = max(16, math.ceil(acqf._per_sample_log_util_shape[0] / len(kernels)))
-            parts = [
-                acqf_module.qLogEI(
-                    gpr=k,
-                    search_space=acqf.search_space,
-                    threshold=acqf._threshold,
-                    n_qmc_samples=n_qmc,
-                    qmc_seed=int(self._mcmc_rng.integers(2**30)),
-                    normalized_params_of_running_trials=running,
-                )
-                for k in kernels
-            ]
-        return IntegratedAcqf(parts, acqf.length_scales, acqf.search_space)
 
     def posterior_kernels(self, fit: Any) -> list[Any]:
         """`kernel_samples` GPs with kernel parameters drawn from their posterior, the chain started at `fit`."""
@@ -114,34 +94,6 @@ class MarginalGPSampler(optuna.samplers.GPSampler):
                     kernel._cache_matrix()
                     kernels.append(kernel)
         return kernels
-
-
-class IntegratedAcqf:
-    """log of the mean of exp(part) over the parts: expected improvement averaged over kernel draws."""
-
-    def __init__(self, parts: list[Any], length_scales: np.ndarray, search_space: Any) -> None:
-        self.parts, self.length_scales, self.search_space = parts, length_scales, search_space
-        self._log_n = math.log(len(parts))
-
-    def eval_acqf(self, x: Any) -> Any:
-        import torch
-
-        return torch.logsumexp(torch.stack([p.eval_acqf(x) for p in self.parts]), dim=0) - self._log_n
-
-    def eval_acqf_no_grad(self, x: np.ndarray) -> np.ndarray:
-        import torch
-
-        with torch.no_grad():
-            return self.eval_acqf(torch.from_numpy(x)).numpy()
-
-    def eval_acqf_with_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        import torch
-
-        xt = torch.from_numpy(x).requires_grad_(True)
-        value = self.eval_acqf(xt)
-        value.backward()
-        assert xt.grad is not None
-        return value.item(), xt.grad.numpy()
 
 
 def kernel_log_posterior(squared_diff: np.ndarray, y: np.ndarray, log_prior: Any, floor: float) -> Any:

@@ -14,7 +14,6 @@ import numpy as np
 import optuna
 import pytest
 
-from adapters.local import marginal_gp
 from adapters.local.marginal_gp import KERNEL_SAMPLES, MarginalGPSampler, kernel_log_posterior, slice_step
 
 pytestmark = pytest.mark.unit
@@ -114,16 +113,18 @@ def _objective(trial: optuna.Trial) -> float:
 
 def test_sequential_and_parallel_asks_are_drawn_by_the_integrated_model(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("torch")
+    from adapters.local import integrated_acqf
+
     sampler = MarginalGPSampler(seed=5, n_startup_trials=5)
     used: list[str] = []
-    original = marginal_gp.MarginalGPSampler._integrated
+    original = integrated_acqf.integrate
 
-    def recording(self: MarginalGPSampler, acqf: object, kernels: list[object]) -> marginal_gp.IntegratedAcqf:
-        built = original(self, acqf, kernels)
+    def recording(acqf: Any, kernels: list[Any], rng: np.random.Generator) -> integrated_acqf.IntegratedAcqf:
+        built = original(acqf, kernels, rng)
         used.append(f"{type(built.parts[0]).__name__} x{len(built.parts)}")
         return built
 
-    monkeypatch.setattr(marginal_gp.MarginalGPSampler, "_integrated", recording)
+    monkeypatch.setattr(integrated_acqf, "integrate", recording)
     study = optuna.create_study(sampler=sampler)
     study.optimize(_objective, n_trials=12)
     assert used == ["LogEI x10"] * 7  # trials 6-12: every model suggestion, none at random
@@ -138,16 +139,17 @@ def test_sequential_and_parallel_asks_are_drawn_by_the_integrated_model(monkeypa
     assert nxt.params != running.params
 
 
-def test_with_many_trials_the_map_fit_alone_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("torch")
-    sampler = MarginalGPSampler(seed=5, n_startup_trials=5, max_trials=6)
-    drawn: list[int] = []
-    original = marginal_gp.MarginalGPSampler.posterior_kernels
-    monkeypatch.setattr(
-        marginal_gp.MarginalGPSampler,
-        "posterior_kernels",
-        lambda self, fit: drawn.append(len(fit._y_train)) or original(self, fit),
-    )
+def _suggestions(sampler: optuna.samplers.BaseSampler, n: int) -> list[dict[str, Any]]:
     study = optuna.create_study(sampler=sampler)
-    study.optimize(_objective, n_trials=9)
-    assert drawn == [5, 6]  # trials 6 and 7 integrate the kernel out; 8 and 9 use the MAP fit
+    study.optimize(_objective, n_trials=n)
+    return [t.params for t in study.trials]
+
+
+def test_past_its_trial_cap_it_suggests_exactly_what_gpsampler_does() -> None:
+    pytest.importorskip("torch")
+    gpsampler = _suggestions(optuna.samplers.GPSampler(seed=5, n_startup_trials=5), 8)
+    # The cap below the startup trials: every model suggestion has more finished trials than it.
+    assert _suggestions(MarginalGPSampler(seed=5, n_startup_trials=5, max_trials=4), 8) == gpsampler
+    integrated = _suggestions(MarginalGPSampler(seed=5, n_startup_trials=5), 8)
+    assert integrated[:5] == gpsampler[:5]  # the same random startup trials
+    assert integrated[5] != gpsampler[5]  # the first model suggestion: the kernel integrated out
