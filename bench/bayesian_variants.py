@@ -502,11 +502,19 @@ def main() -> None:
         parser.error(f"unknown problem {args.problem!r}")
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-    first, last = (int(s) for s in args.seeds.split("-"))
+    try:
+        first, last = (int(s) for s in args.seeds.split("-"))
+    except ValueError:
+        parser.error(f"--seeds {args.seeds!r}: FIRST-LAST, e.g. 101-120")
     seeds = range(first, last + 1)
     cache = args.cache or Path(f"bayesian-variants-{args.problem}-{args.seeds}-{args.trials}.json")
     done = json.loads(cache.read_text()) if cache.exists() else {}
     variants = ["tpe", *args.variants.split(",")]
+    for variant in variants:
+        try:  # a part missing its number (`mcmc` for `mcmc10`) would fail only when its first seed runs
+            sampler(variant, seed=0, trials=args.trials)
+        except ValueError:
+            parser.error(f"variant {variant!r}: a part lacks its number (e.g. mcmc10, start5, cap30, lsmode30)")
     for variant in variants:
         for seed in seeds:
             key = f"{variant}|{seed}"
