@@ -31,8 +31,8 @@ from efficiency import FUNCTIONS, function_spec
 from functions.branin import branin
 from functions.hartmann6 import hartmann6
 
-from adapters.local.search import bayesian_model, build_sampler, suggest_params
-from adapters.spec import HpoConfig
+from hpo_flow.adapters.local.search import bayesian_model, build_sampler, suggest_params
+from hpo_flow.adapters.spec import HpoConfig
 
 OBJECTIVES: dict[str, Callable[[dict[str, float]], float]] = {
     "branin": lambda p: branin(p["x1"], p["x2"]),

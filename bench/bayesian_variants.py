@@ -46,8 +46,8 @@ from bayesian import OBJECTIVES
 from efficiency import FUNCTIONS, function_spec
 from functions.suite import SUITE
 
-from adapters.local.marginal_gp import MarginalGPSampler
-from adapters.local.search import suggest_params
+from hpo_flow.adapters.local.marginal_gp import MarginalGPSampler
+from hpo_flow.adapters.local.search import suggest_params
 
 LOW_NOISE_START = 1e-4  # standardised units: a noise sd of 1% of the values' spread
 

@@ -1,6 +1,6 @@
 """Early stopping on an in-process emulation of the digits sweep: for choosing settings quickly.
 
-The same study as the runner's (the config's sampler and pruner from `adapters.local.search`,
+The same study as the runner's (the config's sampler and pruner from `hpo_flow.adapters.local.search`,
 ask/report/should_prune/tell), and the same curves: each trial's accuracy curve is the demo
 script's own training (examples/digits/train.py, one `partial_fit` per epoch, fixed split and
 seed), computed in this process, only as far as the trial gets, and cached by its hyperparameters.
@@ -40,8 +40,8 @@ from early_stopping import GOAL_POINTS, POLICIES
 from local_sweep import ROOT, digits_config, quality
 from threadpoolctl import threadpool_limits
 
-from adapters.local.search import build_pruner, build_sampler, suggest_params
-from adapters.spec import HpoConfig
+from hpo_flow.adapters.local.search import build_pruner, build_sampler, suggest_params
+from hpo_flow.adapters.spec import HpoConfig
 
 sys.path.insert(0, str(ROOT / "examples" / "digits"))
 from train import load_split

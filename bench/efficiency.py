@@ -22,7 +22,7 @@ from typing import Any
 
 from local_sweep import ROOT, SweepResult, digits_config, run_sweep
 
-from adapters.spec import parse_config
+from hpo_flow.adapters.spec import parse_config
 
 FUNCTIONS: dict[str, dict[str, Any]] = {
     "branin": {

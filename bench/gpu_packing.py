@@ -32,9 +32,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from adapters.local import LocalAdapter
-from adapters.port import SweepState
-from adapters.spec import HpoConfig, parse_config
+from hpo_flow.adapters.local import LocalAdapter
+from hpo_flow.adapters.port import SweepState
+from hpo_flow.adapters.spec import HpoConfig, parse_config
 
 TRIAL = Path(__file__).resolve().parent / "functions" / "gpu_trial.py"
 GOAL = 0.90

@@ -23,7 +23,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from adapters.redact import redact_text
+from hpo_flow.adapters.redact import redact_text
 from hpo_flow.cli import main
 from tests.helpers import config_dict
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adapters.local import LocalAdapter
-from adapters.port import SweepState, TrialStatus, best_trial
-from adapters.spec import HpoConfig, Objective, apply_overrides, parse_config, read_yaml
+from hpo_flow.adapters.local import LocalAdapter
+from hpo_flow.adapters.port import SweepState, TrialStatus, best_trial
+from hpo_flow.adapters.spec import HpoConfig, Objective, apply_overrides, parse_config, read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 

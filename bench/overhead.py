@@ -2,7 +2,7 @@
 
 200 trivial trials (a child Python that prints one metric line), 2 at a time:
 - floor: a ThreadPoolExecutor(2), each trial started exactly as the runner starts one
-  (`adapters.local.process.launch`: this interpreter, its own session, the death-signal wrapper,
+  (`hpo_flow.adapters.local.process.launch`: this interpreter, its own session, the death-signal wrapper,
   stdout and stderr on pipes) and its output matched with the metric regex. A new session
   matters: under load the kernel schedules each session as its own group, so a floor started
   in our session runs faster than the runner's trials can, and the ratio read below 1;
@@ -29,10 +29,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from adapters.local import LocalAdapter
-from adapters.local.process import launch
-from adapters.port import SweepState
-from adapters.spec import HpoConfig, parse_config
+from hpo_flow.adapters.local import LocalAdapter
+from hpo_flow.adapters.local.process import launch
+from hpo_flow.adapters.port import SweepState
+from hpo_flow.adapters.spec import HpoConfig, parse_config
 
 TRIAL = 'print("accuracy: 0.5")\n'
 REGEX = r"accuracy: ([0-9.]+)"

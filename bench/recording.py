@@ -13,7 +13,7 @@ machine). Rounds alternate the two, each in a fresh store, so a busy machine hur
 medians and their ratio are printed with the load average. Goal: live <= 2 s for 200 trials.
 Run: `.venv/bin/python bench/recording.py [--trials 200] [--rounds 3] [--pace 0.15] [--only live]`.
 `--png` times the PNG rendering alone of the two plots with a line per trial (learning curves,
-parallel coordinates): Optuna's matplotlib plots against ours (`tasks.plot_png`), interleaved.
+parallel coordinates): Optuna's matplotlib plots against ours (`hpo_flow.tasks.plot_png`), interleaved.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from adapters.port import SweepRef, SweepState, SweepStatus, Trial, TrialStatus
-from adapters.spec import parse_config
-from tasks.tracking import record_sweep
-from tasks.tracking.live import LiveRecorder
+from hpo_flow.adapters.port import SweepRef, SweepState, SweepStatus, Trial, TrialStatus
+from hpo_flow.adapters.spec import parse_config
+from hpo_flow.tasks.tracking import record_sweep
+from hpo_flow.tasks.tracking.live import LiveRecorder
 
 
 def make_config(tmp: Path, trials: int) -> object:
@@ -99,8 +99,8 @@ def png_rounds(trials: int, rounds: int) -> None:
     import matplotlib.pyplot as plt
     import optuna.visualization.matplotlib as mpl
 
-    from tasks import plot_png
-    from tasks.plots import build_study, quiet_optuna
+    from hpo_flow.tasks import plot_png
+    from hpo_flow.tasks.plots import build_study, quiet_optuna
 
     with tempfile.TemporaryDirectory(prefix="bench-png-") as tmp:
         root = Path(tmp)

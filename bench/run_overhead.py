@@ -83,8 +83,8 @@ def config(tmp: Path) -> dict:
 
 
 def hpo_flow_round(bin_dir: Path, first_on_machine: bool = False) -> dict[str, float]:
-    from adapters.local import LocalAdapter
-    from adapters.port import SweepRef
+    from hpo_flow.adapters.local import LocalAdapter
+    from hpo_flow.adapters.port import SweepRef
 
     with tempfile.TemporaryDirectory(prefix="bench-run-") as name:
         tmp = Path(name)

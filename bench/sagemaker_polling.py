@@ -9,7 +9,7 @@ Compared, for the same sweep (50 jobs, 4 at a time, 9 to 13 minutes each):
   ListTrainingJobsForHyperParameterTuningJob at boto3's default page size (10), every 5 s;
 - the adapter polled every 5 s without its trial cache (every poll lists every job);
 - the adapter polled every 5 s with its cache (it lists only when the describe shows a change);
-- the adapter under the flow's backoff (adapters.polling.Backoff: 5 s, growing 1.5x while nothing
+- the adapter under the flow's backoff (hpo_flow.adapters.polling.Backoff: 5 s, growing 1.5x while nothing
   changes, up to 50 s, which is what the flow uses for poll_interval_seconds: 5), with its cache;
 - the same with the backoff allowed up to 300 s.
 
@@ -28,10 +28,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from adapters.polling import Backoff  # noqa: E402
-from adapters.port import SweepRef  # noqa: E402
-from adapters.sagemaker import SageMakerAdapter  # noqa: E402
-from adapters.spec import parse_config  # noqa: E402
+from hpo_flow.adapters.polling import Backoff  # noqa: E402
+from hpo_flow.adapters.port import SweepRef  # noqa: E402
+from hpo_flow.adapters.sagemaker import SageMakerAdapter  # noqa: E402
+from hpo_flow.adapters.spec import parse_config  # noqa: E402
 from tests.sagemaker.served import ServedSageMaker  # noqa: E402
 
 INTERVAL_S = 5.0

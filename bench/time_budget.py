@@ -25,12 +25,12 @@ from pathlib import Path
 import optuna
 from overhead import REGEX
 
-from adapters.local import LocalAdapter
-from adapters.local.process import launch
-from adapters.local.state import END_ATTR, START_ATTR
-from adapters.local.storage import open_storage, storage_target
-from adapters.port import TrialStatus
-from adapters.spec import parse_config
+from hpo_flow.adapters.local import LocalAdapter
+from hpo_flow.adapters.local.process import launch
+from hpo_flow.adapters.local.state import END_ATTR, START_ATTR
+from hpo_flow.adapters.local.storage import open_storage, storage_target
+from hpo_flow.adapters.port import TrialStatus
+from hpo_flow.adapters.spec import parse_config
 
 TRIAL = 'import sys, time\ntime.sleep(float(sys.argv[sys.argv.index("--seconds") + 1]))\nprint("accuracy: 0.5")\n'
 PARALLEL = 2

@@ -3,7 +3,7 @@
 `early_stopping.py` compares each policy's best validation accuracy with `off`'s on the same seed.
 That best is the top of many noisy draws (the demo's curves swing 1-3 points an epoch), and `off`
 lets every trial draw to the end: it wins on that figure partly by luck. Here each sweep's winning
-trial (the product's rule, `adapters.port.best_trial`) is judged by its configuration instead:
+trial (the product's rule, `hpo_flow.adapters.port.best_trial`) is judged by its configuration instead:
 trained anew on `--splits` other splits of digits, as train.py trains it (`local_sweep.quality`),
 and compared with `off`'s winner on the same seed, in accuracy points.
 
@@ -20,12 +20,12 @@ from typing import Any
 
 from local_sweep import quality
 
-from adapters.port import Trial, TrialStatus, best_trial
-from adapters.spec import Objective
+from hpo_flow.adapters.port import Trial, TrialStatus, best_trial
+from hpo_flow.adapters.spec import Objective
 
 
 def winner(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The recorded trial the product would register: adapters.port.best_trial on the rows (maximize)."""
+    """The recorded trial the product would register: hpo_flow.adapters.port.best_trial on the rows (maximize)."""
     trials = [
         Trial(id=r["id"], params=r["params"], status=TrialStatus(r["status"]), objective=r["objective"]) for r in rows
     ]

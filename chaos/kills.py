@@ -139,7 +139,7 @@ def _secret_store(path: Path) -> bool:
 
 
 def _study_trials(spec: Any, paths: Any) -> list[Any]:
-    from adapters.local.storage import find_study, open_storage, storage_target
+    from hpo_flow.adapters.local.storage import find_study, open_storage, storage_target
 
     study = find_study(open_storage(storage_target(spec, paths.root)), spec.sweep_name())
     return [] if study is None else study.get_trials(deepcopy=False)
@@ -148,7 +148,7 @@ def _study_trials(spec: Any, paths: Any) -> list[Any]:
 def _sweep_trials(root: Path) -> list[Any]:
     """Trials of every sweep under root's work dir, each read with the spec its runner was given
     (the name carries the generation, which the config alone does not)."""
-    from adapters.local.state import SweepPaths, read_spec
+    from hpo_flow.adapters.local.state import SweepPaths, read_spec
 
     trials: list[Any] = []
     for spec_file in sorted((root / ".hpo").glob("*/spec.json")):
@@ -172,9 +172,9 @@ def _lost_and_duplicates(before: dict[int, float], trials: list[Any], tally: Tal
 
 def runner_kills(base: Path, rounds: int, rng: random.Random) -> Tally:
     """kill -9 of the detached runner at a random moment, then submit again: the sweep resumes."""
-    from adapters.local import LocalAdapter
-    from adapters.local.state import SweepPaths, read_runner_pid
-    from adapters.spec import parse_config
+    from hpo_flow.adapters.local import LocalAdapter
+    from hpo_flow.adapters.local.state import SweepPaths, read_runner_pid
+    from hpo_flow.adapters.spec import parse_config
 
     tally = Tally("runner kill -9")
     kills = 0
@@ -241,7 +241,7 @@ def cli_kills(base: Path, rounds: int, rng: random.Random) -> Tally:
     """kill -9 of `hpo-flow run` at a random point (server start, sweep, MLflow, write-back); its
     temporary Prefect server must go with it, the config must stay whole, and a second run must
     finish the same sweep with every trial in MLflow."""
-    from adapters.spec import load_config
+    from hpo_flow.adapters.spec import load_config
 
     tally = Tally("hpo-flow run kill -9")
     for index in range(rounds):
@@ -318,8 +318,8 @@ def _check_mlflow(root: Path, tally: Tally, label: str) -> None:
 def worker_kills(base: Path) -> Tally:
     """Two `hpo-flow worker`s share a PostgreSQL study; the one on "another host" (its own UTS
     namespace) is killed mid-trial. The survivor must retry its trial and finish the sweep."""
-    from adapters.local.state import RESULT_ATTR, RETRY_ATTR, RUN_ATTR, SweepPaths
-    from adapters.spec import load_config
+    from hpo_flow.adapters.local.state import RESULT_ATTR, RETRY_ATTR, RUN_ATTR, SweepPaths
+    from hpo_flow.adapters.spec import load_config
 
     tally = Tally("worker kill -9 (other host)")
     if shutil.which("unshare") is None or subprocess.run(["unshare", "-u", "true"]).returncode != 0:
@@ -417,8 +417,8 @@ FAULTS = {  # mode: the status its trial must end with
 def faulty_trials(base: Path) -> Tally:
     """One trial of each faulty kind in one sweep (Grid over the mode): each ends as it must, and
     nothing it started is left running."""
-    from adapters.local import LocalAdapter
-    from adapters.spec import parse_config
+    from hpo_flow.adapters.local import LocalAdapter
+    from hpo_flow.adapters.spec import parse_config
 
     tally = Tally("faulty trials")
     root = base / "faulty"

@@ -16,9 +16,9 @@ from collections.abc import Callable
 
 import pytest
 
-from adapters.errors import BackendError, PlanError
-from adapters.port import SweepAdapter, SweepRef, SweepState, SweepStatus, TrialStatus, best_trial
-from adapters.spec import HpoConfig, apply_overrides, parse_config
+from hpo_flow.adapters.errors import BackendError, PlanError
+from hpo_flow.adapters.port import SweepAdapter, SweepRef, SweepState, SweepStatus, TrialStatus, best_trial
+from hpo_flow.adapters.spec import HpoConfig, apply_overrides, parse_config
 
 
 class AdapterContract:

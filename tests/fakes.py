@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from adapters.errors import BackendError, PlanError, Problem
-from adapters.port import SweepRef, SweepState, SweepStatus, Trial, TrialStatus
-from adapters.spec import HpoConfig, RangeType
+from hpo_flow.adapters.errors import BackendError, PlanError, Problem
+from hpo_flow.adapters.port import SweepRef, SweepState, SweepStatus, Trial, TrialStatus
+from hpo_flow.adapters.spec import HpoConfig, RangeType
 
 
 @dataclass

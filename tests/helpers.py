@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from adapters.spec import HpoConfig, apply_overrides, parse_config
+from hpo_flow.adapters.spec import HpoConfig, apply_overrides, parse_config
 
 BASE: dict[str, Any] = {
     "project": "unit-proj",

@@ -35,10 +35,10 @@ import numpy as np
 import pytest
 import yaml
 
-from adapters.local import LocalAdapter
-from adapters.local.metrics import MetricReader
-from adapters.port import Trial, TrialStatus
-from adapters.spec import HpoConfig, MetricDefinition, parse_config
+from hpo_flow.adapters.local import LocalAdapter
+from hpo_flow.adapters.local.metrics import MetricReader
+from hpo_flow.adapters.port import Trial, TrialStatus
+from hpo_flow.adapters.spec import HpoConfig, MetricDefinition, parse_config
 from tests.local.sweep_helpers import finish
 
 pytestmark = pytest.mark.integration
@@ -175,9 +175,9 @@ def in_container(value: str, base: Path) -> str:
 
 def run_sagemaker(spec: HpoConfig, data: Path, base: Path) -> tuple[Trial, Path]:
     """The training container: /opt/ml as SageMaker lays it out, then the toolkit starts the script."""
-    from adapters.sagemaker import SageMakerAdapter
-    from adapters.sagemaker.build import write_code_archive
-    from adapters.sagemaker.trials import context, trial_from_summary
+    from hpo_flow.adapters.sagemaker import SageMakerAdapter
+    from hpo_flow.adapters.sagemaker.build import write_code_archive
+    from hpo_flow.adapters.sagemaker.trials import context, trial_from_summary
 
     request = SageMakerAdapter().plan(spec)
     definition = request["TrainingJobDefinition"]
@@ -252,9 +252,9 @@ def run_sagemaker(spec: HpoConfig, data: Path, base: Path) -> tuple[Trial, Path]
 def run_azure(spec: HpoConfig, data: Path, root: Path) -> tuple[Trial, Path]:
     import mlflow
 
-    from adapters.azure import AzureMLAdapter
-    from adapters.azure.adapter import code_with_helper, load_sweep_job
-    from adapters.azure.trials import TrialReader, flag_names
+    from hpo_flow.adapters.azure import AzureMLAdapter
+    from hpo_flow.adapters.azure.adapter import code_with_helper, load_sweep_job
+    from hpo_flow.adapters.azure.trials import TrialReader, flag_names
 
     doc = AzureMLAdapter().plan(spec)
     job = load_sweep_job(doc)  # the SDK's own reading of it: the search space poll types values with
@@ -347,8 +347,8 @@ def test_one_script_reports_the_same_on_every_backend(
 def test_the_toolkit_passes_a_one_letter_name_as_every_backend_does(tmp_path: Path) -> None:
     """SageMaker's toolkit writes `-C 0.5` for a one-letter hyperparameter: the local runner and the
     Azure ML command write it the same way, so one argparse script reads it everywhere."""
-    from adapters.azure import AzureMLAdapter
-    from adapters.local.process import trial_command
+    from hpo_flow.adapters.azure import AzureMLAdapter
+    from hpo_flow.adapters.local.process import trial_command
 
     base = tmp_path / "ml"
     (base / "input" / "config").mkdir(parents=True)

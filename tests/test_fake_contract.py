@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.port import SweepRef
-from adapters.spec import HpoConfig
+from hpo_flow.adapters.port import SweepRef
+from hpo_flow.adapters.spec import HpoConfig
 from tests.contract import AdapterContract
 from tests.fakes import FakeAdapter
 from tests.helpers import make_config

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from adapters.errors import PlanError, Problem
-from adapters.spec import limits
+from hpo_flow.adapters.errors import PlanError, Problem
+from hpo_flow.adapters.spec import limits
 from hpo_flow.cli import main
 from tests.helpers import config_dict, write_config
 from tests.sagemaker.conftest import sm_data
@@ -134,8 +134,8 @@ def test_the_local_runner_refuses_more_parallel_trials_than_it_has_slots(
     ],
 )
 def test_sagemaker_service_limits_are_plan_problems(key: str, value: int, message: str, tmp_path: Path) -> None:
-    from adapters.sagemaker.mapping import map_spec
-    from adapters.spec import parse_config
+    from hpo_flow.adapters.sagemaker.mapping import map_spec
+    from hpo_flow.adapters.spec import parse_config
 
     (tmp_path / "train.py").write_text("print('accuracy: 1')\n")
     spec = parse_config(sm_data(tmp_path, {key: value, "tuning.max_jobs": max(value, 200)}))

@@ -1,5 +1,5 @@
 """A sweep's identity, its generations and the one rule that picks the sweep a flow run drives
-(adapters.lifecycle), the promotion gate, and the code digest's ignore rule."""
+(hpo_flow.adapters.lifecycle), the promotion gate, and the code digest's ignore rule."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from adapters.code import code_digest
-from adapters.errors import ConfigError, HpoFlowError
-from adapters.lifecycle import Decision, Generation, check_attached, coerce, decide, for_generation, identify
-from adapters.lifecycle import warm_points as best_points
-from adapters.port import Trial, TrialStatus
-from adapters.spec import Objective, load_config
-from tasks.tracking.registry import Holder, decide_promotion
+from hpo_flow.adapters.code import code_digest
+from hpo_flow.adapters.errors import ConfigError, HpoFlowError
+from hpo_flow.adapters.lifecycle import Decision, Generation, check_attached, coerce, decide, for_generation, identify
+from hpo_flow.adapters.lifecycle import warm_points as best_points
+from hpo_flow.adapters.port import Trial, TrialStatus
+from hpo_flow.adapters.spec import Objective, load_config
+from hpo_flow.tasks.tracking.registry import Holder, decide_promotion
 from tests.helpers import config_dict, make_config, write_config
 
 pytestmark = pytest.mark.unit
@@ -142,8 +142,8 @@ def test_coerce_reads_mlflow_text_back_into_the_range() -> None:
 def test_a_local_study_tries_the_warm_points_first(tmp_path: Path) -> None:
     import optuna
 
-    from adapters.local.search import suggest_params
-    from adapters.local.warm import WARM_ATTR, enqueue_warm_points
+    from hpo_flow.adapters.local.search import suggest_params
+    from hpo_flow.adapters.local.warm import WARM_ATTR, enqueue_warm_points
 
     config = make_config(
         {

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.polling import Backoff
+from hpo_flow.adapters.polling import Backoff
 
 pytestmark = pytest.mark.unit
 

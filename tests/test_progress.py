@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from adapters.port import SweepState, SweepStatus, Trial, TrialStatus
-from adapters.spec import Objective
-from tasks.progress import TerminalProgress, progress_line
+from hpo_flow.adapters.port import SweepState, SweepStatus, Trial, TrialStatus
+from hpo_flow.adapters.spec import Objective
+from hpo_flow.tasks.progress import TerminalProgress, progress_line
 
 pytestmark = pytest.mark.unit
 

@@ -20,7 +20,7 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from adapters.spec import load_config
+from hpo_flow.adapters.spec import load_config
 from hpo_flow.cli import main
 from tests.helpers import config_dict, key_paths
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.redact import redact_text
+from hpo_flow.adapters.redact import redact_text
 
 pytestmark = pytest.mark.unit
 

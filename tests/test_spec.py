@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from adapters.errors import ConfigError
-from adapters.spec import (
+from hpo_flow.adapters.errors import ConfigError
+from hpo_flow.adapters.spec import (
     EarlyStoppingPolicy,
     HpoConfig,
     Objective,
@@ -384,7 +384,7 @@ def test_a_field_typed_as_a_union_gives_one_problem_not_one_per_member() -> None
     # A safety net for fields added later without a validator of their own (spec's own unions have one).
     from pydantic import ValidationError
 
-    from adapters.spec import Strict, translate_errors
+    from hpo_flow.adapters.spec import Strict, translate_errors
 
     class Section(Strict):
         limit: int | list[int] | None = None

@@ -6,7 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from adapters.spec import Backend, EarlyStoppingPolicy, HpoConfig, Objective, RangeType, Scaling, Strategy, load_config
+from hpo_flow.adapters.spec import (
+    Backend,
+    EarlyStoppingPolicy,
+    HpoConfig,
+    Objective,
+    RangeType,
+    Scaling,
+    Strategy,
+    load_config,
+)
 from hpo_flow.cli import main
 
 pytestmark = pytest.mark.unit

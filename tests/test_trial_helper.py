@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.local.process import trial_command, trial_environment
+from hpo_flow.adapters.local.process import trial_command, trial_environment
 from hpo_flow.report import GENERAL_REGEX_GROUP, format_number, input_path, model_dir, report
 from tests.helpers import make_config
 
@@ -85,7 +85,7 @@ def test_model_dir_and_input_path_follow_the_backend_variables(tmp_path: Path, m
 
 
 def test_the_helper_imports_with_the_standard_library_alone(tmp_path: Path) -> None:
-    from adapters.trial_code import add_helper
+    from hpo_flow.adapters.trial_code import add_helper
 
     assert add_helper(tmp_path) == ["hpo_flow/__init__.py", "hpo_flow/report.py"]
     code = "import sys; from hpo_flow.report import report; report(loss=4.2e-05); print(sorted(sys.modules)[:0])"
@@ -153,7 +153,7 @@ def test_inputs_reach_a_local_trial_as_variables_and_optionally_as_flags(
 
 
 def test_an_input_the_local_backend_cannot_reach_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from adapters.local.search import local_problems
+    from hpo_flow.adapters.local.search import local_problems
 
     monkeypatch.chdir(tmp_path)
     spec = make_config({"training.inputs": {"training": {"sagemaker": "s3://b/d"}, "extra": {"local": "nope"}}})

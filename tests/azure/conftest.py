@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from adapters.port import SweepRef
-from adapters.spec import HpoConfig
+from hpo_flow.adapters.port import SweepRef
+from hpo_flow.adapters.spec import HpoConfig
 from tests.azure.served import RG, SUB, WS, ServedWorkspace, StaticCredential
 from tests.helpers import make_config
 
@@ -46,7 +46,7 @@ def credential() -> StaticCredential:
 
 @pytest.fixture
 def adapter(workspace: ServedWorkspace, credential: StaticCredential) -> Any:
-    from adapters.azure import AzureMLAdapter
+    from hpo_flow.adapters.azure import AzureMLAdapter
 
     return AzureMLAdapter(credential=credential, client_kwargs={"transport": workspace})
 

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from adapters.azure.trials import SWEEP_STATUS, sweep_status, trial_status, typed_value
-from adapters.errors import BackendError, CredentialsError
-from adapters.port import SweepRef, SweepStatus, TrialStatus, best_trial
-from adapters.spec import HpoConfig
+from hpo_flow.adapters.azure.trials import SWEEP_STATUS, sweep_status, trial_status, typed_value
+from hpo_flow.adapters.errors import BackendError, CredentialsError
+from hpo_flow.adapters.port import SweepRef, SweepStatus, TrialStatus, best_trial
+from hpo_flow.adapters.spec import HpoConfig
 from tests.azure.conftest import azure_backend, job_name
 from tests.azure.served import ChildPlan, ServedWorkspace, StaticCredential
 from tests.helpers import make_config
@@ -90,7 +90,7 @@ def test_cancel_stops_a_running_sweep_and_is_safe_twice(
 def test_a_new_adapter_attaches_to_the_running_sweep_from_the_config_or_the_ref(
     workspace: ServedWorkspace, spec: HpoConfig, credential: StaticCredential
 ) -> None:
-    from adapters.azure import AzureMLAdapter
+    from hpo_flow.adapters.azure import AzureMLAdapter
 
     first = AzureMLAdapter(credential=credential, client_kwargs={"transport": workspace})
     ref = first.submit(spec)
@@ -119,7 +119,7 @@ def test_missing_workspace_or_credential_is_one_clear_error(
 ) -> None:
     from azure.core.exceptions import ClientAuthenticationError
 
-    from adapters.azure import AzureMLAdapter
+    from hpo_flow.adapters.azure import AzureMLAdapter
 
     bare = make_config({"backends.azure": {"environment": "azureml:e:1", "workspace": "ws"}})
     with pytest.raises(CredentialsError) as missing:
@@ -145,7 +145,7 @@ def test_missing_workspace_or_credential_is_one_clear_error(
 
 
 def test_a_forbidden_workspace_says_which_role_is_needed(workspace: ServedWorkspace, spec: HpoConfig) -> None:
-    from adapters.azure import AzureMLAdapter
+    from hpo_flow.adapters.azure import AzureMLAdapter
     from tests.azure.served import _error
 
     class Forbidden(ServedWorkspace):
@@ -206,7 +206,7 @@ def test_a_poll_fetches_the_sweep_job_once(adapter: Any, workspace: ServedWorksp
 
 
 def test_trials_come_in_the_order_the_sweep_started_them() -> None:
-    from adapters.azure.trials import child_order
+    from hpo_flow.adapters.azure.trials import child_order
 
     names = [f"sweep-1_{n}" for n in (10, 2, 0, 11, 1)]
     assert sorted(names, key=child_order) == ["sweep-1_0", "sweep-1_1", "sweep-1_2", "sweep-1_10", "sweep-1_11"]
@@ -218,7 +218,7 @@ def test_sampled_values_come_from_the_child_job_even_when_nothing_logged_params(
 
     from azure.ai.ml.sweep import Choice, QUniform, Uniform
 
-    from adapters.azure.trials import TrialReader
+    from hpo_flow.adapters.azure.trials import TrialReader
 
     class NoRuns:  # a workspace MLflow that has no run for the trial yet (it has not logged anything)
         def get_run(self, run_id: str) -> Any:
@@ -266,7 +266,7 @@ def test_a_saved_prefect_azure_block_names_the_workspace_and_signs_in() -> None:
     from prefect.testing.utilities import prefect_test_harness
     from prefect_azure import AzureMlCredentials
 
-    from adapters.azure.workspace import Workspace, resolve
+    from hpo_flow.adapters.azure.workspace import Workspace, resolve
 
     spec = make_config({"backends.azure": {"environment": "azureml:e:1", "credentials_block": "azure-prod"}})
     with prefect_test_harness():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.azure.workspace import Workspace
-from adapters.port import SweepRef
-from adapters.spec import HpoConfig
+from hpo_flow.adapters.azure.workspace import Workspace
+from hpo_flow.adapters.port import SweepRef
+from hpo_flow.adapters.spec import HpoConfig
 from tests.azure.served import RG, SUB, WS
 from tests.contract import AdapterContract, with_overrides
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
-from adapters.azure.plan import sweep_job
-from adapters.errors import PlanError
-from adapters.spec import HpoConfig
+from hpo_flow.adapters.azure.plan import sweep_job
+from hpo_flow.adapters.errors import PlanError
+from hpo_flow.adapters.spec import HpoConfig
 from tests.azure.conftest import azure_backend
 from tests.helpers import make_config
 
@@ -453,8 +453,8 @@ def test_a_config_with_no_azure_section_says_what_to_add() -> None:
 
 def test_importing_the_adapter_and_planning_import_no_azure_sdk() -> None:
     code = (
-        "import sys, adapters, adapters.azure\n"
-        "from adapters import get_adapter\n"
+        "import sys, hpo_flow.adapters.azure\n"
+        "from hpo_flow.adapters import get_adapter\n"
         "from tests.helpers import make_config\n"
         "get_adapter('azure').plan(make_config({'backends.azure.environment': 'azureml:e:1'}))\n"
         "print(sorted(m for m in sys.modules if m == 'azure' or m.startswith('azure.')))\n"

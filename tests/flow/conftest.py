@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from flows import lifeline
-from flows.server import free_port, healthy, stop_session
+from hpo_flow.processes import lifeline
+from hpo_flow.processes.server import free_port, healthy, stop_session
 from tests.flow.prefect_servers import (  # noqa: F401  (fixtures and hooks for the flow's tests)
     prefect_harness,
     prefect_server,

@@ -20,16 +20,16 @@ from typing import Any
 import pytest
 import yaml
 
-import adapters
-from adapters.port import SweepRef, SweepState, SweepStatus, TrialStatus, best_trial
-from adapters.spec import HpoConfig, load_config
+import hpo_flow.adapters
+from hpo_flow.adapters.port import SweepRef, SweepState, SweepStatus, TrialStatus, best_trial
+from hpo_flow.adapters.spec import HpoConfig, load_config
 
 HEADER = "# a config with comments: write-back keeps them\n"
 _REGISTERED: dict[str, Any] = {}
 
 
 def __getattr__(name: str) -> Any:
-    """`adapters.get_adapter` imports "module:factory" and calls it: `registered_<backend>` returns
+    """`hpo_flow.adapters.get_adapter` imports "module:factory" and calls it: `registered_<backend>` returns
     the instance a test registered, so the flow and the hooks reach the very same test adapter."""
     if name.startswith("registered_") and name.removeprefix("registered_") in _REGISTERED:
         return lambda: _REGISTERED[name.removeprefix("registered_")]
@@ -145,7 +145,7 @@ class FlowContract:
     def register(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, Any], None]]:
         def register(name: str, adapter: Any) -> None:
             _REGISTERED[name] = adapter
-            monkeypatch.setitem(adapters._ADAPTERS, name, f"{__name__}:registered_{name}")
+            monkeypatch.setitem(hpo_flow.adapters._ADAPTERS, name, f"{__name__}:registered_{name}")
 
         yield register
         _REGISTERED.clear()
@@ -172,7 +172,7 @@ class FlowContract:
 
     @pytest.fixture
     def adapter(self, backend: str) -> Any:
-        return adapters.get_adapter(backend)
+        return hpo_flow.adapters.get_adapter(backend)
 
     @pytest.fixture(autouse=True)
     def _prefect(self, prefect_harness: None) -> None:
@@ -183,7 +183,7 @@ class FlowContract:
     def test_the_sweep_ends_in_a_registered_model_and_an_updated_config(
         self, config_path: Path, backend: str, adapter: Any, mlflow_server: str
     ) -> None:
-        from flows.hpo_sweep import hpo_sweep
+        from hpo_flow.flows.hpo_sweep import hpo_sweep
 
         config = first_generation(config_path)
         outcome = hpo_sweep(config_path=str(config_path), backend=backend)
@@ -236,7 +236,7 @@ class FlowContract:
         """Issue 9, check 1: the nightly case. The first sweep ended and is recorded, so the same
         config run again is the next generation: a second sweep and parent run, `max_jobs` new trials,
         warm-started from the first generation's best."""
-        from flows.hpo_sweep import hpo_sweep
+        from hpo_flow.flows.hpo_sweep import hpo_sweep
 
         config = first_generation(config_path)
         first = hpo_sweep(config_path=str(config_path), backend=backend)
@@ -267,7 +267,7 @@ class FlowContract:
             assert first_trial.params[name] == pytest.approx(best_params[name], rel=1e-9), (name, first_trial)
 
     def test_a_crashed_flow_stops_its_sweep(self, config_path: Path, backend: str, adapter: Any, register: Any) -> None:
-        from flows.hpo_sweep import hpo_sweep
+        from hpo_flow.flows.hpo_sweep import hpo_sweep
 
         crashing = Interrupting(adapter, crash)
         register("crashing", crashing)
@@ -281,7 +281,7 @@ class FlowContract:
     def test_mlflow_shows_finished_trials_while_the_sweep_runs(
         self, config_path: Path, backend: str, adapter: Any, register: Any, mlflow_server: str
     ) -> None:
-        from flows.hpo_sweep import hpo_sweep
+        from hpo_flow.flows.hpo_sweep import hpo_sweep
 
         config = load_config(config_path)
         reading = ReadingMlflowMidSweep(adapter, mlflow_server, config.experiment_name)
@@ -298,7 +298,7 @@ class FlowContract:
     def test_a_sweep_stopped_mid_way_keeps_its_finished_trials_in_mlflow(
         self, config_path: Path, backend: str, adapter: Any, register: Any, mlflow_server: str
     ) -> None:
-        from flows.hpo_sweep import hpo_sweep
+        from hpo_flow.flows.hpo_sweep import hpo_sweep
 
         # Twice the trials: the crash comes when the first trial has finished, and Prefect takes
         # about a second to run the crash hook that stops the sweep. With 4 trials 2 at a time,
@@ -339,7 +339,7 @@ class FlowContract:
     def test_cancel_on_flow_exit_false_leaves_the_sweep_running(
         self, config_path: Path, backend: str, adapter: Any, register: Any
     ) -> None:
-        from flows.hpo_sweep import hpo_sweep
+        from hpo_flow.flows.hpo_sweep import hpo_sweep
 
         data = yaml.safe_load(config_path.read_text())
         data["tuning"]["cancel_on_flow_exit"] = False
@@ -364,8 +364,8 @@ class FlowContract:
         from prefect.client.orchestration import get_client
         from prefect.states import Cancelling
 
-        import tasks.sweep
-        from flows.hpo_sweep import hpo_sweep
+        import hpo_flow.tasks.sweep
+        from hpo_flow.flows.hpo_sweep import hpo_sweep
 
         polling, killed = threading.Event(), threading.Event()
 
@@ -388,7 +388,7 @@ class FlowContract:
         thread.start()
         try:
             assert polling.wait(120), "the flow never started polling"
-            monkeypatch.setattr(tasks.sweep, "_IN_PROCESS", {})  # the worker's process knows nothing
+            monkeypatch.setattr(hpo_flow.tasks.sweep, "_IN_PROCESS", {})  # the worker's process knows nothing
             assert blocking.flow_run_id is not None
             import asyncio
 
@@ -414,14 +414,14 @@ class FlowContract:
 
 def first_generation(config_path: Path) -> HpoConfig:
     """The spec of the config's first sweep, as the flow submits it (its identity covers the code)."""
-    from adapters.lifecycle import identify
+    from hpo_flow.adapters.lifecycle import identify
 
     return identify(load_config(config_path), config_path)
 
 
 def later_generation(first: HpoConfig, number: int, parents: list[str]) -> HpoConfig:
     """The spec of a later generation, enough to attach to it (its warm start is in its study already)."""
-    from adapters.lifecycle import Decision, for_generation
+    from hpo_flow.adapters.lifecycle import Decision, for_generation
 
     return for_generation(first, Decision(number, True, "test", parents))
 
@@ -474,7 +474,7 @@ def _artifacts(sweep_name: str) -> dict[str, Any]:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-    from tasks.artifacts import artifact_key
+    from hpo_flow.tasks.artifacts import artifact_key
 
     async def read() -> dict[str, Any]:
         found: dict[str, Any] = {}

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from flows import lifeline
+from hpo_flow.processes import lifeline
 
 VENV_BIN = Path(sys.executable).parent
 _QUIET_ENV = {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
@@ -65,7 +65,7 @@ class _Launch:
     """One `prefect server start` in its own session, on a free port, logging to `home`."""
 
     def __init__(self, home: Path) -> None:
-        from flows.server import free_port
+        from hpo_flow.processes.server import free_port
 
         self.home = home
         port = str(free_port())
@@ -88,7 +88,7 @@ class _Launch:
             )
 
     def ready(self, timeout: float = 180) -> bool:
-        from flows.server import healthy
+        from hpo_flow.processes.server import healthy
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.proc.poll() is None:
@@ -98,7 +98,7 @@ class _Launch:
         return False
 
     def stop(self) -> None:
-        from flows.server import stop_session
+        from hpo_flow.processes.server import stop_session
 
         stop_session(self.proc)
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-import adapters
-from adapters.port import SweepState, SweepStatus
-from flows.cli import EXIT_FAILED, run_from_cli
+import hpo_flow.adapters
+from hpo_flow.adapters.port import SweepState, SweepStatus
+from hpo_flow.cli.run import EXIT_FAILED, run_from_cli
 from tests.fakes import FakeAdapter
 from tests.helpers import config_dict, write_config
 
@@ -40,7 +40,7 @@ class RunnerKilled(FakeAdapter):
 def use(monkeypatch: pytest.MonkeyPatch, prefect_harness: None) -> Any:
     def use(adapter: Any) -> str:
         _ADAPTER.append(adapter)
-        monkeypatch.setitem(adapters._ADAPTERS, "staged", f"{__name__}:registered")
+        monkeypatch.setitem(hpo_flow.adapters._ADAPTERS, "staged", f"{__name__}:registered")
         return "staged"
 
     yield use

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 import yaml
 
-import adapters
-from adapters.lifecycle import identify
-from adapters.port import SweepRef, SweepStatus, Trial, TrialStatus
-from adapters.spec import HpoConfig, load_config
+import hpo_flow.adapters
+from hpo_flow.adapters.lifecycle import identify
+from hpo_flow.adapters.port import SweepRef, SweepStatus, Trial, TrialStatus
+from hpo_flow.adapters.spec import HpoConfig, load_config
 from hpo_flow.cli import main
-from tasks.tracking import record_sweep
+from hpo_flow.tasks.tracking import record_sweep
 from tests.fakes import FakeAdapter, _Sweep
 from tests.flow.test_flow_local import local_config
 from tests.helpers import config_dict
@@ -28,7 +28,7 @@ _ADAPTER: dict[str, Any] = {}
 
 
 def registered() -> Any:
-    """The factory `adapters.get_adapter` calls for the backend "fake" here: the test's own instance."""
+    """The factory `hpo_flow.adapters.get_adapter` calls for the backend "fake" here: the test's own instance."""
     return _ADAPTER["fake"]
 
 
@@ -50,7 +50,7 @@ class FakeWithLogs(FakeAdapter):
 def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeWithLogs]:
     (tmp_path / "logs").mkdir()
     _ADAPTER["fake"] = FakeWithLogs(tmp_path / "logs", per_poll=2)
-    monkeypatch.setitem(adapters._ADAPTERS, "fake", f"{__name__}:registered")
+    monkeypatch.setitem(hpo_flow.adapters._ADAPTERS, "fake", f"{__name__}:registered")
     yield _ADAPTER["fake"]
     _ADAPTER.clear()
 
@@ -166,7 +166,7 @@ def test_a_cloud_backend_without_credentials_is_a_clear_error(
 
 
 def _state(status: SweepStatus, trials: list[Trial]) -> Any:
-    from adapters.port import SweepState
+    from hpo_flow.adapters.port import SweepState
 
     return SweepState(status=status, trials=trials)
 
@@ -176,7 +176,7 @@ def test_status_logs_cancel_on_the_local_backend(
     tmp_path: Path, mlflow_server: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A real local sweep, recorded as the flow records it, operated from the CLI while it runs."""
-    from adapters.local import LocalAdapter
+    from hpo_flow.adapters.local import LocalAdapter
 
     data = local_config(tmp_path)
     data["training"]["hyperparameters"]["step_seconds"] = 1.0  # a sweep that outlives the test's reads

@@ -88,7 +88,7 @@ def test_deploy_then_a_dataset_event_starts_a_flow_run(prefect_server: PrefectSe
         assert deploy.returncode == 0, deploy.stdout[-3000:] + deploy.stderr[-3000:]
 
         nightly = asyncio.run(_deployment("nightly"))
-        assert nightly.entrypoint == "flows/hpo_sweep.py:hpo_sweep"
+        assert nightly.entrypoint == "hpo_flow/flows/hpo_sweep.py:hpo_sweep"
         assert nightly.work_pool_name == "hpo-local"
         assert [s.schedule.cron for s in nightly.schedules] == ["0 2 * * *"]
         assert nightly.parameters == {"config_path": "config.yaml"}

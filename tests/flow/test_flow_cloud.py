@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
-from adapters.port import SweepStatus, TrialStatus, best_trial
-from adapters.spec import apply_overrides
+from hpo_flow.adapters.port import SweepStatus, TrialStatus, best_trial
+from hpo_flow.adapters.spec import apply_overrides
 from tests.azure import conftest as azure_fixtures
 from tests.azure.served import RG, SUB, WS, ChildPlan, ServedWorkspace, plain_mlflow_script
 from tests.flow.flow_contract import FlowContract, _client, _runs, _versions, first_generation
@@ -90,7 +90,7 @@ class CloudFlowContract(FlowContract):
     def test_the_sweep_ends_in_a_registered_model_and_an_updated_config(
         self, config_path: Path, backend: str, adapter: Any, mlflow_server: str, sweeps_created: Callable[[], int]
     ) -> None:
-        from flows.hpo_sweep import hpo_sweep
+        from hpo_flow.flows.hpo_sweep import hpo_sweep
 
         before = config_path.read_text()
         config = first_generation(config_path)
@@ -185,7 +185,7 @@ class TestFlowOnSageMaker(CloudFlowContract):
 
     @pytest.fixture
     def backend(self, register: Any, factory: Any, served: ServedSageMaker, example: Path) -> str:
-        from adapters.sagemaker import SageMakerAdapter
+        from hpo_flow.adapters.sagemaker import SageMakerAdapter
 
         # the example's output bucket, in the moto account the served fixture set up
         output = yaml.safe_load(example.read_text())["backends"]["sagemaker"]["output_path"]
@@ -243,7 +243,7 @@ class TestFlowOnAzureML(CloudFlowContract):
         return self.serve(register, workspace, credential)
 
     def serve(self, register: Any, workspace: ServedWorkspace, credential: Any) -> str:
-        from adapters.azure import AzureMLAdapter
+        from hpo_flow.adapters.azure import AzureMLAdapter
 
         workspace.auto_advance = [
             ChildPlan("Completed", epochs=5),

@@ -12,8 +12,8 @@ import pytest
 import yaml
 from prefect import flow
 
-from adapters.port import SweepState, SweepStatus, Trial
-from flows.cli import EXIT_FAILED, EXIT_OK, run_from_cli
+from hpo_flow.adapters.port import SweepState, SweepStatus, Trial
+from hpo_flow.cli.run import EXIT_FAILED, EXIT_OK, run_from_cli
 from tests.fakes import FakeAdapter, _Sweep
 from tests.flow.flow_contract import FlowContract
 from tests.flow.trial_script import save_model
@@ -47,7 +47,7 @@ class TestFlowOnTheFakeAdapter(FlowContract):
         return config_dict({"tuning.max_jobs": 4, "tuning.poll_interval_seconds": 0.05})
 
     def test_one_log_line_per_finished_trial(self, config_path: Path, backend: str) -> None:
-        from flows.hpo_sweep import hpo_sweep
+        from hpo_flow.flows.hpo_sweep import hpo_sweep
 
         state = hpo_sweep(config_path=str(config_path), backend=backend, return_state=True)
         assert state.is_completed()
@@ -56,7 +56,7 @@ class TestFlowOnTheFakeAdapter(FlowContract):
         assert all(" COMPLETED: accuracy=" in line for line in lines)
 
     def test_no_secret_reaches_prefect_logs_or_artifacts(self, config_path: Path, backend: str) -> None:
-        from flows.hpo_sweep import hpo_sweep
+        from hpo_flow.flows.hpo_sweep import hpo_sweep
 
         data = yaml.safe_load(config_path.read_text())
         data["tuning"]["hyperparameter_ranges"]["api_token"] = {"type": "categorical", "values": ["tok-hunter2"]}
@@ -92,7 +92,7 @@ class TestFlowOnTheFakeAdapter(FlowContract):
         assert "+    lr: " in text or "+  lr: " in text
 
     def test_a_disabled_config_runs_no_sweep(self, config_path: Path, fake: FakeWithModels, backend: str) -> None:
-        from flows.hpo_sweep import hpo_sweep
+        from hpo_flow.flows.hpo_sweep import hpo_sweep
 
         data = yaml.safe_load(config_path.read_text())
         data["tuning"]["enabled"] = False
@@ -103,7 +103,7 @@ class TestFlowOnTheFakeAdapter(FlowContract):
     def test_polling_backs_off_while_quiet_and_snaps_back_on_news(
         self, fake: FakeWithModels, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        import tasks.sweep
+        import hpo_flow.tasks.sweep
         from tests.helpers import make_config
 
         config = make_config({"tuning.max_jobs": 4, "tuning.poll_interval_seconds": 1})
@@ -120,11 +120,13 @@ class TestFlowOnTheFakeAdapter(FlowContract):
 
         waits: list[float] = []
         monkeypatch.setattr(fake, "poll", poll)
-        monkeypatch.setattr(tasks.sweep, "time", SimpleNamespace(sleep=waits.append))  # this module's sleep only
+        monkeypatch.setattr(
+            hpo_flow.tasks.sweep, "time", SimpleNamespace(sleep=waits.append)
+        )  # this module's sleep only
 
         @flow
         def wait() -> SweepState:
-            return tasks.sweep.wait_for_sweep(fake, ref, config)
+            return hpo_flow.tasks.sweep.wait_for_sweep(fake, ref, config)
 
         state = wait()
         assert state.status == SweepStatus.COMPLETED

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from adapters.port import SweepRef, SweepStatus, TrialStatus
+from hpo_flow.adapters.port import SweepRef, SweepStatus, TrialStatus
 from tests.flow.flow_contract import FlowContract, wait_until_ended
 from tests.helpers import config_dict, start_hpo_flow
 
@@ -77,8 +77,8 @@ def test_interrupting_hpo_flow_run_stops_the_sweep(
     outlive the Ctrl-C long enough for the flow to record its crash, and then be gone."""
     from prefect.settings import PREFECT_API_URL
 
-    from adapters.local import LocalAdapter
-    from flows.server import healthy
+    from hpo_flow.adapters.local import LocalAdapter
+    from hpo_flow.processes.server import healthy
 
     config = _config_file(tmp_path, mlflow_server)
     proc, lines = _start_hpo_flow_run(config, None if own_server else str(PREFECT_API_URL.value()))
@@ -148,8 +148,8 @@ def test_hpo_flow_run_killed_with_sigkill_then_run_again_finishes_the_same_sweep
     trials that count, one parent run in MLflow."""
     from prefect.settings import PREFECT_API_URL
 
-    from adapters.local import LocalAdapter
-    from flows.hpo_sweep import hpo_sweep
+    from hpo_flow.adapters.local import LocalAdapter
+    from hpo_flow.flows.hpo_sweep import hpo_sweep
     from tests.flow.flow_contract import _runs, first_generation
 
     config_path = _config_file(tmp_path, mlflow_server, "killed")
@@ -185,7 +185,7 @@ def test_the_nightly_deployment_run_twice_tunes_twice(
 ) -> None:
     """Issue 9, check 5: the flow run the nightly schedule starts, with the deployment's own
     parameters (deployments/prefect.yaml), twice in a row: two sweeps, the second warm-started."""
-    from flows.hpo_sweep import hpo_sweep
+    from hpo_flow.flows.hpo_sweep import hpo_sweep
     from tests.flow.flow_contract import _runs, first_generation
 
     deployments = yaml.safe_load((Path(__file__).parents[2] / "deployments" / "prefect.yaml").read_text())

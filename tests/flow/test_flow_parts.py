@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from adapters.port import SweepRef, SweepState, SweepStatus, Trial, TrialStatus
-from flows.cli import EXIT_BAD_CONFIG, print_outcome, run_from_cli
-from flows.hpo_sweep import SweepOutcome
-from tasks.artifacts import artifact_key, summary_markdown, trials_table
-from tasks.result import SweepResult
-from tasks.runlog import RedactingLogger
-from tasks.sweep import describe_trial
+from hpo_flow.adapters.port import SweepRef, SweepState, SweepStatus, Trial, TrialStatus
+from hpo_flow.cli.run import EXIT_BAD_CONFIG, print_outcome, run_from_cli
+from hpo_flow.flows.hpo_sweep import SweepOutcome
+from hpo_flow.tasks.artifacts import artifact_key, summary_markdown, trials_table
+from hpo_flow.tasks.result import SweepResult
+from hpo_flow.tasks.runlog import RedactingLogger
+from hpo_flow.tasks.sweep import describe_trial
 from tests.helpers import config_dict, make_config, write_config
 
 pytestmark = pytest.mark.unit
@@ -72,7 +72,7 @@ def test_minimize_ranks_the_lowest_first() -> None:
 
 
 def test_summary_names_the_winner_its_values_the_model_and_the_diff() -> None:
-    from tasks.tracking import RegisteredModel
+    from hpo_flow.tasks.tracking import RegisteredModel
 
     model = RegisteredModel(
         name="unit-proj", version="3", alias="challenger", source="/m", trial_id="t3", objective=0.9
@@ -106,7 +106,7 @@ def test_a_failed_sweep_with_a_scored_trial_claims_no_winner() -> None:
 
 
 def test_a_summary_of_a_kept_alias_says_so_and_why() -> None:
-    from tasks.tracking import RegisteredModel
+    from hpo_flow.tasks.tracking import RegisteredModel
 
     model = RegisteredModel(
         name="unit-proj",
@@ -214,7 +214,7 @@ def test_the_report_of_a_dry_run_shows_the_diff_it_did_not_write() -> None:
 
 
 def test_a_bad_config_exits_2_before_prefect_starts(tmp_path: Path) -> None:
-    from adapters.errors import ConfigError
+    from hpo_flow.adapters.errors import ConfigError
 
     path = write_config(tmp_path / "config.yaml", config_dict({"tuning.max_jobs": 0}))
     with pytest.raises(ConfigError, match=r"tuning\.max_jobs"):  # hpo_flow.cli turns it into exit 2
@@ -228,7 +228,7 @@ class _Unplannable:
     backend = "unplannable"
 
     def plan(self, spec: object) -> dict[str, object]:
-        from adapters.errors import PlanError, Problem
+        from hpo_flow.adapters.errors import PlanError, Problem
 
         raise PlanError(self.backend, [Problem("tuning.strategy", "Bayesian", "not offered here; use Random")])
 
@@ -236,9 +236,9 @@ class _Unplannable:
 def test_a_sweep_the_backend_cannot_express_exits_2_before_prefect_starts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import adapters
+    import hpo_flow.adapters
 
-    monkeypatch.setitem(adapters._ADAPTERS, "unplannable", f"{__name__}:_Unplannable")
+    monkeypatch.setitem(hpo_flow.adapters._ADAPTERS, "unplannable", f"{__name__}:_Unplannable")
     path = write_config(tmp_path / "config.yaml", config_dict())
     assert run_from_cli(str(path), backend="unplannable") == EXIT_BAD_CONFIG
     assert "tuning.strategy: 'Bayesian': not offered here; use Random" in capsys.readouterr().err

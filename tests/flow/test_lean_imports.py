@@ -95,7 +95,7 @@ def test_mlflow_loads_the_sagemaker_plugin_only_for_an_arn_tracking_uri(uri: str
     uri = uri.format(tmp=tmp_path)
     script = (
         "import sys\n"
-        "from tasks.tracking.store import client_for\n"
+        "from hpo_flow.tasks.tracking.store import client_for\n"
         f"client_for({uri!r})\n"
         "from mlflow.tracking._tracking_service.utils import _tracking_store_registry as r\n"
         "import redis\n"  # still importable by whoever needs it (Prefect's pydocket does)
@@ -112,7 +112,7 @@ def test_mlflow_loads_the_sagemaker_plugin_only_for_an_arn_tracking_uri(uri: str
 def test_optuna_without_redis_leaves_redis_importable(tmp_path: Path) -> None:
     script = (
         "import sys\n"
-        "import adapters.local, optuna\n"
+        "import hpo_flow.adapters.local, optuna\n"
         "print('redis' in sys.modules)\n"
         "import redis\n"
         "print(redis.__name__ in sys.modules)\n"
@@ -128,7 +128,9 @@ def test_optuna_without_redis_leaves_redis_importable(tmp_path: Path) -> None:
 def test_the_temporary_prefect_server_imports_no_prefect_collection(tmp_path: Path) -> None:
     """Checking whether block types need registering would import every installed collection
     (prefect-aws, -azure, -docker) and their SDKs: 40% of the server's start-up, for nothing."""
-    script = "from flows.server import prefect_api\nwith prefect_api() as url:\n    print(url, flush=True)\n"
+    script = (
+        "from hpo_flow.processes.server import prefect_api\nwith prefect_api() as url:\n    print(url, flush=True)\n"
+    )
     env = {**_env(tmp_path), "PYTHONPROFILEIMPORTTIME": "1", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "240"}
     # the server inherits PYTHONPROFILEIMPORTTIME: both processes log their imports
     proc = subprocess.run(

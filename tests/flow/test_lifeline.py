@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.server import healthy
+from hpo_flow.processes.server import healthy
 from tests.helpers import start_hpo_flow
 from tests.local.sweep_helpers import alive
 
@@ -52,7 +52,7 @@ def test_a_server_and_its_children_die_when_the_process_that_started_it_is_kille
     parent = _parent(
         """
         import subprocess, sys, time
-        from flows import lifeline
+        from hpo_flow.processes import lifeline
         grandchild = "import subprocess, time; p = subprocess.Popen(['sleep', '600']); print(p.pid, flush=True)"
         keeper = lifeline.start([sys.executable, "-c", grandchild + "; time.sleep(600)"], stdout=subprocess.PIPE)
         print(keeper.pid, keeper.stdout.readline().decode().strip(), flush=True)
@@ -75,7 +75,7 @@ def test_watch_kills_a_server_someone_else_started_and_spares_one_that_already_e
     parent = _parent(
         """
         import subprocess, time
-        from flows import lifeline
+        from hpo_flow.processes import lifeline
         server = subprocess.Popen(["sleep", "600"])
         ended = subprocess.Popen(["true"]); ended.wait()
         lifeline.watch(server.pid)
@@ -103,7 +103,7 @@ def test_kill_9_of_the_cli_leaves_no_temporary_prefect_server() -> None:
         [
             sys.executable,
             "-c",
-            "import time\nfrom flows.server import prefect_api\nwith prefect_api() as url:\n"
+            "import time\nfrom hpo_flow.processes.server import prefect_api\nwith prefect_api() as url:\n"
             "    print(url, flush=True)\n    time.sleep(600)\n",
         ],
         cwd=ROOT,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.port import SweepStatus
-from tasks.tracking import record_sweep
+from hpo_flow.adapters.port import SweepStatus
+from hpo_flow.tasks.tracking import record_sweep
 from tests.fakes import FakeAdapter
 from tests.helpers import make_config
 

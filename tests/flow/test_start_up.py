@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from flows import heap
-from tasks.lean_mlflow import new_sqlite_store_from_template
+from hpo_flow.processes import heap
+from hpo_flow.tasks.lean_mlflow import new_sqlite_store_from_template
 from tests.flow.test_flow_local import local_config
 from tests.flow.test_lifeline import _pids_with
 from tests.helpers import start_hpo_flow, write_config

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
-import adapters
-from adapters.errors import HpoFlowError
-from adapters.port import Trial
-from flows.cli import EXIT_OK, run_from_cli
+import hpo_flow.adapters
+from hpo_flow.adapters.errors import HpoFlowError
+from hpo_flow.adapters.port import Trial
+from hpo_flow.cli.run import EXIT_OK, run_from_cli
 from tests.fakes import FakeAdapter, _Sweep
 from tests.flow import flow_contract
 from tests.flow.flow_contract import HEADER, _artifacts, _client, _runs, _versions, first_generation
@@ -56,7 +56,7 @@ def _prefect(prefect_harness: None) -> None:
 def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Declining]:
     adapter = Declining(per_poll=2, model_dir=tmp_path / "models")
     flow_contract._REGISTERED["fake"] = adapter
-    monkeypatch.setitem(adapters._ADAPTERS, "fake", f"{flow_contract.__name__}:registered_fake")
+    monkeypatch.setitem(hpo_flow.adapters._ADAPTERS, "fake", f"{flow_contract.__name__}:registered_fake")
     yield adapter
     flow_contract._REGISTERED.clear()
 
@@ -83,7 +83,7 @@ def config_path(tmp_path: Path, mlflow_server: str, request: pytest.FixtureReque
 
 
 def run(config_path: Path, **kwargs: Any) -> Any:
-    from flows.hpo_sweep import hpo_sweep
+    from hpo_flow.flows.hpo_sweep import hpo_sweep
 
     return hpo_sweep(config_path=str(config_path), backend="fake", **kwargs)
 
@@ -170,17 +170,17 @@ def test_a_run_that_died_before_recording_is_attached_to_not_paid_twice(
 ) -> None:
     """A flow that recorded its sweep but died before closing the record (the crash or retry case):
     the next run attaches to that sweep instead of starting the next generation."""
-    import flows.hpo_sweep
+    import hpo_flow.flows.hpo_sweep
 
     def die(*args: Any, **kwargs: Any) -> None:
         raise flow_contract.FlowKilled("killed before the record was closed")
 
-    monkeypatch.setattr(flows.hpo_sweep, "mark_recorded_task", die)
+    monkeypatch.setattr(hpo_flow.flows.hpo_sweep, "mark_recorded_task", die)
     with pytest.raises(flow_contract.FlowKilled):
         run(config_path)
     monkeypatch.undo()
     flow_contract._REGISTERED["fake"] = fake
-    monkeypatch.setitem(adapters._ADAPTERS, "fake", f"{flow_contract.__name__}:registered_fake")
+    monkeypatch.setitem(hpo_flow.adapters._ADAPTERS, "fake", f"{flow_contract.__name__}:registered_fake")
     again = run(config_path)
     assert again.generation == 1 and "attaching to it" in (again.sweep_choice or "")
     assert len(fake.sweeps) == 1 and fake.submits == 2

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from adapters.port import SweepRef, SweepState, SweepStatus, Trial, TrialStatus, best_trial
-from adapters.spec import HpoConfig
-from tasks.result import SweepResult
-from tasks.tracking import (
+from hpo_flow.adapters.port import SweepRef, SweepState, SweepStatus, Trial, TrialStatus, best_trial
+from hpo_flow.adapters.spec import HpoConfig
+from hpo_flow.tasks.result import SweepResult
+from hpo_flow.tasks.tracking import (
     RegisteredModel,
     describe_range,
     log_config_diff,
@@ -364,7 +364,7 @@ def test_ranges_read_as_people_write_them() -> None:
 
 
 def test_plots_skip_importances_with_a_note_when_one_trial_finished(tmp_path: Path) -> None:
-    from tasks.plots import write_plots
+    from hpo_flow.tasks.plots import write_plots
 
     config = make_config()
     adapter = FakeAdapter(per_poll=1)

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from adapters.port import SweepRef, SweepState, SweepStatus, Trial, TrialStatus
-from adapters.spec import HpoConfig, Objective
-from tasks.plots import CURVES, PAGE, write_plots
-from tasks.tracking import record_sweep
-from tasks.tracking.ledger import STAMP
-from tasks.tracking.live import LiveRecorder
-from tasks.tracking.store import client_for, ensure_experiment, runs_view_path
+from hpo_flow.adapters.port import SweepRef, SweepState, SweepStatus, Trial, TrialStatus
+from hpo_flow.adapters.spec import HpoConfig, Objective
+from hpo_flow.tasks.plots import CURVES, PAGE, write_plots
+from hpo_flow.tasks.tracking import record_sweep
+from hpo_flow.tasks.tracking.ledger import STAMP
+from hpo_flow.tasks.tracking.live import LiveRecorder
+from hpo_flow.tasks.tracking.store import client_for, ensure_experiment, runs_view_path
 from tests.helpers import make_config
 
 pytestmark = pytest.mark.integration

@@ -14,10 +14,10 @@ import pytest
 from matplotlib.collections import LineCollection
 from PIL import Image
 
-from adapters.port import Trial, TrialStatus
-from adapters.spec import Objective, ParamRange
-from tasks import plot_png
-from tasks.plots import CURVES, PARALLEL, build_study, write_plots
+from hpo_flow.adapters.port import Trial, TrialStatus
+from hpo_flow.adapters.spec import Objective, ParamRange
+from hpo_flow.tasks import plot_png
+from hpo_flow.tasks.plots import CURVES, PARALLEL, build_study, write_plots
 
 pytestmark = pytest.mark.unit
 

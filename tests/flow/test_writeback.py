@@ -16,10 +16,10 @@ import numpy
 import pytest
 import yaml
 
-from adapters.errors import ConfigError
-from adapters.spec import load_config
-from tasks import writeback
-from tasks.writeback import format_float, typed_value, write_back
+from hpo_flow.adapters.errors import ConfigError
+from hpo_flow.adapters.spec import load_config
+from hpo_flow.tasks import writeback
+from hpo_flow.tasks.writeback import format_float, typed_value, write_back
 from tests.helpers import make_config
 
 pytestmark = pytest.mark.unit

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from adapters.local import LocalAdapter
-from adapters.port import SweepRef, SweepState
-from adapters.spec import HpoConfig, parse_config
+from hpo_flow.adapters.local import LocalAdapter
+from hpo_flow.adapters.port import SweepRef, SweepState
+from hpo_flow.adapters.spec import HpoConfig, parse_config
 from tests.helpers import config_dict
 
 # A trial script that behaves as its --mode says. It prints `loss: ...` and `accuracy: ...` lines

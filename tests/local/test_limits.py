@@ -9,9 +9,9 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
-from adapters.local import limits
-from adapters.local.state import RESULT_ATTR, RUN_ATTR, to_trial
-from adapters.port import SweepStatus, TrialStatus
+from hpo_flow.adapters.local import limits
+from hpo_flow.adapters.local.state import RESULT_ATTR, RUN_ATTR, to_trial
+from hpo_flow.adapters.port import SweepStatus, TrialStatus
 from tests.helpers import make_config
 
 pytestmark = pytest.mark.unit

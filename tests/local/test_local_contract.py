@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.local import LocalAdapter
-from adapters.port import SweepRef
-from adapters.spec import HpoConfig
+from hpo_flow.adapters.local import LocalAdapter
+from hpo_flow.adapters.port import SweepRef
+from hpo_flow.adapters.spec import HpoConfig
 from tests.contract import AdapterContract, with_overrides
 from tests.local.sweep_helpers import finish as wait_until_finished
 from tests.local.sweep_helpers import local_config, write_trial_script

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from adapters.errors import HpoFlowError, PlanError
-from adapters.local import LocalAdapter
-from adapters.local.plan import build_plan
-from adapters.local.worker import run_worker
+from hpo_flow.adapters.errors import HpoFlowError, PlanError
+from hpo_flow.adapters.local import LocalAdapter
+from hpo_flow.adapters.local.plan import build_plan
+from hpo_flow.adapters.local.worker import run_worker
 from tests.helpers import make_config
 
 pytestmark = pytest.mark.unit

@@ -14,7 +14,7 @@ import numpy as np
 import optuna
 import pytest
 
-from adapters.local.marginal_gp import KERNEL_SAMPLES, MarginalGPSampler, kernel_log_posterior, slice_step
+from hpo_flow.adapters.local.marginal_gp import KERNEL_SAMPLES, MarginalGPSampler, kernel_log_posterior, slice_step
 
 pytestmark = pytest.mark.unit
 
@@ -113,7 +113,7 @@ def _objective(trial: optuna.Trial) -> float:
 
 def test_sequential_and_parallel_asks_are_drawn_by_the_integrated_model(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("torch")
-    from adapters.local import integrated_acqf
+    from hpo_flow.adapters.local import integrated_acqf
 
     sampler = MarginalGPSampler(seed=5, n_startup_trials=5)
     used: list[str] = []

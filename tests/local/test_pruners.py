@@ -12,8 +12,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState, create_trial
 
-from adapters.local.pruners import BanditPruner, MedianStoppingPruner, TruncationPruner
-from adapters.local.search import build_pruner
+from hpo_flow.adapters.local.pruners import BanditPruner, MedianStoppingPruner, TruncationPruner
+from hpo_flow.adapters.local.search import build_pruner
 from tests.helpers import make_config
 
 pytestmark = pytest.mark.unit

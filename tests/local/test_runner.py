@@ -11,10 +11,10 @@ from pathlib import Path
 import optuna
 import pytest
 
-from adapters.local import LocalAdapter
-from adapters.local.state import END_ATTR, START_ATTR, SweepPaths, read_runner_pid
-from adapters.local.storage import open_storage, storage_target
-from adapters.port import SweepRef, SweepStatus, TrialStatus, best_trial
+from hpo_flow.adapters.local import LocalAdapter
+from hpo_flow.adapters.local.state import END_ATTR, START_ATTR, SweepPaths, read_runner_pid
+from hpo_flow.adapters.local.storage import open_storage, storage_target
+from hpo_flow.adapters.port import SweepRef, SweepStatus, TrialStatus, best_trial
 from tests.local.sweep_helpers import alive, finish, local_config, recorded_pids, wait_for, write_trial_script
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -256,7 +256,7 @@ def test_a_runner_the_kernel_is_still_starting_is_not_taken_for_dead(
 ) -> None:
     # Right after Popen returns, a loaded kernel may not have set the runner's argv yet: its
     # /proc/PID/cmdline is empty. The first poll used to call such a sweep FAILED.
-    monkeypatch.setattr("adapters.local.process.process_cmdline", lambda pid: [])
+    monkeypatch.setattr("hpo_flow.adapters.local.process.process_cmdline", lambda pid: [])
     spec = local_config(workdir, {"tuning.max_jobs": 1})
     ref = adapter.submit(spec)
     first = adapter.poll(ref)

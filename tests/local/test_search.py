@@ -10,9 +10,9 @@ import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from adapters.local import search
-from adapters.local.marginal_gp import MarginalGPSampler
-from adapters.local.search import (
+from hpo_flow.adapters.local import search
+from hpo_flow.adapters.local.marginal_gp import MarginalGPSampler
+from hpo_flow.adapters.local.search import (
     GridSearch,
     bayesian_model,
     build_sampler,
@@ -23,7 +23,7 @@ from adapters.local.search import (
     received_params,
     suggest_params,
 )
-from adapters.spec import HpoConfig, Strategy
+from hpo_flow.adapters.spec import HpoConfig, Strategy
 from tests.helpers import make_config
 
 pytestmark = pytest.mark.unit

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.local.slots import Slot, SlotAllocator, detect_gpus, make_slots, resolve_gpus, slots_for
-from adapters.spec import LocalBackend
+from hpo_flow.adapters.local.slots import Slot, SlotAllocator, detect_gpus, make_slots, resolve_gpus, slots_for
+from hpo_flow.adapters.spec import LocalBackend
 
 pytestmark = pytest.mark.unit
 
@@ -56,7 +56,7 @@ def test_config_gpu_settings() -> None:
 
 
 def test_detect_gpus_reads_nvidia_smi_and_treats_any_error_as_no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("adapters.local.slots.shutil.which", lambda name: "/usr/bin/nvidia-smi")
+    monkeypatch.setattr("hpo_flow.adapters.local.slots.shutil.which", lambda name: "/usr/bin/nvidia-smi")
 
     def fake(output: str, code: int = 0):
         def run(argv, **kwargs):
@@ -72,7 +72,7 @@ def test_detect_gpus_reads_nvidia_smi_and_treats_any_error_as_no_gpu(monkeypatch
         raise subprocess.TimeoutExpired(argv, 20)
 
     assert detect_gpus(boom) == []
-    monkeypatch.setattr("adapters.local.slots.shutil.which", lambda name: None)
+    monkeypatch.setattr("hpo_flow.adapters.local.slots.shutil.which", lambda name: None)
     assert detect_gpus(fake("0\n")) == []
 
 

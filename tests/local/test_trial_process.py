@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.local.metrics import MetricReader
-from adapters.local.process import describe_exit, trial_command, trial_environment
-from adapters.spec import MetricDefinition
+from hpo_flow.adapters.local.metrics import MetricReader
+from hpo_flow.adapters.local.process import describe_exit, trial_command, trial_environment
+from hpo_flow.adapters.spec import MetricDefinition
 from tests.helpers import make_config
 
 pytestmark = pytest.mark.unit

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from adapters.local import LocalAdapter
-from adapters.local.state import SweepPaths, write_spec
-from adapters.local.storage import storage_target
-from adapters.port import SweepRef
+from hpo_flow.adapters.local import LocalAdapter
+from hpo_flow.adapters.local.state import SweepPaths, write_spec
+from hpo_flow.adapters.local.storage import storage_target
+from hpo_flow.adapters.port import SweepRef
 from tests.local.sweep_helpers import local_config, write_trial_script
 
 pytestmark = pytest.mark.unit

@@ -11,12 +11,12 @@ from pathlib import Path
 import optuna
 import pytest
 
-from adapters.lifecycle import identify
-from adapters.local import LocalAdapter
-from adapters.local.state import RESULT_ATTR, RETRY_ATTR, RUN_ATTR, SweepPaths
-from adapters.local.storage import open_storage, storage_target
-from adapters.port import SweepRef, SweepStatus, TrialStatus
-from adapters.spec import HpoConfig
+from hpo_flow.adapters.lifecycle import identify
+from hpo_flow.adapters.local import LocalAdapter
+from hpo_flow.adapters.local.state import RESULT_ATTR, RETRY_ATTR, RUN_ATTR, SweepPaths
+from hpo_flow.adapters.local.storage import open_storage, storage_target
+from hpo_flow.adapters.port import SweepRef, SweepStatus, TrialStatus
+from hpo_flow.adapters.spec import HpoConfig
 from tests.helpers import write_config
 from tests.local.sweep_helpers import finish, local_config, local_config_dict, wait_for, write_trial_script
 

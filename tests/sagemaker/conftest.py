@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from adapters.spec import HpoConfig, parse_config
+from hpo_flow.adapters.spec import HpoConfig, parse_config
 from tests.helpers import config_dict
 from tests.sagemaker.served import ACCOUNT, REGION, ServedSageMaker
 
@@ -146,7 +146,7 @@ def sm_data(code_dir: Path | str = ".", overrides: dict[str, Any] | None = None)
             },
         }
     )
-    from adapters.spec import apply_overrides
+    from hpo_flow.adapters.spec import apply_overrides
 
     return apply_overrides(data, overrides) if overrides else data
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from adapters.port import SweepRef
-from adapters.sagemaker import SageMakerAdapter
-from adapters.spec import HpoConfig
+from hpo_flow.adapters.port import SweepRef
+from hpo_flow.adapters.sagemaker import SageMakerAdapter
+from hpo_flow.adapters.spec import HpoConfig
 from tests.contract import AdapterContract
 from tests.sagemaker.conftest import SDK_NOISE, sm_config
 from tests.sagemaker.served import ACCOUNT, REGION, ServedSageMaker

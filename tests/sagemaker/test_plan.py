@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from adapters.errors import CredentialsError, PlanError
-from adapters.sagemaker import SageMakerAdapter
-from adapters.sagemaker.build import write_code_archive
-from adapters.spec import parse_config
+from hpo_flow.adapters.errors import CredentialsError, PlanError
+from hpo_flow.adapters.sagemaker import SageMakerAdapter
+from hpo_flow.adapters.sagemaker.build import write_code_archive
+from hpo_flow.adapters.spec import parse_config
 from tests.sagemaker.conftest import BUCKET, ROLE, SDK_NOISE, sm_config, sm_data
 from tests.sagemaker.served import ACCOUNT, REGION
 
@@ -409,7 +409,7 @@ def test_plan_is_deterministic_offline_and_needs_no_credentials(
 
 
 def test_the_offline_session_ignores_the_machines_aws_profile(monkeypatch: pytest.MonkeyPatch) -> None:
-    from adapters.sagemaker.offline import OfflineSession
+    from hpo_flow.adapters.sagemaker.offline import OfflineSession
 
     monkeypatch.setenv("AWS_PROFILE", "no-such-profile")  # would make botocore raise ProfileNotFound
     session = OfflineSession("eu-west-3", ACCOUNT)
@@ -742,7 +742,7 @@ def test_the_cli_plan_masks_secret_looking_environment_values(
 
 def test_importing_adapters_loads_no_cloud_sdk() -> None:
     code = (
-        "import sys, adapters, adapters.sagemaker; from adapters import get_adapter; get_adapter('sagemaker'); "
+        "import sys, hpo_flow.adapters.sagemaker; from hpo_flow.adapters import get_adapter; get_adapter('sagemaker'); "
         "loaded = [m for m in ('boto3', 'botocore', 'sagemaker') if m in sys.modules]; print(loaded)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)

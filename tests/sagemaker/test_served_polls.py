@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from adapters.port import SweepRef, SweepStatus, TrialStatus
-from adapters.sagemaker import SageMakerAdapter
+from hpo_flow.adapters.port import SweepRef, SweepStatus, TrialStatus
+from hpo_flow.adapters.sagemaker import SageMakerAdapter
 from tests.sagemaker.conftest import SDK_NOISE, new_session, sm_config
 from tests.sagemaker.served import ServedSageMaker
 

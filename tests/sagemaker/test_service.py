@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from adapters.errors import CredentialsError, PlanError
-from adapters.port import SweepRef, SweepStatus, TrialStatus, best_trial
-from adapters.sagemaker import SageMakerAdapter
+from hpo_flow.adapters.errors import CredentialsError, PlanError
+from hpo_flow.adapters.port import SweepRef, SweepStatus, TrialStatus, best_trial
+from hpo_flow.adapters.sagemaker import SageMakerAdapter
 from tests.sagemaker.conftest import BUCKET, SDK_NOISE, new_session, sm_config
 from tests.sagemaker.served import REGION, ServedSageMaker
 
@@ -181,7 +181,7 @@ def test_a_saved_prefect_aws_block_supplies_the_credentials() -> None:
     from prefect.testing.utilities import prefect_test_harness
     from prefect_aws import AwsCredentials
 
-    from adapters.sagemaker.aws import boto_session
+    from hpo_flow.adapters.sagemaker.aws import boto_session
 
     with prefect_test_harness():
         AwsCredentials(

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from adapters.port import SweepStatus, TrialStatus
-from adapters.sagemaker import trials
-from adapters.spec import Objective
+from hpo_flow.adapters.port import SweepStatus, TrialStatus
+from hpo_flow.adapters.sagemaker import trials
+from hpo_flow.adapters.spec import Objective
 from tests.sagemaker.conftest import SDK_NOISE
 
 pytestmark = [pytest.mark.unit, *SDK_NOISE]

@@ -1,0 +1,56 @@
+"""Metrics read live from a trial's output with the config's `metric_definitions` (SageMaker's way).
+
+Each output line is matched against every definition; a definition that matches a line adds one
+step to that metric's curve (steps numbered from 1). The objective's steps are what early stopping
+reads. A match whose group is not a number is skipped: a regex such as `([0-9.]+)` can catch a
+version string, and one odd line must not fail a trial.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from hpo_flow.adapters.spec import MetricDefinition
+
+
+@dataclass
+class MetricReader:
+    definitions: list[MetricDefinition]
+    curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    _patterns: list[tuple[str, re.Pattern[str]]] = field(default_factory=list, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._patterns = [(d.Name, d.pattern) for d in self.definitions]
+
+    def feed(self, line: str) -> list[tuple[str, int, float]]:
+        """Record the metrics on one line; returns (metric, step, value) for each one found."""
+        found: list[tuple[str, int, float]] = []
+        for name, pattern in self._patterns:
+            match = pattern.search(line)
+            if match is None:
+                continue
+            value = parse_number(match.group(1))
+            if value is None:
+                continue
+            curve = self.curves.setdefault(name, [])
+            step = len(curve) + 1
+            curve.append((step, value))
+            found.append((name, step, value))
+        return found
+
+    def last(self, name: str) -> float | None:
+        curve = self.curves.get(name)
+        return curve[-1][1] if curve else None
+
+    def final_metrics(self) -> dict[str, float]:
+        return {name: curve[-1][1] for name, curve in self.curves.items() if curve}
+
+
+def parse_number(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return float(text.strip())  # "nan" and "inf" stay: a diverged trial is worth knowing about
+    except ValueError:
+        return None

@@ -1,0 +1,88 @@
+"""`plan` for the local backend: what a submit would run, as plain data; no process is started.
+
+The first trial's command is exact when `tuning.random_seed` is set: its values come from a
+throwaway in-memory study with the same sampler, which is what a fresh sweep asks first. Without
+a seed the real first trial is random, so the plan shows the same kind of command with values
+drawn under seed 0 and says so.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hpo_flow.adapters.errors import PlanError
+from hpo_flow.adapters.local.process import input_paths, trial_command
+from hpo_flow.adapters.local.slots import slots_for
+from hpo_flow.adapters.local.state import SweepPaths, trial_id
+from hpo_flow.adapters.local.storage import direction, storage_target
+from hpo_flow.adapters.redact import MASK, is_secret_key, redact
+from hpo_flow.adapters.spec import HpoConfig, input_env_vars
+
+
+def build_plan(spec: HpoConfig, cwd: Path | None = None) -> dict[str, Any]:
+    import optuna
+
+    from hpo_flow.adapters.local import search
+    from hpo_flow.adapters.local.warm import warm_start_note, warm_start_problems
+
+    problems = search.local_problems(spec) + warm_start_problems(spec)
+    if problems:
+        raise PlanError("local", problems)
+    base = cwd or Path.cwd()
+    paths = SweepPaths.for_spec(spec, base)
+    slots = slots_for(spec.backends.local, spec.tuning.max_parallel_jobs)
+    tuning = spec.tuning
+    seeded = tuning.random_seed is not None
+    sample_spec = spec if seeded else spec.model_copy(update={"tuning": tuning.model_copy(update={"random_seed": 0})})
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    scratch = optuna.create_study(sampler=search.first_trial_sampler(sample_spec), direction=direction(spec))  # type: ignore[arg-type]
+    params = search.suggest_params(scratch.ask(), sample_spec)
+    model_dir = paths.trial_dir(0) / "model"
+    criteria = tuning.completion_criteria
+    return {
+        "backend": "local",
+        "sweep_name": spec.sweep_name(),
+        "sweep_dir": str(paths.root),
+        "storage": storage_target(spec, paths.root).describe(),
+        "slots": [slot.label for slot in slots],
+        "parallelism": len(slots),
+        "search": search.describe_search(spec),
+        **({"warm_start": note} if (note := warm_start_note(spec)) else {}),
+        "objective": {"metric": tuning.objective_metric, "type": tuning.objective_type.value},
+        "limits": {
+            "max_jobs": tuning.max_jobs,
+            "max_parallel_jobs": tuning.max_parallel_jobs,
+            "trial_timeout_seconds": tuning.trial_timeout_seconds,
+            "max_runtime_seconds": tuning.max_runtime_seconds,
+            "max_failed_trials": tuning.max_failed_trials,
+            "completion_criteria": criteria.model_dump(mode="json") if criteria else None,
+            "kill_grace_seconds": spec.backends.local.kill_grace_seconds,
+        },
+        "first_trial": {
+            "id": trial_id(0),
+            "command": _redacted_command(trial_command(spec, params)),
+            "params": redact(params),
+            "params_are": "the first trial's" if seeded else "an example: without tuning.random_seed they are random",
+            "cwd": str((base / spec.training.source_dir).resolve()),
+            "environment": {
+                **{k: (MASK if is_secret_key(k) else redact(v)) for k, v in spec.training.environment.items()},
+                **{k: v for name, path in input_paths(spec).items() for k, v in input_env_vars(name, path).items()},
+                "HPO_TRIAL_ID": trial_id(0),
+                "HPO_MODEL_DIR": str(model_dir),
+                "SM_MODEL_DIR": str(model_dir),
+                "CUDA_VISIBLE_DEVICES": slots[0].cuda_visible_devices,
+                "PYTHONUNBUFFERED": "1",
+            },
+            "log": str(paths.trial_dir(0) / "output.log"),
+        },
+    }
+
+
+def _redacted_command(argv: list[str]) -> list[str]:
+    """Mask the value after `--password`-like flags: a plan is printed and may be shared."""
+    shown = list(argv)
+    for i in range(len(shown) - 1):
+        if shown[i].startswith("--") and is_secret_key(shown[i][2:]):
+            shown[i + 1] = MASK
+    return [redact(part) for part in shown]

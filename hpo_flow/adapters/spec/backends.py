@@ -1,0 +1,152 @@
+"""`backends` and `mlflow`: where trials run and where they are recorded."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import (
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from hpo_flow.adapters.spec.base import Strict, SubProblems
+
+
+class LocalBackend(Strict):
+    gpus: Literal["auto"] | list[int] | None = "auto"  # "auto": nvidia-smi; []/null: CPU slots
+    gpus_per_trial: int = Field(default=1, ge=1)
+    trials_per_gpu: int = Field(default=1, ge=1)
+    storage: str | None = None  # an SQLAlchemy URL shared by several workers; default: a file in workdir
+    workdir: str = ".hpo"
+    kill_grace_seconds: float = Field(default=10.0, ge=0)
+
+    @field_validator("gpus", mode="before")
+    @classmethod
+    def _gpu_list(cls, value: Any) -> Any:
+        expected = "auto (every GPU nvidia-smi lists), none (CPU slots only) or a list of GPU indexes such as [0, 1]"
+        if value is None or value == []:
+            return value
+        if isinstance(value, str):
+            text = value.strip().lower()
+            if text in ("auto", "all"):
+                return "auto"
+            if text in ("none", "cpu", ""):
+                return None
+            if re.fullmatch(r"\d+(\s*,\s*\d+)*", text):  # CUDA_VISIBLE_DEVICES style: "0,1"
+                value = [int(part) for part in text.split(",")]
+            else:
+                raise ValueError(f"must be {expected}")
+        if not isinstance(value, list):
+            raise ValueError(f"must be {expected}")
+        if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in value):
+            raise ValueError("GPU indexes are whole numbers >= 0, as nvidia-smi numbers them; e.g. [0, 1]")
+        if len(set(value)) != len(value):
+            raise ValueError("lists a GPU more than once; list each index once")
+        return value
+
+    @model_validator(mode="after")
+    def _fits(self) -> LocalBackend:
+        if isinstance(self.gpus, list) and self.gpus and self.gpus_per_trial > len(self.gpus):
+            raise SubProblems(
+                [
+                    (
+                        "gpus_per_trial",
+                        self.gpus_per_trial,
+                        f"more than the {len(self.gpus)} GPUs listed in gpus; lower it or list more GPUs",
+                    )
+                ]
+            )
+        if self.gpus_per_trial > 1 and self.trials_per_gpu > 1:
+            raise SubProblems(
+                [
+                    (
+                        "trials_per_gpu",
+                        self.trials_per_gpu,
+                        "share GPUs between trials or give a trial several GPUs, not both; set one of them to 1",
+                    )
+                ]
+            )
+        return self
+
+
+class SageMakerBackend(Strict):
+    role: str | None = None
+    image_uri: str | None = None
+    instance_type: str = "ml.m5.xlarge"
+    instance_count: int = Field(default=1, ge=1)
+    volume_size_gb: int = Field(default=30, ge=1)
+    max_run_seconds: int | None = Field(default=None, ge=1)
+    output_path: str | None = None
+    inputs: dict[str, str] = Field(default_factory=dict)
+    region: str | None = None
+    use_spot: bool = False
+    max_wait_seconds: int | None = Field(default=None, ge=1)
+    checkpoint_s3_uri: str | None = None
+    environment: dict[str, str] = Field(default_factory=dict)
+    subnets: list[str] = Field(default_factory=list)
+    security_group_ids: list[str] = Field(default_factory=list)
+    volume_kms_key_id: str | None = None
+    output_kms_key_id: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    credentials_block: str | None = None  # name of a prefect-aws AwsCredentials block
+
+    @model_validator(mode="after")
+    def _spot(self) -> SageMakerBackend:
+        if self.max_wait_seconds is not None and not self.use_spot:
+            raise SubProblems(
+                [
+                    (
+                        "max_wait_seconds",
+                        self.max_wait_seconds,
+                        "only used with use_spot: true; set use_spot: true or remove it",
+                    )
+                ]
+            )
+        return self
+
+
+class AzureEnvironment(Strict):
+    """An environment built for the sweep from a base image and a conda file (Azure ML builds and
+    caches it): for a script that imports what no curated environment has."""
+
+    image: str = Field(min_length=1)
+    conda_file: str = Field(min_length=1)  # relative to where hpo-flow runs, like training.source_dir
+
+
+class AzureBackend(Strict):
+    subscription_id: str | None = None
+    resource_group: str | None = None
+    workspace: str | None = None
+    compute: str | None = None
+    environment: str | AzureEnvironment | None = None
+    inputs: dict[str, str] = Field(default_factory=dict)
+    instance_count: int = Field(default=1, ge=1)
+    environment_variables: dict[str, str] = Field(default_factory=dict)
+    experiment_name: str | None = None  # default: project
+    tags: dict[str, str] = Field(default_factory=dict)
+    credentials_block: str | None = None  # name of a prefect-azure credentials block
+
+
+class Backends(Strict):
+    local: LocalBackend = Field(default_factory=LocalBackend)
+    sagemaker: SageMakerBackend | None = None
+    azure: AzureBackend | None = None
+
+
+class MlflowSettings(Strict):
+    tracking_uri: str = "sqlite:///mlflow.db"
+    experiment: str | None = None
+    registered_model: str | None = None
+    alias: str = Field(default="challenger", pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+    # better: the alias moves to a sweep's best only when it beats the version holding it; always: to
+    # every sweep's best; never: register only. Every best is registered as a new version either way.
+    promote: Literal["better", "always", "never"] = "better"
+
+    @field_validator("tracking_uri")
+    @classmethod
+    def _tracking_uri(cls, value: str) -> str:
+        if not value.strip():  # MLflow would fall back to ./mlruns without a word
+            raise ValueError("is empty; set the MLflow tracking URI, e.g. sqlite:///mlflow.db or http://mlflow:5000")
+        return value

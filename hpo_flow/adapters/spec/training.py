@@ -1,0 +1,193 @@
+"""`training`: what one trial runs, on every backend, and how its metrics are read."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import (
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from hpo_flow.adapters.errors import Problem
+from hpo_flow.adapters.spec.base import ParamName, ScalarValue, Strict, SubProblems
+from hpo_flow.report import GENERAL_REGEX_GROUP, format_number
+
+
+class MetricDefinition(Strict):
+    """SageMaker's form: a metric is read from the trial's output with a regex and one group."""
+
+    Name: str = Field(min_length=1, alias="Name")
+    Regex: str = Field(min_length=1, alias="Regex")
+
+    @field_validator("Regex")
+    @classmethod
+    def _compiles_with_group(cls, value: str) -> str:
+        try:
+            pattern = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"regex does not compile ({exc}); escape special characters") from None
+        if pattern.groups < 1:
+            raise ValueError('regex has no capture group; wrap the number in parentheses, e.g. "accuracy: ([0-9.]+)"')
+        return value
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        return re.compile(self.Regex)
+
+
+def flag(name: str) -> str:
+    """How a hyperparameter reaches the script, on every backend: `--name`, and `-C` for a one-letter
+    name, because that is what SageMaker's training toolkit passes (sagemaker_training.mapping)."""
+    return f"-{name}" if len(name) == 1 else f"--{name}"
+
+
+INPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+class DataInput(Strict):
+    """One data input, once for every backend: where its data is on each. The script finds it in
+    HPO_INPUT_<NAME> and SM_CHANNEL_<NAME> (and as --<name> with training.input_flags) everywhere."""
+
+    local: str | None = None  # a file or folder; relative to where hpo-flow runs
+    sagemaker: str | None = None  # an s3:// prefix: the channel <name>
+    azure: str | None = None  # azureml:<asset>:<version>, a URI or a path: the job input <name>
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_place(cls, value: Any) -> Any:
+        # a plain string is the same place on every backend (a URI that each of them reads)
+        return {"local": value, "sagemaker": value, "azure": value} if isinstance(value, str) else value
+
+
+def input_env_vars(name: str, path: str) -> dict[str, str]:
+    """What a script sees of input `name` on every backend."""
+    return {f"HPO_INPUT_{name.upper()}": path, f"SM_CHANNEL_{name.upper()}": path}
+
+
+class Training(Strict):
+    entry_point: str = Field(min_length=1)
+    source_dir: str = "."
+    hyperparameters: dict[ParamName, ScalarValue] = Field(default_factory=dict)
+    metric_definitions: list[MetricDefinition] = Field(default_factory=list)
+    environment: dict[str, str] = Field(default_factory=dict)
+    python: str | None = None  # interpreter for local trials; default: the one running hpo-flow
+    inputs: dict[str, DataInput] = Field(default_factory=dict)
+    input_flags: bool = False  # also pass each input's path as --<name> <path>, on every backend
+
+    @field_validator("inputs")
+    @classmethod
+    def _input_names(cls, value: dict[str, DataInput]) -> dict[str, DataInput]:
+        bad = [
+            (
+                name,
+                name,
+                "input names are letters, digits and _ (at most 64), starting with a letter or _: "
+                "they become HPO_INPUT_<NAME>, a SageMaker channel and an Azure ML input",
+            )
+            for name in value
+            if not INPUT_NAME.match(name)
+        ]
+        if bad:
+            raise SubProblems(bad)
+        return value
+
+    @field_validator("entry_point")
+    @classmethod
+    def _no_shell(cls, value: str) -> str:
+        if any(ch in value for ch in ";|&$`\n") or " " in value.strip():
+            raise ValueError(
+                "entry_point is one script path, not a shell command; put arguments in training.hyperparameters"
+            )
+        return value
+
+    @field_validator("metric_definitions")
+    @classmethod
+    def _unique_names(cls, value: list[MetricDefinition]) -> list[MetricDefinition]:
+        seen: set[str] = set()
+        problems = []
+        for index, metric in enumerate(value):
+            if metric.Name in seen:
+                problems.append((f"{index}.Name", metric.Name, "defined twice; give each metric its own Name"))
+            seen.add(metric.Name)
+        if problems:
+            raise SubProblems(problems)
+        return value
+
+    @model_validator(mode="after")
+    def _flags_distinct(self) -> Training:
+        if self.input_flags:
+            both = [n for n in self.inputs if n in self.hyperparameters]
+            if both:
+                raise SubProblems(
+                    [(f"inputs.{n}", n, f"also a hyperparameter; both would be {flag(n)}; rename one") for n in both]
+                )
+        return self
+
+    def metric(self, name: str) -> MetricDefinition | None:
+        return next((m for m in self.metric_definitions if m.Name == name), None)
+
+    def report_warnings(self, objective: str) -> list[Problem]:
+        """Where the objective's regex misreads the lines hpo_flow.report prints for it."""
+        metric = self.metric(objective)
+        if metric is None:
+            return []
+        index = self.metric_definitions.index(metric)
+        path = f"training.metric_definitions.{index}.Regex"
+        for sep in (": ", " = "):  # report()'s default, and seed 003's `loss = 0.12` (sep=" = ")
+            lines = {value: f"{objective}{sep}{format_number(value)}" for value in _SAMPLES}
+            if not any(metric.pattern.search(line) for line in lines.values()):
+                continue  # the script prints its own format, not report()'s
+            misread = [
+                (line, _read(metric.pattern, line))
+                for value, line in lines.items()
+                if _read(metric.pattern, line) != value
+            ]
+            if misread:
+                line, got = misread[0]
+                return [
+                    Problem(
+                        path,
+                        metric.Regex,
+                        f"reads {got} from the line {line!r} that report() prints; use {_suggested(sep, objective)}",
+                        warning=True,
+                    )
+                ]
+            negative = f"{objective}{sep}{format_number(-0.25)}"
+            if _read(metric.pattern, negative) != -0.25 and not _NON_NEGATIVE.search(objective):
+                return [
+                    Problem(
+                        path,
+                        metric.Regex,
+                        f"cannot read a negative value ({negative!r}); if "
+                        f"{objective} can be negative, use {_suggested(sep, objective)}",
+                        warning=True,
+                    )
+                ]
+            return []
+        return []
+
+
+# Values report() prints as 0.000042 and 1234567.0: what `.6g` once turned into 4.2e-05 and 1.23457e+06.
+_SAMPLES = (0.000042, 1234567.0, 0.5, 3.0, 0.1 + 0.2)
+# Metric names that are never negative; any other objective may be (a score, a reward, a log-likelihood).
+_NON_NEGATIVE = re.compile(
+    r"acc|loss|err|mse|mae|rmse|auc|f1|precision|recall|iou|map|perplexity|bleu|rouge|dice|time|count",
+    re.IGNORECASE,
+)
+
+
+def _read(pattern: re.Pattern[str], line: str) -> float | None:
+    match = pattern.search(line)
+    if match is None or match.group(1) is None:
+        return None
+    try:
+        return float(match.group(1))
+    except ValueError:
+        return None
+
+
+def _suggested(sep: str, name: str) -> str:
+    return f'"{re.escape(name)}{sep}{GENERAL_REGEX_GROUP}"'

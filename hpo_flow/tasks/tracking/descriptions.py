@@ -1,0 +1,141 @@
+"""What a reviewer reads on a sweep's parent run: its params, tags and note, ranges in readable
+form, the early-stopping policy, and the config snapshot with secrets masked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hpo_flow.adapters.port import SweepRef, SweepState, Trial
+from hpo_flow.adapters.redact import MASK, redact, redact_text
+from hpo_flow.adapters.spec import HpoConfig, ParamRange, RangeType, Scaling
+from hpo_flow.tasks.tracking.store import NOTE, REF, flat_params
+
+
+def sweep_params(config: HpoConfig) -> dict[str, str]:
+    """The parent run's params: each range in readable form, the fixed hyperparameters, the budget."""
+    params = {f"{name}.range": describe_range(r) for name, r in config.tuning.hyperparameter_ranges.items()}
+    params.update(flat_params(config.fixed_hyperparameters()))
+    t = config.tuning
+    params.update(
+        {
+            "tuning.objective": f"{t.objective_type.value} {t.objective_metric}",
+            "tuning.max_jobs": str(t.max_jobs),
+            "tuning.max_parallel_jobs": str(t.max_parallel_jobs),
+        }
+    )
+    return params
+
+
+def sweep_tags(config: HpoConfig, ref: SweepRef, state: SweepState, best: Trial | None) -> dict[str, str]:
+    counts: dict[str, int] = {}
+    for trial in state.trials:
+        counts[trial.status.value] = counts.get(trial.status.value, 0) + 1
+    tags = {
+        "hpo.backend": ref.backend,
+        "hpo.generation": str(config.generation),  # hpo_flow.tasks.lineage finds the config's generations by it
+        "hpo.cloud_id": redact_text(ref.cloud_id or ""),
+        "hpo.strategy": config.tuning.strategy.value,
+        "hpo.early_stopping": describe_early_stopping(config),
+        "hpo.objective_metric": config.tuning.objective_metric,
+        "hpo.objective_type": config.tuning.objective_type.value,
+        "hpo.sweep_status": state.status.value,
+        REF: redact_text(ref.to_json()),  # how `hpo-flow status/cancel/logs` reach the sweep again
+        "hpo.trials": ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items())) or "none yet",
+        NOTE: sweep_note(config, ref, state, best),
+    }
+    if ref.url:
+        tags["hpo.url"] = redact_text(ref.url)
+    if state.message:
+        tags["hpo.sweep_message"] = redact_text(state.message)
+    if best is not None:
+        tags["hpo.best_trial_id"] = best.id
+    return tags
+
+
+def sweep_note(config: HpoConfig, ref: SweepRef, state: SweepState, best: Trial | None) -> str:
+    """The parent run's description in the MLflow UI: what ran, and who won."""
+    metric = config.tuning.objective_metric
+    lines = [
+        f"Sweep `{ref.name}` on **{ref.backend}**: {state.status.value}, "
+        f"{len(state.finished_trials)} of {config.tuning.max_jobs} trials finished.",
+        "",
+    ]
+    if best is None:
+        lines.append("No trial has produced an objective yet.")
+    else:
+        lines += [
+            f"Best trial `{best.id}`: {metric} = {best.objective:.6g} ({config.objective.value}).",
+            "",
+            "| hyperparameter | value |",
+            "| --- | --- |",
+        ]
+        lines += [f"| {k} | {v} |" for k, v in sorted(flat_params(best.params).items())]
+    if state.message:
+        lines += ["", f"Service message: {redact_text(state.message)}"]
+    return "\n".join(lines)
+
+
+def describe_range(r: ParamRange) -> str:
+    """A range in the vocabulary people read: `loguniform(0.0001, 0.05)`, `choice(16, 32)`, ..."""
+    q = f", q={_num(r.step)}" if r.step is not None else ""
+    base = f", base={_num(r.log_base)}" if r.log_base is not None else ""
+    if r.type == RangeType.categorical:
+        return "choice(" + ", ".join(repr(v) for v in r.values or []) + ")"
+    if r.type in (RangeType.normal, RangeType.lognormal):
+        name = ("q" if r.step is not None else "") + r.type.value
+        return f"{name}({_num(r.mu)}, {_num(r.sigma)}{q})"
+    bounds = f"{_num(r.min)}, {_num(r.max)}"
+    if r.type == RangeType.integer:
+        scale = ", log" if r.is_log else ""
+        step = f", step={_num(r.step)}" if r.step is not None else ""
+        return f"integer({bounds}{step}{scale})"  # bounds inclusive, as in the config
+    prefix = "q" if r.step is not None else ""
+    if r.scaling_type == Scaling.ReverseLogarithmic:
+        return f"{prefix}reverse_loguniform({bounds}{q})"
+    kind = "loguniform" if r.is_log else "uniform"
+    return f"{prefix}{kind}({bounds}{q}{base})"
+
+
+def describe_early_stopping(config: HpoConfig) -> str:
+    es = config.tuning.early_stopping
+    if es.policy.value == "off":
+        return "off"
+    details = {
+        "evaluation_interval": es.evaluation_interval,
+        "delay_evaluation": es.delay_evaluation,
+        "slack_factor": es.slack_factor,
+        "slack_amount": es.slack_amount,
+        "truncation_percentage": es.truncation_percentage if es.policy.value == "truncation" else None,
+    }
+    if es.policy.value == "asha":
+        details.update(min_resource=es.min_resource, reduction_factor=es.reduction_factor)
+    shown = ", ".join(f"{k}={v}" for k, v in details.items() if v is not None)
+    return f"{es.policy.value}({shown})"
+
+
+def config_snapshot(config: HpoConfig) -> dict[str, Any]:
+    """The config as recorded on the parent run: secret-looking keys and URL passwords masked,
+    and every environment value masked too (any of them may be a credential under a plain name)."""
+    data = config.model_dump(mode="json", by_alias=True)
+
+    def mask_env(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {
+                k: (
+                    {ek: MASK for ek in v}
+                    if k in ("environment", "environment_variables") and isinstance(v, dict)
+                    else mask_env(v)
+                )
+                for k, v in node.items()
+            }
+        if isinstance(node, list):
+            return [mask_env(v) for v in node]
+        return node
+
+    return redact(mask_env(data))
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "?"
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(float(value))

@@ -1,0 +1,270 @@
+"""Register a sweep's best trial as a model version and point the config's alias at it.
+
+One model version per sweep's winner, found again by its version tags, so registering twice
+adds nothing. `register_best_task` at the bottom is what the flow uses.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlparse
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from hpo_flow.adapters.errors import HpoFlowError
+from hpo_flow.adapters.port import Trial
+from hpo_flow.adapters.spec import HpoConfig, Objective
+from hpo_flow.tasks.result import SweepResult
+from hpo_flow.tasks.tracking.store import BEST, CONFIG_HASH, SWEEP, TRIAL_ID, client_for, find_child, lit
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """The model version registered for a sweep's best trial, and whether the alias moved to it."""
+
+    name: str
+    version: str
+    alias: str
+    source: str
+    trial_id: str
+    objective: float
+    promoted: bool = True  # the alias points at this version
+    reason: str = ""  # why the alias moved, or stayed
+    alias_version: str | None = None  # the version holding the alias after the decision
+    alias_params: dict[str, str] = field(default_factory=dict)  # that version's tuned values, as recorded
+
+    @property
+    def uri(self) -> str:
+        """What `mlflow.pyfunc.load_model` takes to load this model by its alias."""
+        return f"models:/{self.name}@{self.alias}"
+
+    @property
+    def promotion(self) -> str:
+        """One sentence for the summary, the outcome and the MLflow description."""
+        if self.promoted:
+            return f"version {self.version} holds @{self.alias}: {self.reason}"
+        held = f"version {self.alias_version}" if self.alias_version else "no version"
+        return f"version {self.version} registered, @{self.alias} stays on {held}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Holder:
+    """The version that holds the alias before the decision, with its recorded objective."""
+
+    version: str
+    metric: str | None
+    objective: float | None
+    run_id: str | None
+
+
+def decide_promotion(
+    policy: str, objective: Objective, metric: str, value: float, version: str, holder: Holder | None
+) -> tuple[bool, str]:
+    """Whether the alias moves to the new best, and why: the promotion gate (mlflow.promote)."""
+    if holder is not None and holder.version == version:
+        return True, "it was promoted when this sweep was first recorded"
+    if policy == "never":
+        return False, "mlflow.promote is never: versions are registered, the alias is moved by hand"
+    if holder is None:
+        return True, f"no version held the alias yet ({metric} = {value:.6g})"
+    if policy == "always":
+        if int(holder.version) > int(version):
+            return False, f"version {holder.version} is newer (a re-run of an older sweep never takes the alias back)"
+        return True, f"mlflow.promote is always ({metric} = {value:.6g})"
+    if holder.objective is None or holder.metric != metric:
+        return True, f"version {holder.version} has no recorded {metric} to compare with ({metric} = {value:.6g})"
+    better = objective.sign * value > objective.sign * holder.objective
+    word = "higher" if objective.sign > 0 else "lower"
+    if better:
+        return True, f"{metric} {value:.6g} beats {holder.objective:.6g} of version {holder.version} ({word} is better)"
+    return False, (
+        f"{metric} {value:.6g} does not beat {holder.objective:.6g} of version {holder.version} "
+        f"({word} is better; mlflow.promote is better)"
+    )
+
+
+def register_best(config: HpoConfig, result: SweepResult, parent_run_id: str) -> RegisteredModel | None:
+    """Register the result's best trial as a new version, and move the alias only as mlflow.promote
+    says (`decide_promotion`); safe to repeat.
+
+    Returns None when there is no best trial, or when it left no model (logged as a warning). Call
+    `record_sweep` first: the version links to the trial's child run.
+    """
+    best, ref = result.best, result.ref
+    if best is None or best.objective is None:
+        return None
+    if not best.model_uri:
+        log.warning("best trial %s left no model (model_uri is empty); nothing registered", best.id)
+        return None
+    client = client_for(config.mlflow.tracking_uri)
+    name, alias = config.registered_model_name, config.mlflow.alias
+    metric = config.tuning.objective_metric
+    child = find_child(client, parent_run_id, best.id)
+    if child is None:
+        raise HpoFlowError(
+            f"trial {best.id} has no MLflow run under parent run {parent_run_id}; record the sweep first (record_sweep)"
+        )
+    child_id = child.info.run_id
+    holder = _holder(client, name, alias)
+    version = _find_version(client, name, ref.name, best.id)
+    if version is None:
+        _ensure_registered_model(client, name, config)
+        source = _model_source(client, child_id, best)
+        version = client.create_model_version(
+            name,
+            source,
+            run_id=child_id,
+            tags={
+                SWEEP: ref.name,
+                TRIAL_ID: best.id,
+                "hpo.parent_run_id": parent_run_id,
+                CONFIG_HASH: config.config_hash(),
+                "hpo.backend": ref.backend,
+                "hpo.objective": f"{metric}={best.objective!r}",
+            },
+            description=(
+                f"Best trial {best.id} of sweep {ref.name} ({ref.backend}): "
+                f"{metric} = {best.objective:.6g} ({config.objective.value}); "
+                f"parent run {parent_run_id}, trial run {child_id}."
+            ),
+        )
+        version = _wait_ready(client, name, version)
+    promoted, reason = decide_promotion(
+        config.mlflow.promote, config.objective, metric, float(best.objective), str(version.version), holder
+    )
+    earlier = (version.tags or {}).get("hpo.promotion", "")
+    if promoted and earlier.startswith(f"Promoted to @{alias}: "):
+        reason = earlier.removeprefix(f"Promoted to @{alias}: ").removesuffix(".")  # a re-run keeps the first why
+    if promoted:
+        client.set_registered_model_alias(name, alias, str(version.version))
+    verdict = ("Promoted to @" if promoted else "Not promoted to @") + f"{alias}: {reason}."
+    if (version.tags or {}).get("hpo.promotion") != verdict[:5000]:
+        client.set_model_version_tag(name, str(version.version), "hpo.promotion", verdict[:5000])
+        base = (version.description or "").split(" Promoted to @")[0].split(" Not promoted to @")[0]
+        client.update_model_version(name, str(version.version), description=f"{base} {verdict}"[:5000])
+    client.set_tag(child_id, "hpo.registered_model", f"{name}/{version.version}")
+    if child.data.tags.get(BEST) != "true":
+        client.set_tag(child_id, BEST, "true")
+    if promoted:
+        alias_version, alias_params = str(version.version), dict(child.data.params)
+    elif holder is not None:
+        alias_version, alias_params = holder.version, _params_of(client, holder.run_id)
+    else:
+        alias_version, alias_params = None, {}
+    return RegisteredModel(
+        name=name,
+        version=str(version.version),
+        alias=alias,
+        source=str(version.source),
+        trial_id=best.id,
+        objective=float(best.objective),
+        promoted=promoted,
+        reason=reason,
+        alias_version=alias_version,
+        alias_params=alias_params,
+    )
+
+
+def _holder(client: MlflowClient, name: str, alias: str) -> Holder | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        current = client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+    metric, _, raw = (current.tags or {}).get("hpo.objective", "").partition("=")
+    try:
+        objective: float | None = float(raw) if raw else None
+    except ValueError:
+        objective = None
+    return Holder(version=str(current.version), metric=metric or None, objective=objective, run_id=current.run_id)
+
+
+def _params_of(client: MlflowClient, run_id: str | None) -> dict[str, str]:
+    if not run_id:
+        return {}
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return dict(client.get_run(run_id).data.params)
+    except MlflowException:
+        return {}
+
+
+def _model_source(client: MlflowClient, child_id: str, trial: Trial) -> str:
+    """Where the version's files come from: a local model is copied into the trial's run first
+    (so the registry never points at a directory that a later sweep may delete); a cloud URI is
+    used as it is."""
+    uri = str(trial.model_uri)
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("", "file") and len(parsed.scheme) > 1:  # one letter: a Windows drive
+        return uri
+    path = Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(uri)
+    if not path.exists():
+        raise HpoFlowError(f"best trial {trial.id}'s model {path} does not exist; was the sweep's workdir cleaned?")
+    if path.is_dir():
+        if not (path / "MLmodel").is_file():
+            log.warning("%s holds no MLmodel file: registered, but mlflow.pyfunc cannot load it", path)
+        client.log_artifacts(child_id, str(path), "model")
+    else:
+        client.log_artifact(child_id, str(path), "model")
+    return f"runs:/{child_id}/model"
+
+
+def _ensure_registered_model(client: MlflowClient, name: str, config: HpoConfig) -> None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.create_registered_model(
+            name,
+            tags={"hpo.project": config.project},
+            description=f"Models tuned by hpo-flow for project {config.project}.",
+        )
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+
+
+def _find_version(client: MlflowClient, name: str, sweep_name: str, trial_id: str) -> ModelVersion | None:
+    from mlflow.exceptions import MlflowException
+
+    query = f"name = {lit(name)} and tags.`{SWEEP}` = {lit(sweep_name)} and tags.`{TRIAL_ID}` = {lit(trial_id)}"
+    try:
+        found = client.search_model_versions(query)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+            return None
+        raise
+    return min(found, key=lambda v: int(v.version)) if found else None
+
+
+def _wait_ready(client: MlflowClient, name: str, version: ModelVersion, timeout: float = 300) -> ModelVersion:
+    """Registries that copy files (Databricks, some plugins) report PENDING_REGISTRATION for a while."""
+    deadline = time.monotonic() + timeout
+    while version.status == "PENDING_REGISTRATION" and time.monotonic() < deadline:
+        time.sleep(1)
+        version = client.get_model_version(name, version.version)
+    if version.status == "FAILED_REGISTRATION":
+        raise HpoFlowError(f"model {name} version {version.version} failed to register: {version.status_message}")
+    return version
+
+
+@task(name="register-best-model", retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)
+def register_best_task(config: HpoConfig, result: SweepResult, parent_run_id: str) -> RegisteredModel | None:
+    model = register_best(config, result, parent_run_id)
+    if model is None:
+        get_run_logger().warning("MLflow: no model registered (no successful trial, or the best left no model)")
+    else:
+        get_run_logger().info("MLflow: registered %s version %s; %s", model.name, model.version, model.promotion)
+    return model

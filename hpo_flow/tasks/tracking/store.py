@@ -1,0 +1,194 @@
+"""MLflow plumbing shared by recording and the registry: the tag names that let later calls find
+earlier runs again, the client, experiment and run look-ups, and how values are shaped for MLflow."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import numbers
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hpo_flow.adapters.errors import HpoFlowError
+from hpo_flow.adapters.redact import redact, redact_text
+from hpo_flow.tasks.lean_mlflow import mlflow_without_sagemaker_plugin
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
+
+log = logging.getLogger(__name__)
+
+# Tag names: the contract between runs recorded earlier and this code finding them again.
+KIND = "hpo.run_kind"  # "sweep" on the parent, "trial" on each child
+SWEEP = "hpo.sweep_name"
+CONFIG_HASH = "hpo.config_hash"
+TRIAL_ID = "hpo.trial_id"
+TRIAL_STATUS = "hpo.trial_status"
+BEST = "hpo.best"
+REF = "hpo.sweep_ref"  # the sweep's SweepRef as JSON, on the parent run
+PARENT = "mlflow.parentRunId"
+NOTE = "mlflow.note.content"
+# MLflow 3 opens an experiment without this tag in its GenAI (traces) view; sweeps are model training.
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
+
+# MLflow's own limits on values (mlflow.utils.validation); longer text goes to artifacts.
+MAX_PARAM = 6000
+MAX_TAG = 5000
+# A trial's log is uploaded whole up to this size; beyond it, its tail (where errors are).
+_MAX_LOG_BYTES = 10 * 1024 * 1024
+
+
+def client_for(tracking_uri: str | None) -> MlflowClient:
+    import os
+
+    mlflow_without_sagemaker_plugin(tracking_uri)  # a local run does not pay for importing boto3
+    from mlflow import MlflowClient
+
+    # The sagemaker-mlflow plugin (installed with the sagemaker extra) fails to read any tracking
+    # URI that is not a SageMaker ARN and warns about it on every request; the request goes on.
+    logging.getLogger("mlflow.tracking.request_header.registry").setLevel(logging.ERROR)
+    # MLflow prints "View run ... at: <tracking URI>" to stdout for every run it ends, password
+    # included when the URI holds one; our own output says where to look, redacted.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def runs_view_path(tracking_uri: str | None, experiment: str) -> str:
+    """The MLflow UI's path to an experiment's runs, or "" when the experiment cannot be read.
+
+    MLflow 3.17's UI keeps one GenAI / model-training switch for every experiment, GenAI unless
+    the browser chose otherwise; the page's `workflowType` parameter opens the runs view."""
+    import urllib.request
+
+    try:
+        if tracking_uri and tracking_uri.startswith(("http://", "https://")):
+            # MLflow's client retries a server that is down for minutes: ask once, briefly, first
+            urllib.request.urlopen(f"{tracking_uri.rstrip('/')}/health", timeout=2).close()
+        found = client_for(tracking_uri).get_experiment_by_name(experiment)
+    except Exception:  # a hint only: a store we cannot read now still gets its plain URL
+        return ""
+    return f"/#/experiments/{found.experiment_id}?workflowType=machine_learning" if found else ""
+
+
+def ensure_experiment(client: MlflowClient, name: str, project: str) -> str:
+    """The experiment's id, created (or restored from deleted) as needed."""
+    from mlflow.exceptions import MlflowException
+
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        try:
+            return client.create_experiment(name, tags={"hpo.project": project, **EXPERIMENT_TAGS})
+        except MlflowException as exc:  # created by a concurrent flow between the two calls
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            experiment = client.get_experiment_by_name(name)
+            assert experiment is not None
+    if experiment.lifecycle_stage == "deleted":
+        log.warning("MLflow experiment %r was deleted; restoring it to record this sweep", name)
+        client.restore_experiment(experiment.experiment_id)
+    for key, value in EXPERIMENT_TAGS.items():
+        if key not in experiment.tags:  # a kind the user chose stays
+            client.set_experiment_tag(experiment.experiment_id, key, value)
+    return str(experiment.experiment_id)
+
+
+def find_parent(client: MlflowClient, experiment: str, sweep_name: str, config_hash: str) -> Run | None:
+    runs = search(
+        client,
+        experiment,
+        f"tags.`{KIND}` = 'sweep' and tags.`{SWEEP}` = {lit(sweep_name)} and tags.`{CONFIG_HASH}` = {lit(config_hash)}",
+        order_by=["attributes.start_time ASC"],
+    )
+    return runs[0] if runs else None
+
+
+def child_runs(client: MlflowClient, experiment: str, parent_id: str) -> dict[str, Run]:
+    """The parent's child runs by trial id."""
+    found: dict[str, Run] = {}
+    for run in search(client, experiment, f"tags.`{PARENT}` = {lit(parent_id)}"):
+        trial_id = run.data.tags.get(TRIAL_ID)
+        if trial_id is not None:
+            found.setdefault(trial_id, run)
+    return found
+
+
+def find_child(client: MlflowClient, parent_id: str, trial_id: str) -> Run | None:
+    parent = client.get_run(parent_id)
+    runs = search(
+        client,
+        parent.info.experiment_id,
+        f"tags.`{PARENT}` = {lit(parent_id)} and tags.`{TRIAL_ID}` = {lit(trial_id)}",
+    )
+    return runs[0] if runs else None
+
+
+def search(client: MlflowClient, experiment: str, query: str, order_by: list[str] | None = None) -> list[Run]:
+    runs: list[Run] = []
+    token = None
+    while True:
+        page = client.search_runs([experiment], query, max_results=1000, order_by=order_by, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def lit(value: str) -> str:
+    """A string literal for MLflow's search syntax."""
+    if "'" not in value:
+        return f"'{value}'"
+    if '"' not in value:
+        return f'"{value}"'
+    raise HpoFlowError(f"{value!r} contains both quote characters; MLflow search cannot match it")
+
+
+def log_redacted_file(
+    client: MlflowClient, run_id: str, path: Path, artifact_dir: str, artifact_uri: str | None = None
+) -> None:
+    """Upload a copy of a text file with passwords in URLs masked; the tail only if it is huge.
+
+    With the run's `artifact_uri` at hand, the upload skips the client's look-up of the run (one
+    request, or one SQL transaction, per trial)."""
+    with tempfile.TemporaryDirectory(prefix="hpo-log-") as tmp:
+        target = Path(tmp) / path.name
+        size = path.stat().st_size
+        with path.open("rb") as src, target.open("w", encoding="utf-8") as dst:
+            if size > _MAX_LOG_BYTES:
+                src.seek(size - _MAX_LOG_BYTES)
+                src.readline()  # start at a line boundary
+                dst.write(f"[... first {size - _MAX_LOG_BYTES} bytes left out ...]\n")
+            for raw in src:
+                dst.write(redact_text(raw.decode("utf-8", errors="replace")))
+        if artifact_uri and not artifact_uri.startswith("dbfs:"):  # Databricks adds a profile: the client knows how
+            from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+            get_artifact_repository(artifact_uri, tracking_uri=client.tracking_uri).log_artifact(
+                str(target), artifact_dir
+            )
+        else:
+            client.log_artifact(run_id, str(target), artifact_dir)
+
+
+def flat_params(params: dict[str, Any]) -> dict[str, str]:
+    """Params as MLflow stores them (strings), secret-looking keys masked."""
+    return {
+        str(k): str(v) if isinstance(v, str | numbers.Number) else json.dumps(v, default=str)
+        for k, v in redact(params).items()
+    }
+
+
+def ms(moment: datetime | None) -> int:
+    """MLflow's timestamps: milliseconds since the epoch, now when unknown."""
+    return int((moment or datetime.now(UTC)).timestamp() * 1000)
+
+
+def finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 20] + " ... [truncated]"
