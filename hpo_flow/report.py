@@ -28,7 +28,18 @@ from typing import Any
 
 # A capture group that reads every value report() prints, negative ones included.
 GENERAL_REGEX_GROUP = r"(-?[0-9]+(?:\.[0-9]+)?)"
-MODEL_DIR_VARS = ("HPO_MODEL_DIR", "SM_MODEL_DIR")
+# What a trial finds in its environment, on every backend. The adapters set these names from here,
+# so the script's side and the launcher's side cannot drift apart.
+MODEL_DIR_VAR = "HPO_MODEL_DIR"
+SAGEMAKER_MODEL_DIR_VAR = "SM_MODEL_DIR"  # the SageMaker training toolkit's name, set beside ours
+MODEL_DIR_VARS = (MODEL_DIR_VAR, SAGEMAKER_MODEL_DIR_VAR)
+TRIAL_ID_VAR = "HPO_TRIAL_ID"
+
+
+def input_vars(name: str) -> tuple[str, str]:
+    """The variables that hold data input `name`'s path: ours, then the SageMaker toolkit's channel."""
+    key = name.upper()
+    return f"HPO_INPUT_{key}", f"SM_CHANNEL_{key}"
 
 
 def format_number(value: float) -> str:
@@ -64,8 +75,7 @@ def model_dir(default: str = "model") -> str:
 def input_path(name: str, default: str | None = None) -> str | None:
     """Where the data input `name` (a key of training.inputs) is: HPO_INPUT_<NAME>, else SageMaker's
     SM_CHANNEL_<NAME>, else `default`."""
-    key = name.upper()
-    for var in (f"HPO_INPUT_{key}", f"SM_CHANNEL_{key}"):
+    for var in input_vars(name):
         if os.environ.get(var):
             return os.environ[var]
     return default

@@ -47,13 +47,13 @@ from hpo_flow.adapters.spec import (
     flag,
     input_env_vars,
 )
+from hpo_flow.report import MODEL_DIR_VARS
 
 BACKEND = "azure"
 SCHEMA_URL = "https://azuremlschemas.azureedge.net/latest/sweepJob.schema.json"
 # Where a trial saves its model: Azure ML uploads ./outputs of every job to the job's artifacts,
 # so the model of trial <child> is at azureml://jobs/<child>/outputs/artifacts/paths/outputs/model.
 MODEL_DIR = "outputs/model"
-MODEL_ENV_VARS = ("HPO_MODEL_DIR", "SM_MODEL_DIR")  # the local runner's and SageMaker's names
 TAG_PROJECT = "hpo-flow.project"
 TAG_CONFIG_HASH = "hpo-flow.config_hash"
 TAG_WARM_START = "hpo-flow.warm_start"
@@ -185,7 +185,7 @@ def sweep_job(spec: HpoConfig) -> dict[str, Any]:
         argv += [flag(name), expression]
 
     env = {**spec.training.environment, **azure.environment_variables}
-    for var in MODEL_ENV_VARS:
+    for var in MODEL_DIR_VARS:
         env.setdefault(var, MODEL_DIR)
 
     trial: dict[str, Any] = {

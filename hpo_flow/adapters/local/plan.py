@@ -8,16 +8,17 @@ drawn under seed 0 and says so.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from hpo_flow.adapters.errors import PlanError
-from hpo_flow.adapters.local.process import input_paths, trial_command
+from hpo_flow.adapters.local.process import trial_command, trial_variables
 from hpo_flow.adapters.local.slots import slots_for
 from hpo_flow.adapters.local.state import SweepPaths, trial_id
 from hpo_flow.adapters.local.storage import direction, storage_target
 from hpo_flow.adapters.redact import MASK, is_secret_key, redact
-from hpo_flow.adapters.spec import HpoConfig, input_env_vars
+from hpo_flow.adapters.spec import HpoConfig
 
 
 def build_plan(spec: HpoConfig, cwd: Path | None = None) -> dict[str, Any]:
@@ -65,14 +66,12 @@ def build_plan(spec: HpoConfig, cwd: Path | None = None) -> dict[str, Any]:
             "params": redact(params),
             "params_are": "the first trial's" if seeded else "an example: without tuning.random_seed they are random",
             "cwd": str((base / spec.training.source_dir).resolve()),
+            # Added to the runner's own environment, exactly as the trial is launched (process.trial_variables).
             "environment": {
-                **{k: (MASK if is_secret_key(k) else redact(v)) for k, v in spec.training.environment.items()},
-                **{k: v for name, path in input_paths(spec).items() for k, v in input_env_vars(name, path).items()},
-                "HPO_TRIAL_ID": trial_id(0),
-                "HPO_MODEL_DIR": str(model_dir),
-                "SM_MODEL_DIR": str(model_dir),
-                "CUDA_VISIBLE_DEVICES": slots[0].cuda_visible_devices,
-                "PYTHONUNBUFFERED": "1",
+                k: (MASK if is_secret_key(k) else redact(v))
+                for k, v in trial_variables(
+                    spec, trial_id(0), model_dir, slots[0].cuda_visible_devices, os.environ
+                ).items()
             },
             "log": str(paths.trial_dir(0) / "output.log"),
         },

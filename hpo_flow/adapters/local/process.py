@@ -22,8 +22,8 @@ from typing import Any
 
 from hpo_flow.adapters.errors import Problem
 from hpo_flow.adapters.spec import HpoConfig, flag, input_env_vars
+from hpo_flow.report import MODEL_DIR_VAR, SAGEMAKER_MODEL_DIR_VAR, TRIAL_ID_VAR
 
-MODEL_DIR_ENV = "HPO_MODEL_DIR"
 _HAS_PROC = Path("/proc/self/stat").exists()
 
 
@@ -75,20 +75,29 @@ def input_problems(spec: HpoConfig) -> list[Problem]:
 def trial_environment(
     spec: HpoConfig, trial_id: str, model_dir: Path, cuda_visible_devices: str, base: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    env = dict(os.environ if base is None else base)
-    env.update(spec.training.environment)
+    """The whole environment a trial is launched with: the runner's own, then `trial_variables`."""
+    inherited = dict(os.environ if base is None else base)
+    return {**inherited, **trial_variables(spec, trial_id, model_dir, cuda_visible_devices, inherited)}
+
+
+def trial_variables(
+    spec: HpoConfig, trial_id: str, model_dir: Path, cuda_visible_devices: str, inherited: Mapping[str, str]
+) -> dict[str, str]:
+    """What hpo-flow sets on top of the inherited environment; `plan` shows exactly this."""
+    env = dict(spec.training.environment)
     for name, path in input_paths(spec).items():
         env.update(input_env_vars(name, path))
     if spec.training.python:
         # another interpreter need not have hpo-flow: the trial helper still imports
         from hpo_flow.adapters.trial_code import helper_dir
 
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), str(helper_dir())) if p)
+        path = env.get("PYTHONPATH", inherited.get("PYTHONPATH"))
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (path, str(helper_dir())) if p)
     env.update(
         {
-            "HPO_TRIAL_ID": trial_id,
-            MODEL_DIR_ENV: str(model_dir),
-            "SM_MODEL_DIR": str(model_dir),
+            TRIAL_ID_VAR: trial_id,
+            MODEL_DIR_VAR: str(model_dir),
+            SAGEMAKER_MODEL_DIR_VAR: str(model_dir),
             "CUDA_VISIBLE_DEVICES": cuda_visible_devices,
             "PYTHONUNBUFFERED": "1",
         }
@@ -269,7 +278,7 @@ def kill_leftovers(model_dirs: Iterable[str], pgids: Iterable[int] = (), grace: 
     """
     dirs = [str(d) for d in model_dirs]
     groups = [g for g in pgids if g and g > 1]
-    pids = processes_with_env(MODEL_DIR_ENV, dirs)
+    pids = processes_with_env(MODEL_DIR_VAR, dirs)
     if _HAS_PROC:
         # Only groups whose members still carry a trial's model dir: a recorded pgid may have been reused.
         groups = [g for g in groups if any(_pgid_of(p) == g for p in pids)]

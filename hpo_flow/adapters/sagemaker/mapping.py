@@ -23,6 +23,7 @@ from hpo_flow.adapters.spec import (
     SageMakerBackend,
     Strategy,
 )
+from hpo_flow.report import MODEL_DIR_VAR, input_vars
 
 BACKEND = "sagemaker"
 
@@ -55,7 +56,6 @@ SDK_HYPERPARAMETER_PREFIX = "sagemaker_"
 TAG_PREFIX = "hpo-flow:"
 CONFIG_HASH_TAG = f"{TAG_PREFIX}config-hash"  # submit attaches only to a job whose tag matches
 # Where SageMaker's container has the model directory it uploads, and each channel's data.
-MODEL_DIR_ENV = "HPO_MODEL_DIR"
 CONTAINER_MODEL_DIR = "/opt/ml/model"
 CONTAINER_INPUT_DIR = "/opt/ml/input/data"
 
@@ -193,7 +193,7 @@ def map_spec(spec: HpoConfig) -> TuningSpec:
     inputs, input_env, input_flags = _training_inputs(spec, problems)
     # What a script sees is the same on every backend: HPO_MODEL_DIR (the toolkit sets SM_MODEL_DIR)
     # and HPO_INPUT_<NAME> beside the toolkit's SM_CHANNEL_<NAME>.
-    environment = {MODEL_DIR_ENV: CONTAINER_MODEL_DIR, **input_env, **spec.training.environment, **section.environment}
+    environment = {MODEL_DIR_VAR: CONTAINER_MODEL_DIR, **input_env, **spec.training.environment, **section.environment}
     static = {**static, **input_flags}
     problems += _environment_problems(spec.training.environment, "training.environment")
     problems += _environment_problems(section.environment, "backends.sagemaker.environment")
@@ -729,7 +729,7 @@ def _training_inputs(spec: HpoConfig, problems: list[Problem]) -> tuple[dict[str
             flags[name] = f"{CONTAINER_INPUT_DIR}/{name}"
     for name in inputs:  # the toolkit sets SM_CHANNEL_<NAME>; HPO_INPUT_<NAME> where it can be a variable
         if ENV_KEY.match(name):
-            env[f"HPO_INPUT_{name.upper()}"] = f"{CONTAINER_INPUT_DIR}/{name}"
+            env[input_vars(name)[0]] = f"{CONTAINER_INPUT_DIR}/{name}"
     return inputs, env, flags
 
 

@@ -13,7 +13,7 @@ from pydantic import (
 
 from hpo_flow.adapters.errors import Problem
 from hpo_flow.adapters.spec.base import ParamName, ScalarValue, Strict, SubProblems
-from hpo_flow.report import GENERAL_REGEX_GROUP, format_number
+from hpo_flow.report import GENERAL_REGEX_GROUP, format_number, input_vars
 
 
 class MetricDefinition(Strict):
@@ -64,7 +64,7 @@ class DataInput(Strict):
 
 def input_env_vars(name: str, path: str) -> dict[str, str]:
     """What a script sees of input `name` on every backend."""
-    return {f"HPO_INPUT_{name.upper()}": path, f"SM_CHANNEL_{name.upper()}": path}
+    return dict.fromkeys(input_vars(name), path)
 
 
 class Training(Strict):
