@@ -17,13 +17,25 @@ from pathlib import Path
 import hpo_flow
 
 PACKAGE = "hpo_flow"
-_FILES = ("__init__.py", "report.py")  # the helper needs only the standard library; nothing else ships
+_FILES = ("report.py",)  # the helper needs only the standard library; nothing else ships
+
+# Written in place of hpo_flow/__init__.py, whose lazy names (the flow, the tasks) would point at
+# modules that are not shipped, and whose imports a bare container need not run.
+_SHIPPED_INIT = f'''"""hpo-flow's trial helper, shipped with the training code: `from hpo_flow.report import report`.
+
+Only hpo_flow.report is here, and it needs nothing but the standard library.
+"""
+
+__version__ = "{hpo_flow.__version__}"
+'''
 
 
 def helper_files() -> dict[str, bytes]:
     """Archive name -> content of every file that ships."""
     root = Path(hpo_flow.__file__).parent
-    return {f"{PACKAGE}/{name}": (root / name).read_bytes() for name in _FILES}
+    files = {f"{PACKAGE}/__init__.py": _SHIPPED_INIT.encode()}
+    files.update({f"{PACKAGE}/{name}": (root / name).read_bytes() for name in _FILES})
+    return files
 
 
 def add_helper(code_dir: Path) -> list[str]:
