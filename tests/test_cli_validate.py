@@ -437,9 +437,9 @@ def test_success_prints_a_summary_of_the_sweep(tmp_path: Path, capsys: pytest.Ca
     assert "objective  maximize accuracy" in text
     assert "stopping   bandit (slack_factor 0.15, every 1, after 10)" in text
     assert "budget     600 s for the sweep" in text
-    assert "lr          continuous 0.0001 .. 0.1, Logarithmic" in text
-    assert "batch_size  categorical [16, 32, 64]" in text
-    assert "wd          qloguniform 0.0001 .. 0.01 step 0.0001" in text
+    assert "lr          loguniform(0.0001, 0.1)" in text
+    assert "batch_size  choice(16, 32, 64)" in text
+    assert "wd          qloguniform(0.0001, 0.01, q=0.0001)" in text
     assert "fixed      epochs=5, hub_token=***" in text  # lr is tuned, so not fixed; secrets never shown
     assert "hf_secret" not in text
 

@@ -201,7 +201,7 @@ def summary(config: Any) -> list[str]:
         lines.append(f"  budget     {', '.join(budget)}")
     width = max(len(name) for name in t.hyperparameter_ranges)
     for index, (name, r) in enumerate(t.hyperparameter_ranges.items()):
-        lines.append(f"  {'tunes' if index == 0 else '':<10} {name:<{width}}  {_describe(r)}")
+        lines.append(f"  {'tunes' if index == 0 else '':<10} {name:<{width}}  {r.describe()}")
     from hpo_flow.adapters.redact import redact
 
     fixed = redact(config.fixed_hyperparameters())
@@ -249,22 +249,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return run_worker(identify(load_config(args.config, args.overrides), args.config))
 
 
-def _describe(r: Any) -> str:
-    """One range in the user's own vocabulary, e.g. `quniform 0.001 .. 0.01 step 0.001`."""
-    kind = r.written_as or r.type.value
-    if r.type.value == "categorical":
-        return f"{kind} {list(r.values or [])}"
-    if r.type.value in ("normal", "lognormal"):
-        text = f"{kind} mu {r.mu:g} sigma {r.sigma:g}"
-    else:
-        text = f"{kind} {r.min:g} .. {r.max:g}"
-    if r.step is not None:
-        text += f" step {r.step:g}"
-    if r.scaling_type.value in ("Logarithmic", "ReverseLogarithmic") and kind not in ("loguniform", "qloguniform"):
-        text += f", {r.scaling_type.value}"
-    return text
-
-
 def _render(data: Any, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(data, indent=2, sort_keys=False, default=str)
@@ -278,4 +262,3 @@ def _print_problems(exc: ConfigError) -> None:
     print(f"config has {count} problem{'s' if count != 1 else ''}:", file=sys.stderr)
     for problem in exc.problems:
         print(f"  {problem}", file=sys.stderr)
-

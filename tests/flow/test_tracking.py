@@ -23,7 +23,6 @@ from hpo_flow.adapters.spec import HpoConfig
 from hpo_flow.tasks.result import SweepResult
 from hpo_flow.tasks.tracking import (
     RegisteredModel,
-    describe_range,
     log_config_diff,
     record_sweep,
     register_best,
@@ -356,11 +355,11 @@ def test_ranges_read_as_people_write_them() -> None:
         }
     )
     r = config.tuning.hyperparameter_ranges
-    assert describe_range(r["a"]) == "qloguniform(0.001, 1, q=0.001)"
-    assert describe_range(r["b"]) == "integer(1, 9, step=2)"
-    assert describe_range(r["c"]) == "normal(0, 1.5)"
-    assert describe_range(r["d"]) == "choice('relu', 'tanh', True)"
-    assert describe_range(r["e"]) == "reverse_loguniform(0, 0.99)"
+    assert r["a"].describe() == "qloguniform(0.001, 1, q=0.001)"
+    assert r["b"].describe() == "integer(1, 9, step=2)"
+    assert r["c"].describe() == "normal(0, 1.5)"
+    assert r["d"].describe() == "choice('relu', 'tanh', True)"
+    assert r["e"].describe() == "reverse_loguniform(0, 0.99)"
 
 
 def test_plots_skip_importances_with_a_note_when_one_trial_finished(tmp_path: Path) -> None:

@@ -236,6 +236,27 @@ class ParamRange(Strict):
             self.type == RangeType.continuous and self.step is not None
         )
 
+    def describe(self) -> str:
+        """The range in the vocabulary people read, wherever it is shown (validate, MLflow):
+        `loguniform(0.0001, 0.05)`, `integer(1, 9, step=2)`, `choice('relu', 'tanh')`, ..."""
+        q = f", q={_num(self.step)}" if self.step is not None else ""
+        if self.type == RangeType.categorical:
+            return "choice(" + ", ".join(repr(v) for v in self.values or []) + ")"
+        if self.type in (RangeType.normal, RangeType.lognormal):
+            name = ("q" if self.step is not None else "") + self.type.value
+            return f"{name}({_num(self.mu)}, {_num(self.sigma)}{q})"
+        bounds = f"{_num(self.min)}, {_num(self.max)}"
+        if self.type == RangeType.integer:
+            scale = ", log" if self.is_log else ""
+            step = f", step={_num(self.step)}" if self.step is not None else ""
+            return f"integer({bounds}{step}{scale})"  # bounds inclusive, as in the config
+        prefix = "q" if self.step is not None else ""
+        if self.scaling_type == Scaling.ReverseLogarithmic:
+            return f"{prefix}reverse_loguniform({bounds}{q})"
+        kind = "loguniform" if self.is_log else "uniform"
+        base = f", base={_num(self.log_base)}" if self.log_base is not None else ""
+        return f"{prefix}{kind}({bounds}{q}{base})"
+
     def grid_values(self) -> list[Scalar]:
         """Every value of a finite range, in order; raises ValueError for an infinite one."""
         if self.type == RangeType.categorical:
@@ -250,6 +271,8 @@ class ParamRange(Strict):
         return [round(v, 12) for v in vals]
 
 
-def _num(value: float) -> str:
+def _num(value: float | None) -> str:
     # 12 significant digits: enough for any bound a user writes, without float noise like 0.09990000000000001.
-    return str(int(value)) if float(value).is_integer() else f"{value:.12g}"
+    if value is None:
+        return "?"
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:.12g}"

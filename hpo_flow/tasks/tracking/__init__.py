@@ -6,7 +6,7 @@
 - `store`: MLflow plumbing: tag names, client, look-ups, value shaping.
 """
 
-from hpo_flow.tasks.tracking.descriptions import config_snapshot, describe_early_stopping, describe_range, sweep_params
+from hpo_flow.tasks.tracking.descriptions import config_snapshot, describe_early_stopping, sweep_params
 from hpo_flow.tasks.tracking.recording import log_config_diff, log_config_diff_task, record_sweep, record_sweep_task
 from hpo_flow.tasks.tracking.registry import RegisteredModel, register_best, register_best_task
 
@@ -14,7 +14,6 @@ __all__ = [
     "RegisteredModel",
     "config_snapshot",
     "describe_early_stopping",
-    "describe_range",
     "log_config_diff",
     "log_config_diff_task",
     "record_sweep",

@@ -7,13 +7,13 @@ from typing import Any
 
 from hpo_flow.adapters.port import SweepRef, SweepState, Trial
 from hpo_flow.adapters.redact import MASK, redact, redact_text
-from hpo_flow.adapters.spec import HpoConfig, ParamRange, RangeType, Scaling
+from hpo_flow.adapters.spec import HpoConfig
 from hpo_flow.tasks.tracking.store import NOTE, REF, flat_params
 
 
 def sweep_params(config: HpoConfig) -> dict[str, str]:
     """The parent run's params: each range in readable form, the fixed hyperparameters, the budget."""
-    params = {f"{name}.range": describe_range(r) for name, r in config.tuning.hyperparameter_ranges.items()}
+    params = {f"{name}.range": r.describe() for name, r in config.tuning.hyperparameter_ranges.items()}
     params.update(flat_params(config.fixed_hyperparameters()))
     t = config.tuning
     params.update(
@@ -75,27 +75,6 @@ def sweep_note(config: HpoConfig, ref: SweepRef, state: SweepState, best: Trial 
     return "\n".join(lines)
 
 
-def describe_range(r: ParamRange) -> str:
-    """A range in the vocabulary people read: `loguniform(0.0001, 0.05)`, `choice(16, 32)`, ..."""
-    q = f", q={_num(r.step)}" if r.step is not None else ""
-    base = f", base={_num(r.log_base)}" if r.log_base is not None else ""
-    if r.type == RangeType.categorical:
-        return "choice(" + ", ".join(repr(v) for v in r.values or []) + ")"
-    if r.type in (RangeType.normal, RangeType.lognormal):
-        name = ("q" if r.step is not None else "") + r.type.value
-        return f"{name}({_num(r.mu)}, {_num(r.sigma)}{q})"
-    bounds = f"{_num(r.min)}, {_num(r.max)}"
-    if r.type == RangeType.integer:
-        scale = ", log" if r.is_log else ""
-        step = f", step={_num(r.step)}" if r.step is not None else ""
-        return f"integer({bounds}{step}{scale})"  # bounds inclusive, as in the config
-    prefix = "q" if r.step is not None else ""
-    if r.scaling_type == Scaling.ReverseLogarithmic:
-        return f"{prefix}reverse_loguniform({bounds}{q})"
-    kind = "loguniform" if r.is_log else "uniform"
-    return f"{prefix}{kind}({bounds}{q}{base})"
-
-
 def describe_early_stopping(config: HpoConfig) -> str:
     es = config.tuning.early_stopping
     if es.policy.value == "off":
@@ -133,9 +112,3 @@ def config_snapshot(config: HpoConfig) -> dict[str, Any]:
         return node
 
     return redact(mask_env(data))
-
-
-def _num(value: float | None) -> str:
-    if value is None:
-        return "?"
-    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(float(value))
