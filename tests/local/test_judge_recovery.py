@@ -34,7 +34,7 @@ def judged(**seen: object) -> tuple[TrialState, float | None, TrialRecord]:
     ("seen", "state", "reason", "counts", "stopped"),
     [
         ({}, TrialState.COMPLETE, None, True, False),
-        ({"pruned": True}, TrialState.PRUNED, None, True, False),
+        ({"pruned": True}, TrialState.PRUNED, "stopped early by the early-stopping policy", True, False),
         ({"timed_out": True, "exit_code": -9}, TrialState.FAIL, "timeout after 30s", True, False),
         (
             {"exit_code": 3, "last_stderr": "ValueError: boom"},
@@ -151,3 +151,16 @@ def test_the_optuna_internals_we_use_still_exist(tmp_path: Path) -> None:
     trial = beating.ask()
     optuna_access.record_heartbeat(beating, trial)
     assert optuna_access.heartbeats(beating) and optuna_access.stale_trial_ids(beating) == set()
+    # The GP's internals (optuna._gp), checked at import from Optuna's source: nothing is missing, so
+    # the Bayesian search fits MarginalGPSampler (tests/local/test_search.py has the fallbacks).
+    assert optuna_access.MARGINAL_GP_MISSING == () and optuna_access.GP_SAMPLER_PRESENT
+    # A distribution's range test, Optuna's own and the public-attribute fallback, agree.
+    float_dist = optuna.distributions.FloatDistribution(0.0, 1.0, step=0.25)
+    int_dist = optuna.distributions.IntDistribution(1, 9, step=2)
+    choice = optuna.distributions.CategoricalDistribution(["a", "b"])
+    for dist, values in ((float_dist, (0.5, 0.6, 1.5)), (int_dist, (3, 4, 11)), (choice, (0, 1, 2))):
+        for value in values:
+            expected = dist._contains(value)
+            assert optuna_access.contains(dist, value) is expected
+            bare = type("Bare", (), dict(vars(dist)))()  # the same attributes, no _contains
+            assert optuna_access.contains(bare, value) is expected

@@ -295,6 +295,56 @@ def test_plan_shows_the_model_and_why(monkeypatch: pytest.MonkeyPatch) -> None:
     assert shown["n_startup_trials"] == 10
 
 
+def test_without_the_optuna_internals_bayesian_falls_back_to_gpsampler_then_tpe_and_plan_says_so(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from hpo_flow.adapters.local import optuna_access
+    from hpo_flow.adapters.local.plan import build_plan
+
+    spec = make_config({"tuning.strategy": "Bayesian", "tuning.max_jobs": 50, "tuning.random_seed": 3})
+    monkeypatch.setattr(search, "torch_available", lambda: True)
+    assert not optuna_access.MARGINAL_GP_MISSING and isinstance(build_sampler(spec), MarginalGPSampler)
+    assert "fallback" not in describe_search(spec)["sampler"]
+
+    # An Optuna whose private GP modules moved: what the import-time check would have found.
+    gone = ("optuna._gp.acqf.qLogEI(n_qmc_samples)", "optuna._gp.gp.GPRegressor._cache_matrix")
+    monkeypatch.setattr(optuna_access, "MARGINAL_GP_MISSING", gone)
+    sampler = build_sampler(spec)
+    assert type(sampler) is optuna.samplers.GPSampler  # Optuna's own, not the integrated-kernel subclass
+    shown = build_plan(spec, cwd=tmp_path)["search"]["sampler"]
+    assert shown["name"] == "GPSampler" and shown["n_startup_trials"] == 5
+    assert shown["fallback"].startswith("Optuna's plain GPSampler") and all(name in shown["fallback"] for name in gone)
+    assert "posterior draws" not in shown["why"]
+    # The plan's first trial is still the sweep's: GPSampler's startup trials are RandomSampler(seed)'s.
+    assert isinstance(search.first_trial_sampler(spec), optuna.samplers.RandomSampler)
+
+    monkeypatch.setattr(optuna_access, "GP_SAMPLER_PRESENT", False)
+    sampler = build_sampler(spec)
+    assert isinstance(sampler, optuna.samplers.TPESampler) and sampler._multivariate
+    shown = build_plan(spec, cwd=tmp_path)["search"]["sampler"]
+    assert shown["name"] == "TPESampler" and shown["fallback"].startswith("TPESampler") and gone[0] in shown["fallback"]
+    assert "no GPSampler" in shown["fallback"] and shown["n_startup_trials"] == 10
+
+
+def test_the_import_time_check_names_what_an_optuna_lacks() -> None:
+    from hpo_flow.adapters.local import optuna_access
+
+    assert optuna_access.missing_gp_names() == []  # the locked Optuna has everything MarginalGPSampler uses
+    assert optuna_access.missing_gp_names(
+        {
+            "optuna._gp.acqf": {"qLogEI": ("length_scales", "_gone", "__init__(gpr, renamed)"), "Gone": ()},
+            "optuna._gp.moved": {"": ("anything",)},
+            "optuna._gp.thread_limiting": {"": ("limit_threads_in_optimization", "other")},
+        }
+    ) == [  # length_scales is inherited from BaseAcquisitionFunc: found
+        "optuna._gp.acqf.qLogEI._gone",
+        "optuna._gp.acqf.qLogEI(renamed)",
+        "optuna._gp.acqf.Gone",
+        "optuna._gp.moved",
+        "optuna._gp.thread_limiting.other",
+    ]
+
+
 def test_gaussian_process_draws_the_plans_first_trials_then_models() -> None:
     pytest.importorskip("torch")
     spec = make_config({"tuning.strategy": "Bayesian", "tuning.max_jobs": 50, "tuning.random_seed": 11})

@@ -2,6 +2,7 @@
 
 A module of its own because it subclasses Optuna's acquisition base class, whose module imports
 torch: it is loaded only when the Gaussian process makes a suggestion, never by `plan` or a TPE sweep.
+Optuna's private GP modules are reached through hpo_flow.adapters.local.optuna_access only.
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from optuna._gp import acqf as acqf_module
+
+from hpo_flow.adapters.local import optuna_access
+
+_Base: Any = optuna_access.gp_acqf_module().BaseAcquisitionFunc
 
 
-class IntegratedAcqf(acqf_module.BaseAcquisitionFunc):
+class IntegratedAcqf(_Base):  # type: ignore[misc]  # Optuna's base class, found at run time
     """log of the mean of exp(part) over the parts: one (q-)log-EI per kernel draw, averaged."""
 
-    def __init__(self, parts: list[acqf_module.BaseAcquisitionFunc], length_scales: np.ndarray, search_space: Any):
+    def __init__(self, parts: list[Any], length_scales: np.ndarray, search_space: Any):
         self.parts = parts
         self._log_n = math.log(len(parts))
         super().__init__(length_scales, search_space)
@@ -27,27 +31,7 @@ class IntegratedAcqf(acqf_module.BaseAcquisitionFunc):
 
 
 def integrate(acqf: Any, kernels: list[Any], rng: np.random.Generator) -> IntegratedAcqf:
-    """GPSampler's acquisition `acqf` (LogEI, or qLogEI with running trials), once per kernel draw.
-
-    With running trials, qLogEI's QMC samples are shared out among the draws (at least 16 each), so
-    a suggestion costs about what one qLogEI with all of them does.
-    """
-    if type(acqf) is acqf_module.LogEI:
-        parts: list[acqf_module.BaseAcquisitionFunc] = [
-            acqf_module.LogEI(gpr=k, search_space=acqf.search_space, threshold=acqf._threshold) for k in kernels
-        ]
-    else:
-        running = acqf._cond_gpr._X_running.numpy()
-        n_qmc = max(16, math.ceil(acqf._per_sample_log_util_shape[0] / len(kernels)))
-        parts = [
-            acqf_module.qLogEI(
-                gpr=k,
-                search_space=acqf.search_space,
-                threshold=acqf._threshold,
-                n_qmc_samples=n_qmc,
-                qmc_seed=int(rng.integers(2**30)),
-                normalized_params_of_running_trials=running,
-            )
-            for k in kernels
-        ]
-    return IntegratedAcqf(parts, acqf.length_scales, acqf.search_space)
+    """GPSampler's acquisition `acqf` (LogEI, or qLogEI with running trials), once per kernel draw,
+    averaged; qLogEI's QMC samples are shared out among the draws, so a suggestion costs about what
+    one qLogEI with all of them does."""
+    return IntegratedAcqf(optuna_access.gp_acqf_per_kernel(acqf, kernels, rng), acqf.length_scales, acqf.search_space)

@@ -9,19 +9,23 @@ averaged over the draws, as Spearmint did (Snoek et al. 2012, "Practical Bayesia
 machine learning algorithms"). The model, prior, acquisition optimiser and startup sampler are
 GPSampler's own; docs/search.md has the measurements.
 
-It reaches into `optuna._gp` (the GP, its acquisition functions and thread limiting, here and in
-integrated_acqf.py): private modules of the Optuna version pinned in uv.lock, which
-tests/local/test_marginal_gp.py exercises.
+It needs `optuna._gp` (the GP, its acquisition functions and thread limiting): private modules,
+reached only through hpo_flow.adapters.local.optuna_access, which checks at import that they hold
+what this sampler uses (search.py builds Optuna's plain GPSampler where they do not);
+tests/local/test_marginal_gp.py exercises them.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import optuna
+
+from hpo_flow.adapters.local import optuna_access
 
 # Posterior draws of the kernel per suggestion: 10 took Hartmann-6's median regret at 25 trials
 # from 0.62 to 0.53 of TPE's (0.28 with 5 startup trials, search.GP_STARTUP_TRIALS); each draw
@@ -51,27 +55,33 @@ class MarginalGPSampler(optuna.samplers.GPSampler):
         super().__init__(seed=seed, **kwargs)
         self.kernel_samples, self.max_trials = kernel_samples, max_trials
         self._mcmc_rng = np.random.default_rng(seed)
+        self._warned = False
 
     def _optimize_acqf(self, acqf: Any, best_params: np.ndarray | None) -> np.ndarray:
-        from optuna._gp import acqf as acqf_module
-
         from hpo_flow.adapters.local.integrated_acqf import integrate
 
-        if type(acqf) in (acqf_module.LogEI, acqf_module.qLogEI):  # GPSampler's single-objective ones
-            gpr = acqf._gpr if type(acqf) is acqf_module.LogEI else acqf._cond_gpr._gpr
-            if len(gpr._y_train) <= self.max_trials and self.kernel_samples > 1:
+        gpr = optuna_access.gp_fit_of(acqf)  # None unless GPSampler's single-objective LogEI or qLogEI
+        if (
+            gpr is not None
+            and self.kernel_samples > 1
+            and len(optuna_access.gp_training_data(gpr)[1]) <= self.max_trials
+        ):
+            try:
                 acqf = integrate(acqf, self.posterior_kernels(gpr), self._mcmc_rng)
+            except (AttributeError, TypeError, ImportError) as exc:  # an Optuna the import check did not foresee
+                if not self._warned:
+                    warnings.warn(f"MarginalGPSampler: {exc!r}; GPSampler's own acquisition is used", stacklevel=2)
+                    self._warned = True
         return super()._optimize_acqf(acqf, best_params)
 
     def posterior_kernels(self, fit: Any) -> list[Any]:
         """`kernel_samples` GPs with kernel parameters drawn from their posterior, the chain started at `fit`."""
         import torch
-        from optuna._gp import gp
-        from optuna._gp.thread_limiting import limit_threads_in_optimization
 
-        x, y, categorical = fit._X_train, fit._y_train.squeeze(-1), fit._is_categorical
-        floor, d = self._minimum_noise, x.shape[1]
-        log_post = kernel_log_posterior(fit._squared_X_diff.numpy(), y.numpy(), self._log_prior, floor)
+        x, y, categorical, squared_diff = optuna_access.gp_training_data(fit)
+        log_prior, floor = optuna_access.gp_prior(self)
+        d = x.shape[1]
+        log_post = kernel_log_posterior(squared_diff.numpy(), y.numpy(), log_prior, floor)
         raw = np.concatenate(
             [
                 np.log(fit.inverse_squared_lengthscales.numpy()),
@@ -82,17 +92,17 @@ class MarginalGPSampler(optuna.samplers.GPSampler):
         if not math.isfinite(current):
             return [fit]
         kernels = []
-        with limit_threads_in_optimization():
+        with optuna_access.gp_thread_limit():
             for sweep in range(BURN_IN + self.kernel_samples * THIN):
                 for i in self._mcmc_rng.permutation(len(raw)):
                     raw, current = slice_step(log_post, raw, current, int(i), self._mcmc_rng)
                 if sweep >= BURN_IN and (sweep - BURN_IN) % THIN == THIN - 1:
                     t = torch.from_numpy(raw.copy())
-                    kernel = gp.GPRegressor(
-                        categorical, x, y, torch.exp(t[:d]), torch.exp(t[d]), torch.exp(t[d + 1]) + floor
+                    kernels.append(
+                        optuna_access.gp_regressor(
+                            categorical, x, y, torch.exp(t[:d]), torch.exp(t[d]), torch.exp(t[d + 1]) + floor
+                        )
                     )
-                    kernel._cache_matrix()
-                    kernels.append(kernel)
         return kernels
 
 

@@ -43,7 +43,6 @@ from optuna.distributions import (
 
 from hpo_flow.adapters.errors import Problem
 from hpo_flow.adapters.local import optuna_access
-from hpo_flow.adapters.local.marginal_gp import KERNEL_SAMPLES, MarginalGPSampler
 from hpo_flow.adapters.local.pruners import BanditPruner, MedianStoppingPruner, TruncationPruner
 from hpo_flow.adapters.spec import EarlyStoppingPolicy, HpoConfig, ParamRange, RangeType, Scaling, Strategy
 
@@ -262,6 +261,9 @@ class BayesianModel:
 
     name: str  # GP or TPE
     reason: str
+    # Why the model is not the one hpo-flow means to fit (Optuna lacks what MarginalGPSampler uses);
+    # None when it is. With GP, a fallback means Optuna's plain GPSampler.
+    fallback: str | None = None
 
 
 def torch_available() -> bool:
@@ -303,11 +305,29 @@ def bayesian_model(spec: HpoConfig, torch_present: bool | None = None) -> Bayesi
             "torch is not installed; a Gaussian process (GPSampler) would be used with it: "
             "pip install torch (the CPU build is enough) into hpo-flow's environment",
         )
+    from hpo_flow.adapters.local.marginal_gp import KERNEL_SAMPLES
+
+    budget = f"{t.max_jobs} trials over {len(t.hyperparameter_ranges)} parameter(s)"
+    missing = optuna_access.MARGINAL_GP_MISSING
+    if not missing:
+        return BayesianModel(
+            GP,
+            f"{budget}: a Gaussian process (Matern 5/2; expected improvement averaged over {KERNEL_SAMPLES} "
+            "posterior draws of the kernel; running trials count through q-batch EI)",
+        )
+    lacking = (
+        f"the installed Optuna {optuna.__version__} lacks {', '.join(missing)}, which hpo-flow's integrated-kernel "
+        f"GP (MarginalGPSampler) uses; hpo-flow is tested with the Optuna pyproject.toml names"
+    )
+    if optuna_access.GP_SAMPLER_PRESENT:
+        return BayesianModel(
+            GP,
+            f"{budget}: a Gaussian process (Matern 5/2; expected improvement under the one MAP fit of the "
+            "kernel; running trials count through q-batch EI)",
+            fallback=f"Optuna's plain GPSampler: {lacking}",
+        )
     return BayesianModel(
-        GP,
-        f"{t.max_jobs} trials over {len(t.hyperparameter_ranges)} parameter(s): a Gaussian process "
-        f"(Matern 5/2; expected improvement averaged over {KERNEL_SAMPLES} posterior draws of the kernel; "
-        "running trials count through q-batch EI)",
+        TPE, f"{budget}: Optuna has no GPSampler", fallback=f"TPESampler: {lacking}, and it has no GPSampler"
     )
 
 
@@ -323,8 +343,13 @@ def build_sampler(spec: HpoConfig, *, worker: int = 0) -> optuna.samplers.BaseSa
         return GridSearch(space, seed=seed)
     if strategy == Strategy.Random:
         return optuna.samplers.RandomSampler(seed=seed)
-    if bayesian_model(spec).name == GP:
+    model = bayesian_model(spec)
+    if model.name == GP:
         # Its startup trials come from RandomSampler(seed), which first_trial_sampler relies on.
+        if model.fallback:
+            return optuna.samplers.GPSampler(seed=seed, n_startup_trials=GP_STARTUP_TRIALS)
+        from hpo_flow.adapters.local.marginal_gp import MarginalGPSampler
+
         return MarginalGPSampler(seed=seed, n_startup_trials=GP_STARTUP_TRIALS)
     # multivariate: one joint Parzen estimator instead of one per parameter (learning rate and
     # batch size interact). `group` is left off: every trial draws every parameter, so the space
@@ -441,6 +466,8 @@ def describe_search(spec: HpoConfig) -> dict[str, Any]:
         model = bayesian_model(spec)
         startup = GP_STARTUP_TRIALS if model.name == GP else STARTUP_TRIALS
         sampler |= {"name": model.name, "why": model.reason, "n_startup_trials": startup}
+        if model.fallback:
+            sampler["fallback"] = model.fallback
         if model.name == TPE:
             sampler |= {"multivariate": True, "constant_liar": True}
     pruner: dict[str, Any]

@@ -13,6 +13,7 @@ from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
 from hpo_flow.adapters.errors import Problem
+from hpo_flow.adapters.local import optuna_access
 from hpo_flow.adapters.spec import HpoConfig, RangeType, Strategy
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ def enqueue_warm_points(study: optuna.Study, spec: HpoConfig) -> int:
                 continue  # drawn afresh
             dist = draw.distribution
             try:
-                if dist._contains(dist.to_internal_repr(raw)):
+                if optuna_access.contains(dist, dist.to_internal_repr(raw)):
                     latent[draw.optuna_name] = raw
             except (ValueError, TypeError):
                 continue
