@@ -14,9 +14,9 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 from hpo_flow.adapters.lean_imports import on_first_import
+from hpo_flow.tasks import mlflow_access
 
 # The cloud extras' MLflow plugins, and the tracking URI scheme each one serves.
 CLOUD_PLUGINS = {"sagemaker-mlflow": "arn:", "azureml-mlflow": "azureml:"}
@@ -25,12 +25,8 @@ CLOUD_PLUGINS = {"sagemaker-mlflow": "arn:", "azureml-mlflow": "azureml:"}
 def _filter_plugins(drop: frozenset[str]) -> Callable[[Callable[[], None], ModuleType], None]:
     def around(run: Callable[[], None], module: ModuleType) -> None:
         run()
-        find_all = module._get_entry_points
-
-        def kept(group: str) -> list[Any]:
-            return [ep for ep in find_all(group) if getattr(ep.dist, "name", None) not in drop]
-
-        module._get_entry_points = kept
+        # Where this MLflow has no such lookup, nothing is filtered: every plugin loads, as without us.
+        mlflow_access.filter_entry_points(module, lambda ep: getattr(ep.dist, "name", None) not in drop)
 
     return around
 
@@ -38,7 +34,7 @@ def _filter_plugins(drop: frozenset[str]) -> Callable[[Callable[[], None], Modul
 def mlflow_without_plugins(tracking_uri: str | None, plugins: tuple[str, ...] = tuple(CLOUD_PLUGINS)) -> None:
     """MLflow's first import skips these cloud plugins, except one whose scheme `tracking_uri` uses.
 
-    Every MLflow plugin registry asks `mlflow.utils.plugins._get_entry_points`; the hook filters
+    Every MLflow plugin registry asks `mlflow.utils.plugins._get_entry_points` (mlflow_access); the hook filters
     what it returns for the life of the process. Call before MLflow is imported; once it is, or
     once a hook waits, this changes nothing. Only a process that knows every MLflow URI it will
     open may drop a plugin: the Azure adapter reads the workspace's `azureml:` URI itself.
@@ -116,12 +112,11 @@ def _template(cache_dir: Path) -> Path | None:
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = cache_dir / f".{template.name}.{os.getpid()}.tmp"
     tmp.unlink(missing_ok=True)
-    from mlflow.store.db.utils import _all_tables_exist, _initialize_tables, create_sqlalchemy_engine
+    from mlflow.store.db.utils import create_sqlalchemy_engine
 
     engine = create_sqlalchemy_engine(f"sqlite:///{tmp}")
     try:
-        _initialize_tables(engine)
-        if not _all_tables_exist(engine):
+        if not mlflow_access.initialize_empty_store(engine):
             return None
     finally:
         engine.dispose()
