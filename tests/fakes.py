@@ -29,14 +29,19 @@ class FakeAdapter:
 
     `model_dir`, when given, is where each trial's model "lands" (a directory per trial): the
     flow registers whatever it finds there, so tests can put a real MLflow model in it.
+    Every `fail_every`-th trial fails; every `prune_every`-th of the others is stopped early after
+    two steps, as an early-stopping policy would.
     """
 
     backend = "fake"
 
-    def __init__(self, per_poll: int = 2, model_dir: Path | None = None, fail_every: int = 0) -> None:
+    def __init__(
+        self, per_poll: int = 2, model_dir: Path | None = None, fail_every: int = 0, prune_every: int = 0
+    ) -> None:
         self.per_poll = per_poll
         self.model_dir = model_dir
         self.fail_every = fail_every
+        self.prune_every = prune_every
         self.sweeps: dict[str, _Sweep] = {}
         self.submits = 0
         self.cancels = 0
@@ -107,22 +112,27 @@ class FakeAdapter:
             else:
                 params[name] = rng.uniform(r.min or 0.0, r.max or 1.0)
         failed = bool(self.fail_every) and (index + 1) % self.fail_every == 0
+        pruned = not failed and bool(self.prune_every) and (index + 1) % self.prune_every == 0
         score = 0.5 + 0.4 * (1 - abs(0.5 - rng.random()))
-        curve = [(step, round(score * (step + 1) / 5, 6)) for step in range(5)]
+        curve = [(step, round(score * (step + 1) / 5, 6)) for step in range(2 if pruned else 5)]
         model_uri = None
         if self.model_dir is not None and not failed:
             later = f"g{spec.generation}" if spec.generation > 1 else ""  # a generation's models stay apart
             model_uri = str(self.model_dir / later / f"trial-{index}")
         now = datetime.now(UTC)
+        status = TrialStatus.FAILED if failed else TrialStatus.PRUNED if pruned else TrialStatus.COMPLETED
+        reason = "exit code 1: simulated failure" if failed else None
+        if pruned:
+            reason = f"stopped early by the fake's early stopping at step {curve[-1][0]}"
         return Trial(
             id=f"trial-{index}",
             params=params,
-            status=TrialStatus.FAILED if failed else TrialStatus.COMPLETED,
+            status=status,
             objective=None if failed else curve[-1][1],
             metrics={} if failed else {spec.tuning.objective_metric: curve[-1][1]},
             curves={} if failed else {spec.tuning.objective_metric: curve},
             model_uri=model_uri,
             started_at=now,
             ended_at=now,
-            failure_reason="exit code 1: simulated failure" if failed else None,
+            failure_reason=reason,
         )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 
 from hpo_flow.adapters.port import SweepRef
@@ -15,8 +18,8 @@ pytestmark = pytest.mark.unit
 
 class TestFakeAdapter(AdapterContract):
     @pytest.fixture
-    def adapter(self) -> FakeAdapter:
-        return FakeAdapter()
+    def adapter(self, tmp_path: Path) -> FakeAdapter:
+        return FakeAdapter(model_dir=tmp_path / "models")
 
     @pytest.fixture
     def spec(self) -> HpoConfig:
@@ -29,6 +32,16 @@ class TestFakeAdapter(AdapterContract):
                 pass
 
         return drive
+
+    @pytest.fixture
+    def faulty(self, adapter: FakeAdapter, spec: HpoConfig, finish: Callable[[SweepRef], None]):
+        def run() -> SweepRef:
+            adapter.fail_every, adapter.prune_every = 3, 2  # t0 completes, t1 and t3 are pruned, t2 fails
+            ref = adapter.submit(spec)
+            finish(ref)
+            return ref
+
+        return run
 
     @pytest.fixture
     def unknown_ref(self) -> SweepRef:

@@ -58,6 +58,11 @@ if mode in ("hang", "stubborn", "child") and a.steps <= 0:
 score = 1.0 - (a.x - 0.3) ** 2 - 0.01 * a.k
 if mode == "order":  # the first trial is good, every later one poor: what early stopping must catch
     score = 0.9 if trial == "trial-0000" else 0.1
+if mode == "mixed":  # as "order", but the second trial fails: a sweep with each way a trial ends
+    if trial == "trial-0001":
+        print("ValueError: boom", file=sys.stderr)
+        sys.exit(3)
+    score = 0.9 if trial == "trial-0000" else 0.1
 for step in range(1, a.steps + 1):
     print(f"epoch {step} loss: {1 - score * step / a.steps:.6f}")
     print(f"accuracy: {score * step / a.steps:.6f}", flush=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -39,6 +40,36 @@ class TestLocalAdapter(AdapterContract):
         yield drive
         for ref in started:
             adapter.cancel(ref)
+
+    @pytest.fixture
+    def faulty(self, adapter: LocalAdapter, spec: HpoConfig, tmp_path: Path, finish: Callable[[SweepRef], None]):
+        def run() -> SweepRef:
+            spec = local_config(
+                tmp_path,
+                {
+                    "tuning.max_jobs": 3,
+                    "tuning.max_parallel_jobs": 1,
+                    "tuning.early_stopping": {
+                        "policy": "truncation",
+                        "truncation_percentage": 50,
+                        "delay_evaluation": 2,
+                    },
+                    "training.hyperparameters": {"steps": 20, "sleep": 0.02, "mode": "mixed"},
+                },
+            )
+            ref = adapter.submit(spec)
+            finish(ref)
+            return ref
+
+        return run
+
+    @pytest.fixture
+    def long_spec(self, spec: HpoConfig, tmp_path: Path) -> HpoConfig:
+        return local_config(tmp_path, {"tuning.max_jobs": 3, "training.hyperparameters": {"steps": 20, "sleep": 0.5}})
+
+    @pytest.fixture
+    def advance(self) -> Callable[[SweepRef], None]:
+        return lambda ref: time.sleep(0.2)
 
     @pytest.fixture
     def unknown_ref(self, tmp_path: Path) -> SweepRef:

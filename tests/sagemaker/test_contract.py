@@ -19,6 +19,10 @@ pytestmark = [pytest.mark.integration, *SDK_NOISE]
 
 
 class TestSageMakerContract(AdapterContract):
+    # The tuning API reports each training job's final objective only; the per-step values are in
+    # CloudWatch (/aws/sagemaker/TrainingJobs), which the adapter does not read yet.
+    reports_curves = False
+
     @pytest.fixture
     def adapter(self, factory: Any) -> SageMakerAdapter:
         return SageMakerAdapter(factory)
@@ -30,6 +34,23 @@ class TestSageMakerContract(AdapterContract):
     @pytest.fixture
     def finish(self, served: ServedSageMaker) -> Callable[[SweepRef], None]:
         return lambda ref: served.finish(ref.name)
+
+    @pytest.fixture
+    def advance(self, served: ServedSageMaker) -> Callable[[SweepRef], None]:
+        return lambda ref: served.advance(30)  # simulated seconds: a stop takes 20
+
+    @pytest.fixture
+    def faulty(self, adapter: SageMakerAdapter, code_dir: Path, served: ServedSageMaker) -> Callable[[], SweepRef]:
+        def run() -> SweepRef:
+            # The served outcomes of jobs 1-4: completed, completed, stopped early (Auto), failed.
+            spec = sm_config(
+                code_dir, {"tuning.max_jobs": 4, "tuning.max_parallel_jobs": 2, "tuning.early_stopping": "auto"}
+            )
+            ref = adapter.submit(spec)
+            served.finish(ref.name)
+            return ref
+
+        return run
 
     @pytest.fixture
     def unknown_ref(self, adapter: SageMakerAdapter) -> SweepRef:

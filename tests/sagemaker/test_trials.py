@@ -123,7 +123,8 @@ def test_a_trial_keeps_params_objective_times_and_failure_reason() -> None:
     assert done.status == TrialStatus.PRUNED
     assert done.params == {"batch": 64, "lr": 0.0123, "opt": "adam"}
     assert done.objective == 0.25 and done.metrics == {"loss": 0.25}
-    assert done.started_at == T0 and done.ended_at == T0 and done.failure_reason is None
+    assert done.started_at == T0 and done.ended_at == T0
+    assert "stopped early by SageMaker's early stopping" in (done.failure_reason or "")
 
     failed = trials.trial_from_summary(summary("Failed", "Failed", FailureReason="AlgorithmError: exit code 1"), ctx)
     assert failed.status == TrialStatus.FAILED and failed.failure_reason == "AlgorithmError: exit code 1"

@@ -67,6 +67,8 @@ def judge(
         record.stopped, record.counts = not seen.retry, False
     elif seen.pruned:
         state = TrialState.PRUNED
+        steps = len(seen.curves.get(objective) or [])
+        record.reason = "stopped early by the early-stopping policy" + (f" after step {steps}" if steps else "")
     elif seen.timed_out:
         record.reason = f"timeout after {trial_timeout_s}s"
     elif seen.exit_code != 0:

@@ -39,6 +39,7 @@ class JobContext:
     param_kinds: dict[str, str] = field(default_factory=dict)  # name -> Continuous | Integer | Categorical
     stops_early: bool = False  # Auto early stopping or Hyperband: SageMaker itself may stop jobs
     being_stopped: bool = False  # the tuning job is stopping or stopped: jobs stop because of that
+    output_path: str | None = None  # S3OutputPath of the training job definition: where each job's model lands
 
 
 def context(describe: dict[str, Any]) -> JobContext:
@@ -54,6 +55,7 @@ def context(describe: dict[str, Any]) -> JobContext:
         param_kinds=kinds,
         stops_early=config.get("TrainingJobEarlyStoppingType") == "Auto" or config.get("Strategy") == "Hyperband",
         being_stopped=describe.get("HyperParameterTuningJobStatus") in ("Stopping", "Stopped"),
+        output_path=(describe.get("TrainingJobDefinition") or {}).get("OutputDataConfig", {}).get("S3OutputPath"),
     )
 
 
@@ -123,16 +125,27 @@ def trial_from_summary(summary: dict[str, Any], ctx: JobContext) -> Trial:
             f"the job finished but SageMaker found no {ctx.objective_metric!r} value in its log; check that "
             "the script prints a line its metric definition's Regex matches"
         )
+    if not reason and status == TrialStatus.PRUNED:
+        reason = "stopped early by SageMaker's early stopping (its objective trailed the other training jobs')"
     return Trial(
         id=summary["TrainingJobName"],
         params={k: coerce(v, ctx.param_kinds.get(k)) for k, v in summary.get("TunedHyperParameters", {}).items()},
         status=status,
         objective=objective,
         metrics=metrics,
+        model_uri=model_artifact(ctx.output_path, summary["TrainingJobName"]) if status in SCORED else None,
         started_at=_time(summary.get("TrainingStartTime")),
         ended_at=_time(summary.get("TrainingEndTime")),
         failure_reason=str(reason) if reason else None,
     )
+
+
+SCORED = (TrialStatus.COMPLETED, TrialStatus.PRUNED)
+
+
+def model_artifact(output_path: str | None, job: str) -> str | None:
+    """Where SageMaker puts a training job's model: <S3OutputPath>/<job name>/output/model.tar.gz."""
+    return f"{output_path.rstrip('/')}/{job}/output/model.tar.gz" if output_path else None
 
 
 def coerce(value: str, kind: str | None) -> Any:
