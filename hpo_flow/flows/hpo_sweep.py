@@ -130,8 +130,8 @@ def hpo_sweep(
     state = wait_for_sweep(adapter, ref, spec)
     forget_sweep()  # the sweep has ended: nothing left for the exit hooks to stop
 
-    parent_run_id = record_sweep_task(spec, ref, state)
-    result = SweepResult.of(spec, ref, state)
+    result = SweepResult.of(spec, ref, state)  # the best trial, by the one rule; none for a failed sweep
+    parent_run_id = record_sweep_task(spec, result)  # records that result's best, and chooses none
     if result.best is not None:
         result = replace(result, model=register_best_task(spec, result, parent_run_id))
         result = _write_back(spec, config_path, result, dry_run)

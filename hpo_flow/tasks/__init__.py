@@ -8,8 +8,8 @@ In the order the flow (hpo_flow.flows.hpo_sweep) runs them:
   -> the config of that sweep and the `Decision` that says why
 - `submit_sweep(adapter, config)` -> `SweepRef`; `wait_for_sweep(adapter, ref, config)` -> `SweepState`
 - `forget_sweep()`: the sweep has ended; a cancel of the flow run no longer needs to stop it
-- `record_sweep_task(config, ref, state)`: every trial in MLflow -> the parent run's id
-- `SweepResult.of(config, ref, state)`: the best trial, by the one rule
+- `SweepResult.of(config, ref, state)`: the best trial, by the one rule (none for a failed sweep)
+- `record_sweep_task(config, result)`: every trial in MLflow, the result's best marked -> the parent run's id
 - `register_best_task(config, result, parent_run_id)`: the model version, and the alias if it is better
 - `write_back_task(path, values, dry_run)`: the winning values into config.yaml -> the diff
 - `log_config_diff_task(parent_run_id, diff, tracking_uri)`, `publish_results(config, result, path)`

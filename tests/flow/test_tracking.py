@@ -377,3 +377,32 @@ def test_plots_skip_importances_with_a_note_when_one_trial_finished(tmp_path: Pa
         "sweep_plots.html",
     ]
     assert any("at least 2 completed trials" in n for n in plots.notes)
+
+
+def test_a_failed_sweep_records_no_best_trial_and_registers_nothing(mlflow_server: str, tmp_path: Path) -> None:
+    """The result is computed before recording: a FAILED sweep with completed trials has no winner, in
+    the result and in MLflow, even where a record made while it ran had marked one."""
+    from hpo_flow.tasks.tracking import record_result
+    from hpo_flow.tasks.tracking.store import BEST
+
+    config = _config(mlflow_server, "failed-proj", **{"tuning.max_jobs": 4})
+    adapter = FakeAdapter(per_poll=4, model_dir=tmp_path, fail_every=2)  # t0, t2 complete; t1, t3 fail
+    ref = adapter.submit(config)
+    trials = adapter.poll(ref).trials
+    assert best_trial(trials, config.objective) is not None  # there would be a winner by objective alone
+    running = record_sweep(config, ref, SweepState(status=SweepStatus.RUNNING, trials=trials[:1]), plots=False)
+
+    result = SweepResult.of(config, ref, SweepState(status=SweepStatus.FAILED, trials=trials, message="quota"))
+    assert result.best is None
+    parent_id = record_result(config, result, plots=False)
+    assert parent_id == running
+
+    client = _client(mlflow_server)
+    parent = client.get_run(parent_id)
+    assert parent.data.tags["hpo.sweep_status"] == "FAILED"
+    assert "hpo.best_trial_id" not in parent.data.tags  # the running record's best is taken back
+    # (the best_accuracy metric the running record logged stays: MLflow cannot delete a metric)
+    children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'")
+    assert len(children) == 4 and not [c for c in children if c.data.tags.get(BEST) == "true"]
+    assert register_best(config, result, parent_id) is None
+    assert not client.search_model_versions(f"name = '{config.registered_model_name}'")

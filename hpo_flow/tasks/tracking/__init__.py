@@ -7,7 +7,13 @@
 """
 
 from hpo_flow.tasks.tracking.descriptions import config_snapshot, describe_early_stopping, sweep_params
-from hpo_flow.tasks.tracking.recording import log_config_diff, log_config_diff_task, record_sweep, record_sweep_task
+from hpo_flow.tasks.tracking.recording import (
+    log_config_diff,
+    log_config_diff_task,
+    record_result,
+    record_sweep,
+    record_sweep_task,
+)
 from hpo_flow.tasks.tracking.registry import RegisteredModel, register_best, register_best_task
 
 __all__ = [
@@ -16,6 +22,7 @@ __all__ = [
     "describe_early_stopping",
     "log_config_diff",
     "log_config_diff_task",
+    "record_result",
     "record_sweep",
     "record_sweep_task",
     "register_best",

@@ -8,7 +8,7 @@ from typing import Any
 from hpo_flow.adapters.port import SweepRef, SweepState, Trial
 from hpo_flow.adapters.redact import MASK, redact, redact_text
 from hpo_flow.adapters.spec import HpoConfig
-from hpo_flow.tasks.tracking.store import NOTE, REF, flat_params
+from hpo_flow.tasks.tracking.store import BEST_TRIAL_ID, NOTE, REF, flat_params
 
 
 def sweep_params(config: HpoConfig) -> dict[str, str]:
@@ -48,7 +48,7 @@ def sweep_tags(config: HpoConfig, ref: SweepRef, state: SweepState, best: Trial 
     if state.message:
         tags["hpo.sweep_message"] = redact_text(state.message)
     if best is not None:
-        tags["hpo.best_trial_id"] = best.id
+        tags[BEST_TRIAL_ID] = best.id
     return tags
 
 

@@ -21,14 +21,16 @@ from typing import TYPE_CHECKING
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from hpo_flow.adapters.port import SweepRef, SweepState, SweepStatus, Trial, TrialStatus, best_trial
+from hpo_flow.adapters.port import SweepRef, SweepState, SweepStatus, Trial, TrialStatus
 from hpo_flow.adapters.redact import redact_text
 from hpo_flow.adapters.spec import HpoConfig
+from hpo_flow.tasks.result import SweepResult
 from hpo_flow.tasks.tracking import ledger
 from hpo_flow.tasks.tracking.descriptions import config_snapshot, sweep_params, sweep_tags
 from hpo_flow.tasks.tracking.ledger import RunLedger, SweepLedger
 from hpo_flow.tasks.tracking.store import (
     BEST,
+    BEST_TRIAL_ID,
     CONFIG_HASH,
     KIND,
     MAX_PARAM,
@@ -76,13 +78,23 @@ _PARENT_OF_SWEEP: dict[tuple[str | None, str, str, str], str] = {}
 
 
 def record_sweep(config: HpoConfig, ref: SweepRef, state: SweepState, plots: bool = True) -> str:
+    """`record_result` of the state's result (`SweepResult.of`): for a state seen while polling."""
+    return record_result(config, SweepResult.of(config, ref, state), plots)
+
+
+def record_result(config: HpoConfig, result: SweepResult, plots: bool = True) -> str:
     """Record the sweep and its trials; returns the parent run id. Safe to call again and again.
+
+    The best trial is the result's (`SweepResult.of`: the one rule, none for a failed sweep); this
+    records it and chooses nothing. A best tag an earlier record set is taken back when it moves or
+    when there is no best any more.
 
     A second call with the same state changes nothing. A later call with more trials, or with
     trials that have finished since, adds what is new: child runs of new trials, the rest of a
     running trial's curve, final statuses, the current best, and (with `plots`) fresh plots.
     What this process wrote before is not read back (`ledger`): a call costs what is new.
     """
+    ref, state, best = result.ref, result.state, result.best
     uri = config.mlflow.tracking_uri
     with ledger.one_record_at_a_time(uri, ref.name, config.config_hash()):
         client = client_for(uri)
@@ -96,7 +108,6 @@ def record_sweep(config: HpoConfig, ref: SweepRef, state: SweepState, plots: boo
                 book = SweepLedger(
                     {k: RunLedger.of(r) for k, r in child_runs(client, experiment_id, parent_id).items()}
                 )
-            best = best_trial(state.trials, config.objective)
             for trial in state.trials:
                 if trial.status == TrialStatus.PENDING:
                     continue  # nothing to show until it starts
@@ -289,6 +300,8 @@ def _record_parent(
     params = [Param(k, clip(v, MAX_PARAM)) for k, v in sweep_params(config).items() if k not in have.params]
     tags = {k: clip(v, MAX_TAG) for k, v in sweep_tags(config, ref, state, best).items()}
     changed_tags = [RunTag(k, v) for k, v in tags.items() if have.tags.get(k) != v]
+    if best is None and BEST_TRIAL_ID in have.tags:
+        client.delete_tag(run_id, BEST_TRIAL_ID)  # an earlier record's best, before the sweep failed
     changed_tags.append(RunTag(ledger.STAMP, stamp))  # the children recorded are current as of this stamp
     metrics = []
     if best is not None and best.objective is not None:
@@ -354,9 +367,11 @@ def _trials_digest(trials: Iterable[Trial]) -> str:
 
 
 @task(name="record-sweep-in-mlflow", retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)
-def record_sweep_task(config: HpoConfig, ref: SweepRef, state: SweepState) -> str:
-    run_id = record_sweep(config, ref, state)
-    get_run_logger().info("MLflow: sweep %s is run %s, %d trials recorded", ref.name, run_id, len(state.trials))
+def record_sweep_task(config: HpoConfig, result: SweepResult) -> str:
+    run_id = record_result(config, result)
+    get_run_logger().info(
+        "MLflow: sweep %s is run %s, %d trials recorded", result.ref.name, run_id, len(result.state.trials)
+    )
     return run_id
 
 

@@ -29,6 +29,7 @@ CONFIG_HASH = "hpo.config_hash"
 TRIAL_ID = "hpo.trial_id"
 TRIAL_STATUS = "hpo.trial_status"
 BEST = "hpo.best"
+BEST_TRIAL_ID = "hpo.best_trial_id"  # on the parent run: the result's best trial, absent when it has none
 REF = "hpo.sweep_ref"  # the sweep's SweepRef as JSON, on the parent run
 PARENT = "mlflow.parentRunId"
 NOTE = "mlflow.note.content"

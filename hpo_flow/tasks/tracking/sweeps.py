@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from hpo_flow.adapters.errors import HpoFlowError
 from hpo_flow.adapters.port import SweepRef
-from hpo_flow.tasks.tracking.store import CONFIG_HASH, KIND, REF, SWEEP, TRIAL_ID, client_for, lit
+from hpo_flow.tasks.tracking.store import BEST_TRIAL_ID, CONFIG_HASH, KIND, REF, SWEEP, TRIAL_ID, client_for, lit
 
 
 class UnknownSweepError(HpoFlowError):
@@ -58,7 +58,7 @@ def known_sweeps(tracking_uri: str | None, name: str | None = None, config_hash:
                     parent_run_id=run.info.run_id,
                     status=tags.get("hpo.sweep_status", run.info.status),
                     trials=tags.get("hpo.trials", ""),
-                    best_trial=tags.get("hpo.best_trial_id"),
+                    best_trial=tags.get(BEST_TRIAL_ID),
                     started=datetime.fromtimestamp(run.info.start_time / 1000, UTC) if run.info.start_time else None,
                     objective_metric=tags.get("hpo.objective_metric", "objective"),
                     objective_type=tags.get("hpo.objective_type", "Maximize"),
