@@ -46,9 +46,7 @@ def boto_session(region: str | None, credentials_block: str | None = None) -> An
 
     with aws_errors("loading AWS credentials"):
         if credentials_block:
-            session = _block_session(credentials_block)
-            if region and session.region_name != region:
-                session._session.set_config_variable("region", region)  # the config's region wins
+            session = _block_session(credentials_block, region)
         else:
             session = boto3.Session(region_name=region) if region else boto3.Session()
         if session.region_name is None:
@@ -74,7 +72,8 @@ def client(session: Any, service: str = "sagemaker") -> Any:
     return session.client(service, config=Config(retries=RETRIES, connect_timeout=10, read_timeout=60))
 
 
-def _block_session(name: str) -> Any:
+def _block_session(name: str, region: str | None = None) -> Any:
+    """The block's boto3 session; the config's region, when it names one, wins over the block's."""
     try:
         from prefect_aws import AwsCredentials  # type: ignore[import-not-found]
     except ImportError:
@@ -89,6 +88,8 @@ def _block_session(name: str) -> Any:
             f"no prefect-aws AwsCredentials block named {name!r} ({safe_text(str(exc))}); create it in the "
             "Prefect UI or with AwsCredentials(...).save(name), or fix backends.sagemaker.credentials_block"
         ) from None
+    if region:
+        block.region_name = region  # a public field of the block, which builds the session from it
     return block.get_boto3_session()
 
 
