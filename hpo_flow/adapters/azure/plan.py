@@ -33,6 +33,7 @@ import shlex
 from pathlib import PurePosixPath
 from typing import Any
 
+from hpo_flow.adapters.azure.backend import BACKEND as INFO
 from hpo_flow.adapters.errors import PlanError, Problem
 from hpo_flow.adapters.redact import is_secret_key
 from hpo_flow.adapters.spec import (
@@ -49,7 +50,7 @@ from hpo_flow.adapters.spec import (
 )
 from hpo_flow.report import MODEL_DIR_VARS
 
-BACKEND = "azure"
+BACKEND = INFO.name
 SCHEMA_URL = "https://azuremlschemas.azureedge.net/latest/sweepJob.schema.json"
 # Where a trial saves its model: Azure ML uploads ./outputs of every job to the job's artifacts,
 # so the model of trial <child> is at azureml://jobs/<child>/outputs/artifacts/paths/outputs/model.
@@ -147,7 +148,7 @@ def sweep_job(spec: HpoConfig) -> dict[str, Any]:
             input_flags.append((name, expression))
 
     fixed: list[tuple[str, str]] = []
-    for name, value in spec.fixed_hyperparameters().items():
+    for name, fixed_value in spec.fixed_hyperparameters().items():
         path = f"training.hyperparameters.{name}"
         if is_secret_key(name):
             problems.append(
@@ -159,9 +160,9 @@ def sweep_job(spec: HpoConfig) -> dict[str, Any]:
                 )
             )
             continue
-        text = str(value)
+        text = str(fixed_value)
         if "${{" in text:
-            problems.append(Problem(path, value, "Azure ML would read '${{' as an expression; remove it"))
+            problems.append(Problem(path, fixed_value, "Azure ML would read '${{' as an expression; remove it"))
             continue
         fixed.append((name, shlex.quote(text)))
 

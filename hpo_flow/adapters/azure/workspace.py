@@ -8,7 +8,7 @@ Nothing secret is ever put into a message: only field names, block names and the
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -116,6 +116,9 @@ def _block_credential(block_name: str) -> tuple[Any, dict[str, str | None]]:
             f"no prefect-azure AzureMlCredentials block named {name!r} could be loaded ({type(exc).__name__}); "
             "create it with `prefect block register -m prefect_azure` and the Prefect UI, or fix the name"
         ) from None
+    if isinstance(block, Coroutine):  # Prefect's load returns an awaitable only when called from async code
+        block.close()
+        raise CredentialsError(f"the AzureMlCredentials block {name!r} was loaded from async code; load it from sync")
     from azure.identity import ClientSecretCredential
 
     secret = block.service_principal_password

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from hpo_flow.adapters.errors import BackendError, PlanError, Problem
 from hpo_flow.adapters.local.state import (
@@ -36,7 +36,7 @@ from hpo_flow.adapters.local.state import (
     write_spec,
 )
 from hpo_flow.adapters.local.storage import hostname, open_storage, storage_target, sync_storage
-from hpo_flow.adapters.port import SweepRef, SweepState, SweepStatus, TrialStatus
+from hpo_flow.adapters.port import SweepRef, SweepState, SweepStatus, Trial, TrialStatus
 from hpo_flow.adapters.spec import HpoConfig
 
 if TYPE_CHECKING:
@@ -175,6 +175,16 @@ class LocalAdapter:
             if mark() != before:
                 return
 
+    def trial_log(self, ref: SweepRef, trial: Trial) -> Path | None:
+        """The trial's output.log in its directory (on this machine; a worker's are on its own)."""
+        found = Path(trial.log_path) if trial.log_path else None
+        return found if found is not None and found.is_file() else None
+
+    def run_worker(self, spec: HpoConfig) -> int:
+        from hpo_flow.adapters.local.worker import run_worker
+
+        return run_worker(spec)
+
     def _others_running(self, frozen: list[optuna.trial.FrozenTrial]) -> bool:
         """Trials running under live workers (other `hpo-flow worker` processes): the sweep goes on."""
         from optuna.trial import TrialState
@@ -278,7 +288,14 @@ class LocalAdapter:
             raise BackendError(f"no local sweep at {paths.root} (spec.json is missing); submit the config again")
         return paths
 
+    @overload
+    def _study(self, paths: SweepPaths, spec: HpoConfig, create: Literal[True]) -> optuna.Study: ...
+
+    @overload
+    def _study(self, paths: SweepPaths, spec: HpoConfig, create: bool = False) -> optuna.Study | None: ...
+
     def _study(self, paths: SweepPaths, spec: HpoConfig, create: bool = False) -> optuna.Study | None:
+        """The sweep's study; with `create`, made when it is not there yet (never None then)."""
         import optuna
 
         from hpo_flow.adapters.local.storage import find_study, open_study
@@ -294,6 +311,7 @@ class LocalAdapter:
         key = f"{target.location}#{spec.sweep_name()}"
         if key in self._studies:
             return self._studies[key]
+        study: optuna.Study | None
         if create:
             study = open_study(storage, spec)
             if START_ATTR not in study.user_attrs:

@@ -89,14 +89,14 @@ def _source_names(module: str) -> tuple[set[str], dict[str, set[str]]]:
                 elif isinstance(item, ast.Assign | ast.AnnAssign):
                     targets = item.targets if isinstance(item, ast.Assign) else [item.target]
                     members |= {t.id for t in targets if isinstance(t, ast.Name)}
-            for item in ast.walk(node):  # what its methods set on self
+            for sub in ast.walk(node):  # what its methods set on self
                 if (
-                    isinstance(item, ast.Attribute)
-                    and isinstance(item.ctx, ast.Store)
-                    and isinstance(item.value, ast.Name)
-                    and item.value.id == "self"
+                    isinstance(sub, ast.Attribute)
+                    and isinstance(sub.ctx, ast.Store)
+                    and isinstance(sub.value, ast.Name)
+                    and sub.value.id == "self"
                 ):
-                    members.add(item.attr)
+                    members.add(sub.attr)
         elif isinstance(node, ast.Assign | ast.AnnAssign):
             for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
                 if isinstance(target, ast.Name):

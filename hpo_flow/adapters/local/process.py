@@ -91,8 +91,8 @@ def trial_variables(
         # another interpreter need not have hpo-flow: the trial helper still imports
         from hpo_flow.adapters.trial_code import helper_dir
 
-        path = env.get("PYTHONPATH", inherited.get("PYTHONPATH"))
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (path, str(helper_dir())) if p)
+        search_path = env.get("PYTHONPATH", inherited.get("PYTHONPATH"))
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (search_path, str(helper_dir())) if p)
     env.update(
         {
             TRIAL_ID_VAR: trial_id,

@@ -144,9 +144,13 @@ def param_draw(name: str, r: ParamRange, grid: bool = False) -> ParamDraw:
         # SageMaker: values close to 1 are drawn more densely. x = 1 - y with y log-uniform on
         # [1 - max, 1 - min]; the range check guarantees 0 <= min < max < 1, so 1 - max > 0.
         flip: Callable[[float], float] = lambda y: 1.0 - y  # noqa: E731
-        q = _quantizer(step, lo, hi, r.is_integral) if step is not None else None
+        on_grid = _quantizer(step, lo, hi, r.is_integral) if step is not None else None
         return ParamDraw(
-            name, f"{name}:1-x", FloatDistribution(1.0 - hi, 1.0 - lo, log=True), _then(flip, q), "1 - log-uniform"
+            name,
+            f"{name}:1-x",
+            FloatDistribution(1.0 - hi, 1.0 - lo, log=True),
+            _then(flip, on_grid),
+            "1 - log-uniform",
         )
     if r.is_log:
         # log_base does not matter: log_b(x) = ln(x) / ln(b) is a linear rescaling of ln(x), so
