@@ -46,6 +46,8 @@ test: $(TEST_READY) lint
 
 lint: $(TEST_READY)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 unit: $(TEST_READY)
 	$(VENV)/bin/pytest -m unit
