@@ -11,7 +11,8 @@ from typing import Any
 
 import yaml
 
-from hpo_flow.adapters.spec import HpoConfig, apply_overrides, parse_config
+from hpo_flow.adapters.registry import BackendInfo
+from hpo_flow.adapters.spec import HpoConfig, Strict, apply_overrides, parse_config
 
 BASE: dict[str, Any] = {
     "project": "unit-proj",
@@ -78,3 +79,37 @@ def start_hpo_flow(args: list[str], cwd: Path, env: dict[str, str], **popen: Any
         )
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+class NoSection(Strict):
+    """The `backends.<name>` section of a backend registered by a test: nothing to set."""
+
+
+def in_process_backend(name: str, adapter: Any) -> BackendInfo:
+    """A backend of this process only, whose adapter is `adapter` (an instance, returned as it is,
+    or a class): `with registered(in_process_backend("fake", FakeAdapter()))`."""
+    factory = adapter if isinstance(adapter, type) else (lambda: adapter)
+    return BackendInfo(name=name, adapter=factory, section=NoSection, data_input="anything")
+
+
+class ProcessesStarted:
+    """Every process this interpreter starts, seen through the `subprocess.Popen` audit event (the
+    real start, whoever asks for it). Audit hooks cannot be removed: one records for all instances."""
+
+    _recording: list[list[str]] | None = None
+    _hooked = False
+
+    def __enter__(self) -> list[list[str]]:
+        if not ProcessesStarted._hooked:
+            sys.addaudithook(ProcessesStarted._hook)
+            ProcessesStarted._hooked = True
+        ProcessesStarted._recording = []
+        return ProcessesStarted._recording
+
+    def __exit__(self, *exc: object) -> None:
+        ProcessesStarted._recording = None
+
+    @staticmethod
+    def _hook(event: str, args: tuple[Any, ...]) -> None:
+        if event == "subprocess.Popen" and ProcessesStarted._recording is not None:
+            ProcessesStarted._recording.append([str(a) for a in (args[1] or [args[0]])])

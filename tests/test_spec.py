@@ -168,7 +168,7 @@ def test_strategy_backend_and_policy_names_ignore_case() -> None:
         }
     )
     assert config.tuning.strategy is Strategy.Grid
-    assert config.tuning.backend.value == "sagemaker"
+    assert config.tuning.backend == "sagemaker"
     assert config.tuning.early_stopping.policy is EarlyStoppingPolicy.median
 
 
@@ -374,7 +374,7 @@ def test_defaults_are_what_the_docs_say() -> None:
         }
     )
     t = config.tuning
-    assert (t.backend.value, t.strategy, t.max_jobs, t.max_parallel_jobs) == ("local", Strategy.Bayesian, 10, 1)
+    assert (t.backend, t.strategy, t.max_jobs, t.max_parallel_jobs) == ("local", Strategy.Bayesian, 10, 1)
     assert (t.enabled, t.update_config, t.objective_type) == (True, False, Objective.Maximize)
     assert (config.experiment_name, config.registered_model_name, config.mlflow.alias) == ("p", "p", "challenger")
     assert math.isclose(t.poll_interval_seconds, 5.0)

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from hpo_flow.adapters.spec import (
-    Backend,
     EarlyStoppingPolicy,
     HpoConfig,
     Objective,
@@ -53,7 +52,7 @@ def test_seed_000_yolo_sagemaker_tuner() -> None:
     t = config.tuning
     assert (t.enabled, t.update_config, t.max_jobs, t.max_parallel_jobs) == (True, True, 6, 2)
     assert (t.objective_metric, t.objective_type, t.strategy) == ("mAP_0.5", Objective.Maximize, Strategy.Bayesian)
-    assert (t.backend, t.base_tuning_job_name) == (Backend.sagemaker, "yolo-hpt-test")
+    assert (t.backend, t.base_tuning_job_name) == ("sagemaker", "yolo-hpt-test")
     lr0 = t.hyperparameter_ranges["lr0"]
     assert (lr0.type, lr0.scaling_type, lr0.min, lr0.max) == (RangeType.continuous, Scaling.Logarithmic, 0.1, 0.2)
     assert t.hyperparameter_ranges["batch"].values == [2, 4]
@@ -104,7 +103,7 @@ def test_seed_003_sagemaker_mnist() -> None:
 def test_seed_004_azure_hyperdrive() -> None:
     config = _load("004")
     t = config.tuning
-    assert (t.backend, t.strategy, t.max_jobs, t.max_parallel_jobs) == (Backend.azure, Strategy.Random, 100, 4)
+    assert (t.backend, t.strategy, t.max_jobs, t.max_parallel_jobs) == ("azure", Strategy.Random, 100, 4)
     assert (t.objective_metric, t.objective_type) == ("accuracy", Objective.Maximize)
     es = t.early_stopping
     assert (es.policy, es.slack_factor, es.evaluation_interval, es.delay_evaluation) == (

@@ -115,7 +115,9 @@ def for_generation(
 def check_attached(name: str, spec: HpoConfig) -> None:
     """`--attach NAME` must name a sweep of this config and code (under any backend's length limit),
     checked before submit: a name of another config would otherwise start a sweep of this one."""
-    names = {spec.sweep_name(limit) for limit in (32, 63, 255)}  # SageMaker, local, Azure ML
+    from hpo_flow.adapters import registry
+
+    names = {info.sweep_name(spec) for info in registry.backends().values()}
     if name not in names:
         raise HpoFlowError(
             f"--attach {name}: not a sweep of this config and training code (its generation "

@@ -11,6 +11,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from hpo_flow.adapters.spec import HpoConfig, Objective
@@ -108,6 +109,32 @@ class SweepAdapter(Protocol):
 
     def cancel(self, ref: SweepRef) -> None:
         """Stop the sweep and every trial; safe to call twice or on a finished sweep."""
+        ...
+
+
+# Optional capabilities: a backend offers them by having the method; callers check with isinstance
+# and fall back (a blind sleep, the copy of a log in MLflow, "this backend takes no workers").
+
+
+@runtime_checkable
+class WaitsForChange(Protocol):
+    def wait_for_change(self, ref: SweepRef, timeout: float) -> None:
+        """Return as soon as the sweep has news (a trial ended, a curve grew), or after `timeout`."""
+        ...
+
+
+@runtime_checkable
+class ReadsTrialLogs(Protocol):
+    def trial_log(self, ref: SweepRef, trial: Trial) -> Path | None:
+        """The file holding the trial's own output, where the backend keeps it; None when it keeps none."""
+        ...
+
+
+@runtime_checkable
+class TakesWorkers(Protocol):
+    def run_worker(self, spec: HpoConfig) -> int:
+        """Run trials of the spec's running sweep in this process until it ends (`hpo-flow worker`):
+        0 when the sweep completed, 1 when it failed or was stopped, 130 when the worker left."""
         ...
 
 

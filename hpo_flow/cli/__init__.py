@@ -6,12 +6,21 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from hpo_flow.adapters.errors import ConfigError, HpoFlowError, PlanError
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_CONFIG = 0, 1, 2
+from hpo_flow.cli.options import (
+    EXIT_BAD_CONFIG,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_STATUSES,
+    add_backend,
+    add_command,
+    add_config,
+    add_overrides,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -39,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # `hpo-flow plan | head`: the reader left; say nothing more and keep Python quiet at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -53,24 +62,14 @@ def _parser() -> argparse.ArgumentParser:
         epilog=(
             "Start with `hpo-flow validate`, look at `hpo-flow plan`, then `hpo-flow run`.\n"
             "Every command reads ./config.yaml unless given a path; `hpo-flow COMMAND --help` for details.\n"
-            "Exit status: 0 done, 1 failed, 2 bad config (each problem printed on one line)."
+            + EXIT_STATUSES
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    def command(
-        name: str, func: Callable[[argparse.Namespace], int], help: str, details: str = ""
-    ) -> argparse.ArgumentParser:
-        description = f"{help[:1].upper()}{help[1:]}.\n\n{details}" if details else help
-        p = sub.add_parser(
-            name, help=help, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
-        )
-        p.add_argument("config", nargs="?", default="config.yaml", help="path of config.yaml (default: %(default)s)")
-        p.set_defaults(func=func)
-        return p
-
-    command(
+    validate = add_command(
+        sub,
         "validate",
         cmd_validate,
         "check config.yaml and report every problem at once (exit 2 if any)",
@@ -79,10 +78,13 @@ def _parser() -> argparse.ArgumentParser:
         "example max_parallel_jobs above max_jobs) are printed but do not fail. On success it prints a\n"
         "summary: the sweep's name, backend, strategy, budget, the ranges it tunes and the fixed values.\n"
         "No network, no credentials; backend limits are checked by `hpo-flow plan`.\n\n"
-        "example: hpo-flow validate examples/seeds/003_sagemaker_mnist/config.yaml",
+        "example: hpo-flow validate examples/seeds/003_sagemaker_mnist/config.yaml --set tuning.max_jobs=4",
     )
+    add_config(validate)
+    add_overrides(validate)
 
-    plan = command(
+    plan = add_command(
+        sub,
         "plan",
         cmd_plan,
         "show the exact request a backend would send; no network, no credentials",
@@ -90,22 +92,15 @@ def _parser() -> argparse.ArgumentParser:
         "Bayesian sampling with a bandit policy on Azure ML).\n\n"
         "example: hpo-flow plan --backend sagemaker --format json",
     )
-    plan.add_argument(
-        "--backend", choices=["local", "sagemaker", "azure"], help="backend to plan for (default: tuning.backend)"
-    )
+    add_config(plan)
+    add_backend(plan, "plan for")
     plan.add_argument(
         "--format", choices=["text", "json", "yaml"], default="text", help="output format (default: text)"
     )
-    plan.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. --set tuning.max_jobs=4 (repeatable)",
-    )
+    add_overrides(plan)
 
-    run = command(
+    run = add_command(
+        sub,
         "run",
         cmd_run,
         "run the sweep flow: submit, poll, record in MLflow, register, write back",
@@ -114,17 +109,9 @@ def _parser() -> argparse.ArgumentParser:
         "recorded, the run starts the next generation (<name>-g2, ...) warm-started from the earlier ones.\n\n"
         "example: hpo-flow run --set tuning.max_jobs=4",
     )
-    run.add_argument(
-        "--backend", choices=["local", "sagemaker", "azure"], help="backend to run on (default: tuning.backend)"
-    )
-    run.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. --set tuning.max_jobs=4 (repeatable)",
-    )
+    add_config(run)
+    add_backend(run, "run on")
+    add_overrides(run)
     run.add_argument(
         "--dry-run",
         action="store_true",
@@ -139,21 +126,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     which.add_argument("--attach", metavar="NAME", help="attach to the named sweep of this config")
 
-    worker = command(
+    worker = add_command(
+        sub,
         "worker",
         cmd_worker,
-        "join a running local sweep that shares its storage (scale-out)",
+        "join a running sweep that shares its storage (scale-out, on backends that take workers: local)",
         "Run it on another machine with the same config and backends.local.storage set to a shared\n"
         "database URL (postgresql://...); it takes trials from the same study until the sweep is done.",
     )
-    worker.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. --set backends.local.gpus=[0] (repeatable)",
-    )
+    add_config(worker)
+    add_overrides(worker, "backends.local.gpus=[0]")
     from hpo_flow.cli.operate import add_commands
 
     add_commands(sub)  # status, list, cancel, logs
@@ -165,7 +147,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from hpo_flow.adapters.redact import mask_values, secret_values
     from hpo_flow.adapters.spec import load_config
 
-    config = identify(load_config(args.config), args.config)  # the name covers the training code, as run's does
+    # The name covers the training code, as run's does.
+    config = identify(load_config(args.config, args.overrides), args.config)
     secrets = secret_values(config.model_dump(mode="json"))
     for warning in config.warnings():
         print(mask_values(f"warning: {warning}", secrets), file=sys.stderr)
@@ -182,7 +165,7 @@ def summary(config: Any) -> list[str]:
     lines: list[str] = []
     state = "" if t.enabled else " (tuning.enabled is false: `hpo-flow run` skips the sweep)"
     lines.append(
-        f"  sweep      {config.sweep_name()} (its first generation) on {t.backend.value}: {t.strategy.value}, "
+        f"  sweep      {config.sweep_name()} (its first generation) on {t.backend}: {t.strategy.value}, "
         f"{t.max_jobs} trial{'s' if t.max_jobs != 1 else ''}, {t.max_parallel_jobs} at a time{state}"
     )
     lines.append(f"  objective  {t.objective_type.value.lower()} {t.objective_metric}")
@@ -221,7 +204,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     # The first generation's request; a later one differs in its name and warm start (docs/pipeline.md).
     config = identify(load_config(args.config, args.overrides), args.config)
-    backend = args.backend or config.tuning.backend.value
+    backend = args.backend or config.tuning.backend
     plan = redact(get_adapter(backend).plan(config))
     # A secret can sit where no key says so: the values of a categorical range named api_token.
     print(mask_values(_render(plan, args.format), secret_values(config.model_dump(mode="json"))))
@@ -242,11 +225,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from hpo_flow.adapters import get_adapter
     from hpo_flow.adapters.lifecycle import identify
-    from hpo_flow.adapters.local.worker import run_worker
+    from hpo_flow.adapters.port import TakesWorkers
     from hpo_flow.adapters.spec import load_config
 
-    return run_worker(identify(load_config(args.config, args.overrides), args.config))
+    config = identify(load_config(args.config, args.overrides), args.config)
+    adapter = get_adapter(config.tuning.backend)
+    if not isinstance(adapter, TakesWorkers):
+        raise HpoFlowError(
+            f"the {config.tuning.backend} backend runs its trials itself and takes no workers; "
+            "hpo-flow worker joins the sweeps of a backend that does (local)"
+        )
+    return adapter.run_worker(config)
 
 
 def _render(data: Any, fmt: str) -> str:

@@ -14,41 +14,33 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpo_flow.adapters.errors import HpoFlowError
+from hpo_flow.cli.options import DEFAULT_CONFIG, add_command, add_overrides, add_tracking_uri
 
 if TYPE_CHECKING:
     from hpo_flow.adapters.port import SweepState
     from hpo_flow.adapters.spec import HpoConfig
     from hpo_flow.tasks.tracking.sweeps import KnownSweep
 
-DEFAULT_CONFIG = "config.yaml"
-
 
 def add_commands(sub: Any) -> None:
     """Add the four commands to the `hpo-flow` parser's subcommands."""
 
     def command(name: str, func: Any, help: str, details: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(
-            name,
-            help=help,
-            description=f"{help[:1].upper()}{help[1:]}.\n\n{details}",
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        p.add_argument(
-            "--tracking-uri",
-            help="MLflow tracking store to look in (default: mlflow.tracking_uri of the config, or of ./config.yaml)",
-        )
-        p.set_defaults(func=func)
-        return p
+        parser = add_command(sub, name, func, help, details)
+        add_tracking_uri(parser)
+        return parser
 
     target_help = "a config.yaml (its newest sweep) or a sweep name (default: ./config.yaml)"
     status = command(
         "status",
         cmd_status,
         "show a sweep's state, trials, best so far and where to look",
-        "Asks the sweep's backend (local runner, SageMaker, Azure ML) for its state now.\n\n"
-        "example: hpo-flow status   |   hpo-flow status my-sweep-1a2b3c4d",
+        "Asks the sweep's backend for its state now. With --set, the sweep `hpo-flow run --set` runs.\n\n"
+        "example: hpo-flow status   |   hpo-flow status my-sweep-1a2b3c4d\n"
+        "         hpo-flow status config.yaml --set tuning.max_jobs=4",
     )
     status.add_argument("target", nargs="?", help=target_help)
+    add_overrides(status)
     command(
         "list",
         cmd_list,
@@ -79,7 +71,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from hpo_flow.tasks.progress import progress_line
     from hpo_flow.tasks.sweep import describe_trial
 
-    sweep, config, uri = resolve(args.target, args.tracking_uri)
+    sweep, config, uri = resolve(args.target, args.tracking_uri, args.overrides)
     state = get_adapter(sweep.ref.backend).poll(sweep.ref)
     total = config.tuning.max_jobs if config else len(state.trials)
     objective, metric = _objective(sweep, config)
@@ -126,6 +118,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 def cmd_logs(args: argparse.Namespace) -> int:
     from hpo_flow.adapters import get_adapter
+    from hpo_flow.adapters.port import ReadsTrialLogs
     from hpo_flow.adapters.redact import redact_text
     from hpo_flow.tasks.tracking.sweeps import trial_log_artifacts
 
@@ -135,8 +128,9 @@ def cmd_logs(args: argparse.Namespace) -> int:
     if trial is None:
         ids = ", ".join(t.id for t in state.trials) or "none yet"
         raise HpoFlowError(f"sweep {sweep.ref.name} has no trial {args.trial!r}; its trials: {ids}")
-    files = [Path(trial.log_path)] if trial.log_path and Path(trial.log_path).is_file() else []
-    files = files or [Path(p) for p in trial_log_artifacts(uri, sweep, trial.id)]
+    adapter = get_adapter(sweep.ref.backend)
+    kept = adapter.trial_log(sweep.ref, trial) if isinstance(adapter, ReadsTrialLogs) else None
+    files = [kept] if kept is not None else [Path(p) for p in trial_log_artifacts(uri, sweep, trial.id)]
     if not files:
         where = f"; the backend shows it at {sweep.ref.url}" if sweep.ref.url else ""
         raise HpoFlowError(f"no log of trial {trial.id} is kept here yet ({trial.status.value}){where}")
@@ -150,8 +144,11 @@ def cmd_logs(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- finding the sweep
 
 
-def resolve(target: str | None, tracking_uri: str | None) -> tuple[KnownSweep, HpoConfig | None, str | None]:
-    """The sweep a command means: a config's newest sweep, or the newest sweep of that name."""
+def resolve(
+    target: str | None, tracking_uri: str | None, overrides: list[str] | None = None
+) -> tuple[KnownSweep, HpoConfig | None, str | None]:
+    """The sweep a command means: a config's newest sweep (with `overrides`, the config `run --set`
+    runs), or the newest sweep of that name."""
     from hpo_flow.adapters.spec import load_config
     from hpo_flow.tasks.tracking.sweeps import find_sweep
 
@@ -159,9 +156,11 @@ def resolve(target: str | None, tracking_uri: str | None) -> tuple[KnownSweep, H
         from hpo_flow.adapters.lifecycle import identify
 
         path = target or DEFAULT_CONFIG
-        config = identify(load_config(path), path)  # sweeps are recorded under the hash of config and code
-        uri = tracking_uri or config.mlflow.tracking_uri
+        config = identify(load_config(path, overrides), path)  # recorded under the hash of config and code
+        uri: str | None = tracking_uri or config.mlflow.tracking_uri
         return find_sweep(uri, config_hash=config.config_hash()), config, uri
+    if overrides:
+        raise HpoFlowError(f"--set changes a config, and {target!r} is a sweep's name; give the config.yaml instead")
     uri = tracking_uri or _config_uri(None)
     return find_sweep(uri, name=target), None, uri
 

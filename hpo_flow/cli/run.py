@@ -1,8 +1,9 @@
 """`hpo-flow run`: validate fast, run the hpo-sweep flow, then print where to look.
 
-The config is validated and planned before Prefect is imported here, so a typo costs a second,
-not the seconds Prefect's temporary server takes to start on a small machine; that server is
-launched first, and boots meanwhile.
+The config is validated and planned before anything of Prefect's starts, so a typo costs a second,
+not the seconds Prefect's temporary server takes to start on a small machine, and a config that
+fails (or has tuning disabled) starts no server at all; a config that will run launches it
+first thing after, and it boots while MLflow's store is prepared and Prefect is imported.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from hpo_flow.adapters.errors import PlanError
+from hpo_flow.cli.options import EXIT_BAD_CONFIG, EXIT_FAILED, EXIT_OK
 from hpo_flow.processes import heap
 
 if TYPE_CHECKING:
+    from hpo_flow.adapters.registry import BackendInfo
+    from hpo_flow.adapters.spec import HpoConfig
     from hpo_flow.flows.hpo_sweep import SweepOutcome
     from hpo_flow.processes.server import EarlyServer
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_CONFIG = 0, 1, 2
 
 # Set before Prefect or MLflow is imported: both read their settings at import time.
 _ENV_DEFAULTS = {
@@ -55,16 +58,55 @@ def run_from_cli(
     """Run the flow for one config; 0 on success, 1 when the sweep failed, 2 on a bad config."""
     out = out or sys.stdout
     _quiet()
-    from hpo_flow.processes.server import launch_early, stop_session
+    with heap.loading() as load:  # what is imported here lives as long as the process
+        from hpo_flow.adapters import registry
+        from hpo_flow.adapters.spec import load_config
 
-    # The temporary server takes seconds to boot: it does so while the config is checked, MLflow's
-    # store is prepared and Prefect is imported here. A config refused below stops it unused.
-    early = launch_early()
+        config = load_config(config_path, overrides)  # a ConfigError here exits 2 (hpo_flow.cli)
+        for warning in config.warnings():
+            print(f"warning: {warning}", file=sys.stderr)
+        if not config.tuning.enabled:
+            print(f"{config_path}: tuning.enabled is false; no sweep was run.", file=out)
+            return EXIT_OK
+        chosen = registry.get(backend or config.tuning.backend)
+        try:
+            chosen.create_adapter().plan(config)
+        except PlanError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_BAD_CONFIG
+        from hpo_flow.processes.server import launch_early, stop_session
+
+        # Only a config that will run gets a Prefect server. It takes seconds to boot: it does so
+        # while MLflow's store is prepared and Prefect is imported here.
+        early = launch_early()
+        try:
+            _prepare(config, chosen)
+            import hpo_flow.flows.hpo_sweep  # noqa: F401  (Prefect and the flow: imported now, kept by heap)
+
+            _no_tracebacks_for_our_errors()
+            load.keep()
+        except BaseException:
+            if early is not None:
+                stop_session(early.proc)
+            raise
+    heap.skip_exit_collection()
     try:
         return _run(early, config_path, backend, overrides, dry_run, out, new_sweep, attach)
     finally:
         if early is not None:
             stop_session(early.proc)
+
+
+def _prepare(config: HpoConfig, chosen: BackendInfo) -> None:
+    from hpo_flow.tasks.lean_mlflow import mlflow_without_plugins, new_sqlite_store_from_template
+
+    if not chosen.needs_mlflow_plugins:
+        # This process opens no MLflow URI but the config's: the cloud plugins would import their SDKs.
+        mlflow_without_plugins(config.mlflow.tracking_uri)
+    new_sqlite_store_from_template(config.mlflow.tracking_uri)
+    from hpo_flow.tasks.tracking.live import warm_up
+
+    warm_up(config)
 
 
 def _run(
@@ -77,38 +119,8 @@ def _run(
     new_sweep: bool,
     attach: str | None,
 ) -> int:
-    with heap.loading() as load:  # what is imported here lives as long as the process
-        from hpo_flow.adapters import get_adapter
-        from hpo_flow.adapters.spec import load_config
-
-        config = load_config(config_path, overrides)  # a ConfigError here exits 2 (hpo_flow.cli)
-        for warning in config.warnings():
-            print(f"warning: {warning}", file=sys.stderr)
-        if not config.tuning.enabled:
-            # The flow would say the same; this way the CLI doesn't wait for a Prefect server to say it.
-            print(f"{config_path}: tuning.enabled is false; no sweep was run.", file=out)
-            return EXIT_OK
-        try:
-            get_adapter(backend or config.tuning.backend.value).plan(config)
-        except PlanError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_BAD_CONFIG
-
-        from hpo_flow.tasks.lean_mlflow import mlflow_without_plugins, new_sqlite_store_from_template
-
-        if (backend or config.tuning.backend.value) == "local":
-            # This process opens no MLflow URI but the config's: the cloud plugins would import their SDKs.
-            mlflow_without_plugins(config.mlflow.tracking_uri)
-        new_sqlite_store_from_template(config.mlflow.tracking_uri)
-        from hpo_flow.tasks.tracking.live import warm_up
-
-        warm_up(config)
-        from hpo_flow.flows.hpo_sweep import SweepFailedError, hpo_sweep
-        from hpo_flow.processes.server import prefect_api
-
-        _no_tracebacks_for_our_errors()
-        load.keep()
-    heap.skip_exit_collection()
+    from hpo_flow.flows.hpo_sweep import SweepFailedError, hpo_sweep
+    from hpo_flow.processes.server import prefect_api
 
     with prefect_api(early), _stop_sweeps_on_termination():
         # The outcome is printed before the temporary server stops: that takes seconds nobody waits for.

@@ -25,7 +25,7 @@ def load_config_task(config_path: str, overrides: dict[str, Any] | list[str] | N
         "%s: %s on %s, %d trials (%d at a time), %s %s, early stopping %s",
         config_path,
         t.strategy.value,
-        t.backend.value,
+        t.backend,
         t.max_jobs,
         t.max_parallel_jobs,
         t.objective_type.value.lower(),

@@ -19,7 +19,15 @@ from prefect.cache_policies import NO_CACHE
 from hpo_flow.adapters import get_adapter
 from hpo_flow.adapters.errors import ConfigError, CredentialsError, PlanError
 from hpo_flow.adapters.polling import Backoff
-from hpo_flow.adapters.port import SweepAdapter, SweepRef, SweepState, SweepStatus, Trial, TrialStatus
+from hpo_flow.adapters.port import (
+    SweepAdapter,
+    SweepRef,
+    SweepState,
+    SweepStatus,
+    Trial,
+    TrialStatus,
+    WaitsForChange,
+)
 from hpo_flow.adapters.redact import redact
 from hpo_flow.adapters.spec import HpoConfig
 from hpo_flow.tasks.artifacts import SweepProgress
@@ -46,7 +54,7 @@ def choose_adapter(config: HpoConfig, backend: str | None = None) -> SweepAdapte
 
     Planning first turns what the backend cannot express into an error before anything is paid for.
     """
-    name = backend or config.tuning.backend.value
+    name = backend or config.tuning.backend
     adapter = get_adapter(name)
     adapter.plan(config)
     run_logger().info("backend %s can run this sweep", name)
@@ -128,9 +136,8 @@ def _fingerprint(state: SweepState) -> tuple[Any, ...]:
 
 def _pause(adapter: SweepAdapter, ref: SweepRef, seconds: float) -> None:
     """Wait until the next poll; a backend that can tell when it has news returns as soon as it has."""
-    wait_for_change = getattr(adapter, "wait_for_change", None)
-    if callable(wait_for_change):
-        wait_for_change(ref, seconds)
+    if isinstance(adapter, WaitsForChange):
+        adapter.wait_for_change(ref, seconds)
     else:
         time.sleep(seconds)
 

@@ -10,6 +10,7 @@ MLflow is a real tracking server (`mlflow_server`), Prefect its test harness (`p
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import threading
 import time
@@ -22,18 +23,11 @@ import yaml
 
 import hpo_flow.adapters
 from hpo_flow.adapters.port import SweepRef, SweepState, SweepStatus, TrialStatus, best_trial
+from hpo_flow.adapters.registry import registered
 from hpo_flow.adapters.spec import HpoConfig, load_config
+from tests.helpers import in_process_backend
 
 HEADER = "# a config with comments: write-back keeps them\n"
-_REGISTERED: dict[str, Any] = {}
-
-
-def __getattr__(name: str) -> Any:
-    """`hpo_flow.adapters.get_adapter` imports "module:factory" and calls it: `registered_<backend>` returns
-    the instance a test registered, so the flow and the hooks reach the very same test adapter."""
-    if name.startswith("registered_") and name.removeprefix("registered_") in _REGISTERED:
-        return lambda: _REGISTERED[name.removeprefix("registered_")]
-    raise AttributeError(name)
 
 
 class FlowKilled(BaseException):
@@ -142,13 +136,14 @@ class FlowContract:
     # ------------------------------------------------------------------ fixtures
 
     @pytest.fixture
-    def register(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, Any], None]]:
-        def register(name: str, adapter: Any) -> None:
-            _REGISTERED[name] = adapter
-            monkeypatch.setitem(hpo_flow.adapters._ADAPTERS, name, f"{__name__}:registered_{name}")
+    def register(self) -> Iterator[Callable[[str, Any], None]]:
+        """Make `adapter` the backend `name` of this process: the flow and its hooks reach this very instance."""
+        with contextlib.ExitStack() as stack:
 
-        yield register
-        _REGISTERED.clear()
+            def register(name: str, adapter: Any) -> None:
+                stack.enter_context(registered(in_process_backend(name, adapter)))
+
+            yield register
 
     @pytest.fixture
     def config_path(

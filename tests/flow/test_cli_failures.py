@@ -4,25 +4,20 @@ called one "with no successful trial"."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import hpo_flow.adapters
 from hpo_flow.adapters.port import SweepState, SweepStatus
+from hpo_flow.adapters.registry import registered
 from hpo_flow.cli.run import EXIT_FAILED, run_from_cli
 from tests.fakes import FakeAdapter
-from tests.helpers import config_dict, write_config
+from tests.helpers import config_dict, in_process_backend, write_config
 
 pytestmark = pytest.mark.integration
-
-_ADAPTER: list[Any] = []
-
-
-def registered() -> Any:
-    return _ADAPTER[-1]
 
 
 class RunnerKilled(FakeAdapter):
@@ -37,14 +32,14 @@ class RunnerKilled(FakeAdapter):
 
 
 @pytest.fixture
-def use(monkeypatch: pytest.MonkeyPatch, prefect_harness: None) -> Any:
-    def use(adapter: Any) -> str:
-        _ADAPTER.append(adapter)
-        monkeypatch.setitem(hpo_flow.adapters._ADAPTERS, "staged", f"{__name__}:registered")
-        return "staged"
+def use(prefect_harness: None) -> Any:
+    with contextlib.ExitStack() as stack:
 
-    yield use
-    _ADAPTER.clear()
+        def use(adapter: Any) -> str:
+            stack.enter_context(registered(in_process_backend("staged", adapter)))
+            return "staged"
+
+        yield use
 
 
 def _config(tmp_path: Path, mlflow_server: str) -> Path:

@@ -12,24 +12,17 @@ from typing import Any
 import pytest
 import yaml
 
-import hpo_flow.adapters
 from hpo_flow.adapters.lifecycle import identify
 from hpo_flow.adapters.port import SweepRef, SweepStatus, Trial, TrialStatus
+from hpo_flow.adapters.registry import registered
 from hpo_flow.adapters.spec import HpoConfig, load_config
 from hpo_flow.cli import main
 from hpo_flow.tasks.tracking import record_sweep
 from tests.fakes import FakeAdapter, _Sweep
 from tests.flow.test_flow_local import local_config
-from tests.helpers import config_dict
+from tests.helpers import config_dict, in_process_backend
 
 pytestmark = pytest.mark.integration
-
-_ADAPTER: dict[str, Any] = {}
-
-
-def registered() -> Any:
-    """The factory `hpo_flow.adapters.get_adapter` calls for the backend "fake" here: the test's own instance."""
-    return _ADAPTER["fake"]
 
 
 class FakeWithLogs(FakeAdapter):
@@ -45,14 +38,16 @@ class FakeWithLogs(FakeAdapter):
         log.write_text(f"epoch 1\naccuracy: {trial.objective}\nDB url postgresql://u:hunter2@db/x\n")
         return dataclasses.replace(trial, log_path=str(log))
 
+    def trial_log(self, ref: SweepRef, trial: Trial) -> Path | None:
+        return Path(trial.log_path) if trial.log_path else None
+
 
 @pytest.fixture
-def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeWithLogs]:
+def fake(tmp_path: Path) -> Iterator[FakeWithLogs]:
     (tmp_path / "logs").mkdir()
-    _ADAPTER["fake"] = FakeWithLogs(tmp_path / "logs", per_poll=2)
-    monkeypatch.setitem(hpo_flow.adapters._ADAPTERS, "fake", f"{__name__}:registered")
-    yield _ADAPTER["fake"]
-    _ADAPTER.clear()
+    adapter = FakeWithLogs(tmp_path / "logs", per_poll=2)
+    with registered(in_process_backend("fake", adapter)):
+        yield adapter
 
 
 def _config_file(tmp_path: Path, mlflow_server: str, data: dict[str, Any]) -> Path:

@@ -11,14 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from hpo_flow.adapters.errors import ConfigError
 from hpo_flow.adapters.port import SweepRef, SweepState, SweepStatus, Trial, TrialStatus
+from hpo_flow.adapters.registry import registered
 from hpo_flow.cli.run import EXIT_BAD_CONFIG, print_outcome, run_from_cli
 from hpo_flow.flows.hpo_sweep import SweepOutcome
 from hpo_flow.tasks.artifacts import artifact_key, summary_markdown, trials_table
 from hpo_flow.tasks.result import SweepResult
 from hpo_flow.tasks.runlog import RedactingLogger
 from hpo_flow.tasks.sweep import describe_trial
-from tests.helpers import config_dict, make_config, write_config
+from tests.helpers import ProcessesStarted, config_dict, in_process_backend, make_config, write_config
 
 pytestmark = pytest.mark.unit
 
@@ -233,19 +235,32 @@ class _Unplannable:
         raise PlanError(self.backend, [Problem("tuning.strategy", "Bayesian", "not offered here; use Random")])
 
 
+def _prefect_servers(started: list[list[str]]) -> list[list[str]]:
+    return [argv for argv in started if any("prefect" in part or "server_process" in part for part in argv)]
+
+
 def test_a_sweep_the_backend_cannot_express_exits_2_before_prefect_starts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import hpo_flow.adapters
-
-    monkeypatch.setitem(hpo_flow.adapters._ADAPTERS, "unplannable", f"{__name__}:_Unplannable")
     path = write_config(tmp_path / "config.yaml", config_dict())
-    assert run_from_cli(str(path), backend="unplannable") == EXIT_BAD_CONFIG
+    with registered(in_process_backend("unplannable", _Unplannable)), ProcessesStarted() as started:
+        assert run_from_cli(str(path), backend="unplannable") == EXIT_BAD_CONFIG
     assert "tuning.strategy: 'Bayesian': not offered here; use Random" in capsys.readouterr().err
+    assert _prefect_servers(started) == []
 
 
-def test_a_disabled_config_runs_no_sweep_and_starts_no_prefect(tmp_path: Path) -> None:
+def test_a_config_that_fails_validation_starts_no_prefect(tmp_path: Path) -> None:
+    path = write_config(tmp_path / "config.yaml", config_dict({"tuning.max_jobs": 0}))
+    with ProcessesStarted() as started, pytest.raises(ConfigError):
+        run_from_cli(str(path))
+    assert _prefect_servers(started) == []
+
+
+def test_a_disabled_config_runs_no_sweep_and_starts_no_prefect(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)  # what a terminal has: run would start its own server
     path = write_config(tmp_path / "config.yaml", config_dict({"tuning.enabled": False}))
     out = io.StringIO()
-    assert run_from_cli(str(path), out=out) == 0
+    with ProcessesStarted() as started:
+        assert run_from_cli(str(path), out=out) == 0
     assert "tuning.enabled is false; no sweep was run" in out.getvalue()
+    assert _prefect_servers(started) == []

@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 import yaml
 
-import hpo_flow.adapters
 from hpo_flow.adapters.errors import HpoFlowError
 from hpo_flow.adapters.port import Trial
+from hpo_flow.adapters.registry import registered
 from hpo_flow.cli.run import EXIT_OK, run_from_cli
 from tests.fakes import FakeAdapter, _Sweep
 from tests.flow import flow_contract
 from tests.flow.flow_contract import HEADER, _artifacts, _client, _runs, _versions, first_generation
 from tests.flow.trial_script import save_model
-from tests.helpers import config_dict
+from tests.helpers import config_dict, in_process_backend
 
 pytestmark = pytest.mark.integration
 
@@ -53,12 +53,10 @@ def _prefect(prefect_harness: None) -> None:
 
 
 @pytest.fixture
-def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Declining]:
+def fake(tmp_path: Path) -> Iterator[Declining]:
     adapter = Declining(per_poll=2, model_dir=tmp_path / "models")
-    flow_contract._REGISTERED["fake"] = adapter
-    monkeypatch.setitem(hpo_flow.adapters._ADAPTERS, "fake", f"{flow_contract.__name__}:registered_fake")
-    yield adapter
-    flow_contract._REGISTERED.clear()
+    with registered(in_process_backend("fake", adapter)):
+        yield adapter
 
 
 @pytest.fixture
@@ -179,8 +177,6 @@ def test_a_run_that_died_before_recording_is_attached_to_not_paid_twice(
     with pytest.raises(flow_contract.FlowKilled):
         run(config_path)
     monkeypatch.undo()
-    flow_contract._REGISTERED["fake"] = fake
-    monkeypatch.setitem(hpo_flow.adapters._ADAPTERS, "fake", f"{flow_contract.__name__}:registered_fake")
     again = run(config_path)
     assert again.generation == 1 and "attaching to it" in (again.sweep_choice or "")
     assert len(fake.sweeps) == 1 and fake.submits == 2

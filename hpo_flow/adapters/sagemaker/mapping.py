@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hpo_flow.adapters.errors import MISSING, CredentialsError, PlanError, Problem
+from hpo_flow.adapters.sagemaker.backend import BACKEND as INFO
 from hpo_flow.adapters.spec import (
     EarlyStoppingPolicy,
     HpoConfig,
@@ -25,7 +26,7 @@ from hpo_flow.adapters.spec import (
 )
 from hpo_flow.report import MODEL_DIR_VAR, input_vars
 
-BACKEND = "sagemaker"
+BACKEND = INFO.name
 
 # The service's own limits (botocore's sagemaker service model and the API reference).
 JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}$")
@@ -161,7 +162,7 @@ def map_spec(spec: HpoConfig) -> TuningSpec:
     problems: list[Problem] = []
     tuning = spec.tuning
 
-    job_name = spec.sweep_name(max_length=32)
+    job_name = INFO.sweep_name(spec)
     if not JOB_NAME.match(job_name):
         key = "tuning.sweep_name" if tuning.sweep_name else "tuning.base_tuning_job_name"
         problems.append(

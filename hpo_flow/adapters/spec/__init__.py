@@ -8,7 +8,7 @@ parameter's own units; adapters convert from there.
     training   what one trial runs and how its metrics are read
     ranges     hyperparameter ranges in every vocabulary, one representation
     tuning     strategy, objective, limits, early stopping, warm start
-    backends   backends.local / sagemaker / azure, and mlflow
+    backends   backends.<name>: one section per installed backend (its own model), and mlflow
     lineage    which sweep of a config a spec is (code digest, generation, warm start); set by hpo-flow
     config     HpoConfig: the whole file, cross-section checks, sweep name and hash
     loading    YAML in, overrides, every problem collected
@@ -31,7 +31,6 @@ from hpo_flow.adapters.spec.messages import translate_errors
 from hpo_flow.adapters.spec.ranges import RANGE_TYPE_NAMES, ParamRange, RangeType, Scaling
 from hpo_flow.adapters.spec.training import DataInput, MetricDefinition, Training, flag, input_env_vars
 from hpo_flow.adapters.spec.tuning import (
-    Backend,
     CompletionCriteria,
     EarlyStopping,
     EarlyStoppingPolicy,
@@ -46,7 +45,6 @@ __all__ = [
     "RANGE_TYPE_NAMES",
     "AzureBackend",
     "AzureEnvironment",
-    "Backend",
     "Backends",
     "CompletionCriteria",
     "DataInput",

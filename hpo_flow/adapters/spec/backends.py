@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
+    BaseModel,
+    ConfigDict,
     Field,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -130,9 +133,63 @@ class AzureBackend(Strict):
 
 
 class Backends(Strict):
-    local: LocalBackend = Field(default_factory=LocalBackend)
-    sagemaker: SageMakerBackend | None = None
-    azure: AzureBackend | None = None
+    """`backends.<name>`: a section per installed backend, each checked by that backend's own model
+    (its `BackendInfo.section`). A backend's section not written is None, or its defaults where the
+    backend says so (local)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    if TYPE_CHECKING:  # hpo-flow's own backends, for the type checker; the registry decides at runtime
+        local: LocalBackend
+        sagemaker: SageMakerBackend | None
+        azure: AzureBackend | None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sections(cls, data: Any) -> Any:
+        from hpo_flow.adapters import registry
+        from hpo_flow.adapters.spec.messages import translate_errors
+
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            return data  # pydantic says it must be a mapping
+        known = registry.backends()
+        sections: dict[str, Any] = {}
+        problems: list[tuple[str, Any, str]] = []
+        for name, value in data.items():
+            info = known.get(str(name))
+            if info is None:
+                problems.append((str(name), value, f"no such backend; {registry.choices_hint(str(name))}"))
+                continue
+            model = info.section_model()
+            if value is None and not info.section_by_default:
+                continue  # a section with every key commented out: not written (None), as the dump reads
+            try:
+                sections[name] = model.model_validate({} if value is None else value)
+            except ValidationError as exc:
+                problems.extend(
+                    (f"{name}.{p.path}" if p.path else str(name), p.value, p.message)
+                    for p in translate_errors(exc, model, value)
+                )
+        if problems:
+            raise SubProblems(problems)
+        for name, info in known.items():
+            if name not in sections:
+                sections[name] = info.section_model()() if info.section_by_default else None
+        return sections
+
+    def section(self, name: str) -> BaseModel | None:
+        """`backends.<name>` as that backend's model; None when not written (and not defaulted)."""
+        return (self.__pydantic_extra__ or {}).get(name)
+
+    def written(self) -> dict[str, Any]:
+        """The sections that hold something, as plain data: what defines the sweep, whichever
+        other backends happen to be installed."""
+        return {name: model.model_dump(mode="json", by_alias=True) for name, model in self._present().items()}
+
+    def _present(self) -> dict[str, BaseModel]:
+        return {name: model for name, model in (self.__pydantic_extra__ or {}).items() if model is not None}
 
 
 class MlflowSettings(Strict):

@@ -27,7 +27,7 @@ class HpoConfig(Strict):
     project: Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
     training: Training
     tuning: Tuning
-    backends: Backends = Field(default_factory=Backends)
+    backends: Backends = Field(default_factory=lambda: Backends.model_validate({}))
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     lineage: Lineage | None = None  # set by hpo-flow for the sweep it submits; never in config.yaml
 
@@ -62,6 +62,9 @@ class HpoConfig(Strict):
         meaning (not its comments) and, once `lineage` names it, the training code's digest."""
         body = self.model_dump(mode="json", by_alias=True)
         body["training"]["hyperparameters"] = self.fixed_hyperparameters()
+        # What the config says of its backends, not the sections and places of whatever else is installed.
+        body["backends"] = self.backends.written()
+        body["training"]["inputs"] = {name: data.written() for name, data in self.training.inputs.items()}
         for key in ("enabled", "update_config", "poll_interval_seconds", "cancel_on_flow_exit", "sweep_name"):
             body["tuning"].pop(key, None)
         body.pop("mlflow", None)
@@ -127,8 +130,8 @@ def cross_problems(data: Any) -> list[Problem]:
     problems: list[Problem] = []
     if not isinstance(data, dict):
         return problems
-    training = data.get("training") if isinstance(data.get("training"), dict) else {}
-    tuning = data.get("tuning") if isinstance(data.get("tuning"), dict) else {}
+    training = found if isinstance(found := data.get("training"), dict) else {}
+    tuning = found if isinstance(found := data.get("tuning"), dict) else {}
     defs = training.get("metric_definitions")
     names = [d.get("Name") for d in defs if isinstance(d, dict)] if isinstance(defs, list) else None
     objective = tuning.get("objective_metric")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import (
+    ConfigDict,
     Field,
     field_validator,
     model_validator,
@@ -48,18 +49,51 @@ INPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
 class DataInput(Strict):
-    """One data input, once for every backend: where its data is on each. The script finds it in
-    HPO_INPUT_<NAME> and SM_CHANNEL_<NAME> (and as --<name> with training.input_flags) everywhere."""
+    """One data input, once for every backend: where its data is on each installed backend
+    (`training.inputs.<input>.<backend>`; what each holds is its `BackendInfo.data_input`). The script
+    finds it in HPO_INPUT_<NAME> and SM_CHANNEL_<NAME> (and as --<name> with training.input_flags)
+    everywhere. A plain string is the same place on every backend (a URI each of them reads)."""
 
-    local: str | None = None  # a file or folder; relative to where hpo-flow runs
-    sagemaker: str | None = None  # an s3:// prefix: the channel <name>
-    azure: str | None = None  # azureml:<asset>:<version>, a URI or a path: the job input <name>
+    model_config = ConfigDict(extra="allow")
+
+    if TYPE_CHECKING:  # hpo-flow's own backends, for the type checker; the registry decides at runtime
+        local: str | None
+        sagemaker: str | None
+        azure: str | None
 
     @model_validator(mode="before")
     @classmethod
-    def _one_place(cls, value: Any) -> Any:
-        # a plain string is the same place on every backend (a URI that each of them reads)
-        return {"local": value, "sagemaker": value, "azure": value} if isinstance(value, str) else value
+    def _places(cls, value: Any) -> Any:
+        from hpo_flow.adapters import registry
+
+        known = registry.backends()
+        if isinstance(value, str):
+            return dict.fromkeys(known, value)
+        if not isinstance(value, dict):
+            return value  # pydantic says it must be a mapping
+        problems = []
+        for name, place in value.items():
+            info = known.get(str(name))
+            if info is None:
+                problems.append((str(name), place, f"no such backend; {registry.choices_hint(str(name))}"))
+            elif place is not None and not isinstance(place, str):
+                problems.append((str(name), place, f"must be a string: {info.data_input}"))
+        if problems:
+            raise SubProblems(problems)
+        return {name: value.get(name) for name in known}
+
+    def written(self) -> str | dict[str, str]:
+        """The input as the config says it, whichever other backends happen to be installed: one
+        place for all, or the places it names."""
+        places = self.__pydantic_extra__ or {}
+        named = {name: place for name, place in places.items() if place is not None}
+        if len(set(named.values())) == 1 and len(named) == len(places):
+            return next(iter(named.values()))
+        return named
+
+    def on(self, backend: str) -> str | None:
+        """Where this input's data is on `backend`; None when the config does not say."""
+        return (self.__pydantic_extra__ or {}).get(backend)
 
 
 def input_env_vars(name: str, path: str) -> dict[str, str]:

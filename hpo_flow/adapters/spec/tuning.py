@@ -32,12 +32,6 @@ class Objective(StrEnum):
         return 1 if self is Objective.Maximize else -1
 
 
-class Backend(StrEnum):
-    local = "local"
-    sagemaker = "sagemaker"
-    azure = "azure"
-
-
 class EarlyStoppingPolicy(StrEnum):
     off = "off"
     auto = "auto"
@@ -162,7 +156,7 @@ class WarmStart(Strict):
 class Tuning(Strict):
     enabled: bool = True
     update_config: bool = False
-    backend: Backend = Backend.local
+    backend: str = "local"  # an installed backend's name (hpo_flow.adapters.registry)
     strategy: Strategy = Strategy.Bayesian
     max_jobs: int = Field(default=10, ge=1, le=limits.MAX_JOBS)
     max_parallel_jobs: int = Field(default=1, ge=1, le=limits.MAX_PARALLEL_JOBS)
@@ -183,12 +177,25 @@ class Tuning(Strict):
     warm_start: WarmStart | None = None
     hyperparameter_ranges: dict[ParamName, ParamRange] = Field(min_length=1)
 
-    @field_validator("strategy", "objective_type", "backend", mode="before")
+    @field_validator("strategy", "objective_type", mode="before")
     @classmethod
     def _enum_names(cls, value: Any, info: Any) -> Any:
         aliases = {"max": "Maximize", "min": "Minimize", "maximise": "Maximize", "minimise": "Minimize"}
-        enum = {"strategy": Strategy, "objective_type": Objective, "backend": Backend}[info.field_name]
+        enum = {"strategy": Strategy, "objective_type": Objective}[info.field_name]
         return _case_insensitive(enum, aliases if enum is Objective else None)(value)
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _installed_backend(cls, value: Any) -> Any:
+        from hpo_flow.adapters import registry
+
+        if not isinstance(value, str):
+            return value  # pydantic says it must be a string
+        known = registry.names()
+        name = next((n for n in known if n.lower() == value.strip().lower()), None)
+        if name is None:
+            raise ValueError(f"is not an installed backend; {registry.choices_hint(value)}")
+        return name
 
     @field_validator("early_stopping", mode="before")
     @classmethod

@@ -241,11 +241,11 @@ def _new_points(
     for key, value in finals.items():
         if not finite(value):
             continue
-        curve = trial.curves.get(key)
-        if curve:
+        series = trial.curves.get(key)
+        if series:
             # The curve's last point is the final value; a backend that judged otherwise
             # (best-of-curve, say) gets its own figure next to the curve.
-            if float(curve[-1][1]) != float(value):
+            if float(series[-1][1]) != float(value):
                 key = f"{key}.final"
             else:
                 continue
