@@ -113,3 +113,27 @@ class ProcessesStarted:
     def _hook(event: str, args: tuple[Any, ...]) -> None:
         if event == "subprocess.Popen" and ProcessesStarted._recording is not None:
             ProcessesStarted._recording.append([str(a) for a in (args[1] or [args[0]])])
+
+
+PLUGIN_DIST = Path(__file__).resolve().parent / "plugin_dist"  # a distribution of its own: hpo-flow-inmemory
+
+
+class PluginInstalled:
+    """tests/plugin_dist on this process's path, as `pip install hpo-flow-inmemory` would put it,
+    for as long as the block runs; the registry looks again on the way in and out."""
+
+    def __enter__(self) -> Path:
+        import importlib
+
+        from hpo_flow.adapters import registry
+
+        sys.path.insert(0, str(PLUGIN_DIST))
+        importlib.invalidate_caches()
+        registry.refresh()
+        return PLUGIN_DIST
+
+    def __exit__(self, *exc: object) -> None:
+        from hpo_flow.adapters import registry
+
+        sys.path.remove(str(PLUGIN_DIST))
+        registry.refresh()

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from hpo_flow.adapters.port import SweepRef
+from hpo_flow.adapters.registry import registered
 from hpo_flow.adapters.spec import HpoConfig
 from tests.contract import AdapterContract
 from tests.fakes import FakeAdapter
-from tests.helpers import make_config
+from tests.helpers import in_process_backend, make_config
 
 pytestmark = pytest.mark.unit
 
 
 class TestFakeAdapter(AdapterContract):
     @pytest.fixture
-    def adapter(self, tmp_path: Path) -> FakeAdapter:
-        return FakeAdapter(model_dir=tmp_path / "models")
+    def adapter(self, tmp_path: Path) -> Iterator[FakeAdapter]:
+        fake = FakeAdapter(model_dir=tmp_path / "models")
+        with registered(in_process_backend("fake", fake)):
+            yield fake
 
     @pytest.fixture
     def spec(self) -> HpoConfig:

@@ -15,9 +15,10 @@ from tests.azure.served import ChildPlan, ServedWorkspace, StaticCredential
 from tests.helpers import make_config
 
 # azure-ai-ml 1.23 passes marshmallow's deprecated `context` on every schema it builds: its noise, not ours
-pytestmark = [pytest.mark.unit, pytest.mark.filterwarnings("ignore::marshmallow.warnings.RemovedInMarshmallow4Warning")]
+pytestmark = [pytest.mark.filterwarnings("ignore::marshmallow.warnings.RemovedInMarshmallow4Warning")]
 
 
+@pytest.mark.unit
 def test_a_sweep_runs_to_completed_with_failed_and_pruned_trials(
     adapter: Any, workspace: ServedWorkspace, spec: HpoConfig
 ) -> None:
@@ -69,6 +70,7 @@ def test_a_sweep_runs_to_completed_with_failed_and_pruned_trials(
     assert workspace.cancels == 0  # a finished sweep has nothing to cancel
 
 
+@pytest.mark.unit
 def test_cancel_stops_a_running_sweep_and_is_safe_twice(
     adapter: Any, workspace: ServedWorkspace, spec: HpoConfig
 ) -> None:
@@ -87,6 +89,7 @@ def test_cancel_stops_a_running_sweep_and_is_safe_twice(
     assert workspace.cancels == 1
 
 
+@pytest.mark.unit
 def test_a_new_adapter_attaches_to_the_running_sweep_from_the_config_or_the_ref(
     workspace: ServedWorkspace, spec: HpoConfig, credential: StaticCredential
 ) -> None:
@@ -114,6 +117,7 @@ def test_a_new_adapter_attaches_to_the_running_sweep_from_the_config_or_the_ref(
         restarted.submit(other)
 
 
+@pytest.mark.unit
 def test_missing_workspace_or_credential_is_one_clear_error(
     workspace: ServedWorkspace, spec: HpoConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -144,6 +148,7 @@ def test_missing_workspace_or_credential_is_one_clear_error(
         AzureMLAdapter(client_kwargs={"transport": workspace}).submit(block)
 
 
+@pytest.mark.unit
 def test_a_forbidden_workspace_says_which_role_is_needed(workspace: ServedWorkspace, spec: HpoConfig) -> None:
     from hpo_flow.adapters.azure import AzureMLAdapter
     from tests.azure.served import _error
@@ -157,6 +162,7 @@ def test_a_forbidden_workspace_says_which_role_is_needed(workspace: ServedWorksp
         adapter.submit(spec)
 
 
+@pytest.mark.unit
 def test_every_azure_status_has_a_neutral_one() -> None:
     documented = {
         "NotStarted", "Starting", "Provisioning", "Preparing", "Queued", "Running", "Finalizing",
@@ -177,6 +183,7 @@ def test_every_azure_status_has_a_neutral_one() -> None:
         assert isinstance(trial_status(status, False, True), TrialStatus)
 
 
+@pytest.mark.unit
 def test_logged_strings_are_typed_back_with_the_search_space() -> None:
     from azure.ai.ml.sweep import Choice, LogUniform, QLogUniform, QUniform, Randint
 
@@ -192,6 +199,7 @@ def test_logged_strings_are_typed_back_with_the_search_space() -> None:
     assert typed_value("0.50", Choice([0.5, 1.0])) == 0.5
 
 
+@pytest.mark.unit
 def test_a_poll_fetches_the_sweep_job_once(adapter: Any, workspace: ServedWorkspace, spec: HpoConfig) -> None:
     ref = adapter.submit(spec)
     name = job_name(ref)
@@ -205,6 +213,7 @@ def test_a_poll_fetches_the_sweep_job_once(adapter: Any, workspace: ServedWorksp
     assert sum(path.endswith(f"/runs/{name}/children") for _, path in made) == 1
 
 
+@pytest.mark.unit
 def test_trials_come_in_the_order_the_sweep_started_them() -> None:
     from hpo_flow.adapters.azure.trials import child_order
 
@@ -213,6 +222,7 @@ def test_trials_come_in_the_order_the_sweep_started_them() -> None:
     assert sorted(["b_x", "a", "b_1"], key=child_order) == ["a", "b_1", "b_x"]  # names without a number too
 
 
+@pytest.mark.unit
 def test_sampled_values_come_from_the_child_job_even_when_nothing_logged_params() -> None:
     from types import SimpleNamespace
 
@@ -245,6 +255,7 @@ def test_sampled_values_come_from_the_child_job_even_when_nothing_logged_params(
     assert trial.params == {"learning-rate": 0.0031, "batch_size": 32, "opt": "adam w", "C": 4}
 
 
+@pytest.mark.unit
 def test_the_workspace_mlflow_uri_is_read_by_the_azureml_plugin() -> None:
     """azureml-mlflow (the azure extra) registers the tracking store for azureml:// URIs, so poll can
     read a real workspace's trials instead of raising."""
@@ -269,7 +280,7 @@ def test_a_saved_prefect_azure_block_names_the_workspace_and_signs_in() -> None:
     from hpo_flow.adapters.azure.workspace import Workspace, resolve
 
     spec = make_config({"backends.azure": {"environment": "azureml:e:1", "credentials_block": "azure-prod"}})
-    with prefect_test_harness():
+    with prefect_test_harness(server_startup_timeout=180):  # its 30 s default fails on a loaded machine
         AzureMlCredentials(
             tenant_id="t-1",
             service_principal_id="sp-1",

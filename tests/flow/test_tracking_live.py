@@ -22,7 +22,7 @@ from hpo_flow.tasks.tracking.live import LiveRecorder
 from hpo_flow.tasks.tracking.store import client_for, ensure_experiment, runs_view_path
 from tests.helpers import make_config
 
-pytestmark = pytest.mark.integration
+# Marked test by test: most are integration, and a few are unit (a module mark would make them both).
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -56,6 +56,7 @@ def _steps(client: Any, run_id: str) -> list[int]:
     return sorted(m.step for m in client.get_metric_history(run_id, "accuracy"))
 
 
+@pytest.mark.integration
 def test_a_sweep_recorded_poll_by_poll_has_one_run_per_trial_and_each_step_once(tmp_path: Path) -> None:
     config, ref = _config(tmp_path), SweepRef(backend="fake", name="poll-by-poll")
     running = dataclasses.replace(_trial(0, steps=2, status=TrialStatus.RUNNING))
@@ -85,6 +86,7 @@ def test_a_sweep_recorded_poll_by_poll_has_one_run_per_trial_and_each_step_once(
     assert client.get_run(parent_id).info.status == "FINISHED"
 
 
+@pytest.mark.integration
 def test_another_writer_of_the_same_sweep_is_read_back_not_doubled(tmp_path: Path) -> None:
     """A second flow attached to the same sweep records it from another process: this process's
     memory of what it wrote is stale then, and its next record reads the store back."""
@@ -105,6 +107,7 @@ def test_another_writer_of_the_same_sweep_is_read_back_not_doubled(tmp_path: Pat
     assert list(_children(client, parent_id)) == ["trial-0"]
 
 
+@pytest.mark.integration
 def test_a_run_deleted_by_hand_is_recorded_again(tmp_path: Path) -> None:
     config, ref = _config(tmp_path), SweepRef(backend="fake", name="deleted")
     first = record_sweep(config, ref, SweepState(SweepStatus.RUNNING, [_trial(0)]), plots=False)
@@ -115,6 +118,7 @@ def test_a_run_deleted_by_hand_is_recorded_again(tmp_path: Path) -> None:
     assert sorted(_children(client, second)) == ["trial-0", "trial-1"]
 
 
+@pytest.mark.integration
 def test_live_recording_draws_the_plots_once_every_budgeted_trial_has_finished(tmp_path: Path) -> None:
     """A cloud service takes a while to call a sweep done after its last trial: the plots are drawn
     meanwhile, and the final record finds them current."""
@@ -131,6 +135,7 @@ def test_live_recording_draws_the_plots_once_every_budgeted_trial_has_finished(t
     assert client.get_run(recorder.parent_run_id).data.tags["hpo.plots_for"] == plotted
 
 
+@pytest.mark.integration
 def test_the_experiment_is_tagged_as_model_training_and_its_link_opens_the_runs(tmp_path: Path) -> None:
     """MLflow 3.17's UI chooses GenAI or model training from its own switch (the link's
     `workflowType`); earlier MLflow 3 releases read the experiment's `mlflow.experimentKind`."""

@@ -22,7 +22,7 @@ from hpo_flow.tasks import writeback
 from hpo_flow.tasks.writeback import format_float, typed_value, write_back
 from tests.helpers import make_config
 
-pytestmark = pytest.mark.unit
+# Marked test by test: most are unit, and a few are integration (a module mark would make them both).
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"
 WINNERS = {"lr": 0.0023456789012345, "batch_size": 64, "hidden": 128.0, "alpha": 2.5e-05}
@@ -48,6 +48,7 @@ def config(tmp_path: Path) -> Path:
     return target
 
 
+@pytest.mark.unit
 def test_only_the_winners_tokens_change(config: Path) -> None:
     old = config.read_text()
     diff = write_back(config, WINNERS)
@@ -71,6 +72,7 @@ def test_only_the_winners_tokens_change(config: Path) -> None:
     ]
 
 
+@pytest.mark.unit
 def test_types_hold_and_the_config_still_loads(config: Path) -> None:
     write_back(config, WINNERS)
     hyper = load_config(config).training.hyperparameters
@@ -78,6 +80,7 @@ def test_types_hold_and_the_config_still_loads(config: Path) -> None:
     assert [type(hyper[k]) for k in ("epochs", "lr", "batch_size", "hidden", "alpha")] == [int, float, int, int, float]
 
 
+@pytest.mark.unit
 def test_categorical_values_keep_their_yaml_type_and_quoting(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(
@@ -108,6 +111,7 @@ def test_categorical_values_keep_their_yaml_type_and_quoting(tmp_path: Path) -> 
     assert [type(v) for v in hyper.values()] == [str, bool, int, str]
 
 
+@pytest.mark.unit
 def test_flow_style_stays_flow_style_and_a_missing_tuned_key_is_appended(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(
@@ -126,6 +130,7 @@ def test_flow_style_stays_flow_style_and_a_missing_tuned_key_is_appended(tmp_pat
     assert "  hyperparameters: {epochs: 5, lr: 0.003, batch_size: 16}   # current values\n" in path.read_text()
 
 
+@pytest.mark.unit
 def test_a_missing_tuned_key_goes_at_the_end_of_the_block_mapping(config: Path) -> None:
     config.write_text(config.read_text().replace("    alpha: 0.0001\n", ""))
     write_back(config, {"alpha": 0.0005})
@@ -133,12 +138,14 @@ def test_a_missing_tuned_key_goes_at_the_end_of_the_block_mapping(config: Path) 
     assert load_config(config).training.hyperparameters["alpha"] == 0.0005
 
 
+@pytest.mark.unit
 def test_keys_that_are_not_tuned_are_left_alone(config: Path) -> None:
     before = config.read_bytes()
     assert write_back(config, {"epochs": 99, "unknown": 1}) == ""
     assert config.read_bytes() == before
 
 
+@pytest.mark.unit
 def test_writing_the_same_winners_again_changes_nothing(config: Path) -> None:
     assert write_back(config, WINNERS)
     written = config.read_bytes()
@@ -147,6 +154,7 @@ def test_writing_the_same_winners_again_changes_nothing(config: Path) -> None:
     assert config.read_bytes() == written and config.stat().st_ino == inode  # not even rewritten
 
 
+@pytest.mark.unit
 def test_dry_run_shows_the_diff_and_writes_nothing(config: Path) -> None:
     before = config.read_bytes()
     diff = write_back(config, WINNERS, dry_run=True)
@@ -155,6 +163,7 @@ def test_dry_run_shows_the_diff_and_writes_nothing(config: Path) -> None:
     assert not config.with_name("config.yaml.bak").exists()
 
 
+@pytest.mark.unit
 def test_the_previous_file_is_kept_as_a_backup(config: Path) -> None:
     before = config.read_bytes()
     write_back(config, WINNERS)
@@ -166,6 +175,7 @@ def test_the_previous_file_is_kept_as_a_backup(config: Path) -> None:
     assert config.read_bytes() == before  # back where it started, byte for byte
 
 
+@pytest.mark.unit
 def test_windows_line_endings_are_kept(config: Path) -> None:
     config.write_bytes(config.read_bytes().replace(b"\n", b"\r\n"))
     config.write_bytes(config.read_bytes().replace(b"    alpha: 0.0001\r\n", b""))
@@ -175,6 +185,7 @@ def test_windows_line_endings_are_kept(config: Path) -> None:
     assert data.count(b"\n") == data.count(b"\r\n")
 
 
+@pytest.mark.unit
 def test_secret_values_in_the_diff_are_masked(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(
@@ -198,6 +209,7 @@ def test_secret_values_in_the_diff_are_masked(tmp_path: Path) -> None:
     assert "tok-123-secret" in path.read_text()  # masked in the diff only, never in the file
 
 
+@pytest.mark.unit
 def test_an_invalid_config_is_refused_and_left_as_it_was(config: Path) -> None:
     broken = config.read_text().replace("objective_metric: accuracy", "objective_metric: acuracy")
     config.write_text(broken)
@@ -206,6 +218,7 @@ def test_an_invalid_config_is_refused_and_left_as_it_was(config: Path) -> None:
     assert config.read_text() == broken
 
 
+@pytest.mark.unit
 def test_floats_are_rounded_to_six_significant_digits_and_read_back_as_floats() -> None:
     lr = make_config().tuning.hyperparameter_ranges["lr"]
     assert typed_value(0.0023456789012345, lr) == 0.00234568

@@ -183,7 +183,7 @@ def test_a_saved_prefect_aws_block_supplies_the_credentials() -> None:
 
     from hpo_flow.adapters.sagemaker.aws import boto_session
 
-    with prefect_test_harness():
+    with prefect_test_harness(server_startup_timeout=180):  # its 30 s default fails on a loaded machine
         AwsCredentials(
             aws_access_key_id="AKIAEXAMPLEBLOCK0001", aws_secret_access_key="s3cret", region_name="eu-west-1"
         ).save("aws-prod")
