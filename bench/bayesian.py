@@ -1,7 +1,7 @@
 """Bayesian search against Optuna's default TPE: median regret after 25 and 50 trials, and suggestion time.
 
 Branin (2-D) and Hartmann-6 (6-D) over 20 seeds. "ours" is exactly the sampler the local runner
-builds for the Bayesian strategy (`build_sampler`: adapters/local/marginal_gp.py's GPSampler with
+builds for the Bayesian strategy (`build_sampler`: hpo_flow/adapters/local/marginal_gp.py's GPSampler with
 its kernel integrated out when torch is importable, multivariate TPE otherwise; printed), with the
 config's ranges drawn by `suggest_params`; the baseline is `optuna.samplers.TPESampler(seed=seed)`,
 Optuna's defaults. Both run in this process, ask/tell, the objective computed inline, so the time

@@ -16,7 +16,7 @@ variance's Gamma(1.1, R) prior, with any of the priors here; Optuna's R is 30), 
 an even mixture of Optuna's prior and mode M), `untilP` (the variant's prior until P per cent of
 the budget, Optuna's after), `looM` (Optuna's prior or mode M, whichever fit predicts its trials
 better, left out one at a time); the acquisition: `pi` (log probability of improvement), `ucbB` (UCB,
-beta B); the kernel integrated out: `mcmcK` (adapters/local/marginal_gp.py's sampler, EI averaged
+beta B); the kernel integrated out: `mcmcK` (hpo_flow/adapters/local/marginal_gp.py's sampler, EI averaged
 over K posterior draws of the kernel; the product's is `mcmc10+start5`; `capN`: the MAP fit alone
 from N finished trials on). `defaults` is GPSampler(seed) itself, `tpe` TPESampler(seed).
 Problems: Branin, Hartmann-6 and bench/functions/suite.py's; NAME+noiseS adds Gaussian noise of sd

@@ -18,7 +18,7 @@ trials' own start and end come from the study, so the wall time splits into phas
 Rounds alternate hpo-flow and the floor; medians are printed, with the CPU seconds of `hpo-flow
 run` and its Prefect server (steadier than wall time on a busy machine). Each round's MLflow store
 is new; like a user's second project, it is made from the empty store an earlier run left in the
-cache (tasks/lean_mlflow.py), unless `--first-on-machine`. Goal: everything but `trials` <= 6 s.
+cache (hpo_flow/tasks/lean_mlflow.py), unless `--first-on-machine`. Goal: everything but `trials` <= 6 s.
 Run: `.venv/bin/python bench/run_overhead.py [--rounds 2] [--first-on-machine]`.
 """
 
@@ -92,7 +92,7 @@ def hpo_flow_round(bin_dir: Path, first_on_machine: bool = False) -> dict[str, f
         path = tmp / "config.yaml"
         path.write_text(yaml.safe_dump(config(tmp), sort_keys=False))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API_URL", "MLFLOW_TRACKING_URI"))}
-        if first_on_machine:  # no empty MLflow store made by an earlier run (tasks/lean_mlflow.py)
+        if first_on_machine:  # no empty MLflow store made by an earlier run (hpo_flow/tasks/lean_mlflow.py)
             env["XDG_CACHE_HOME"] = str(tmp / "cache")
         wall0, t0 = time.time(), time.perf_counter()
         cpu0 = _children_cpu()
