@@ -13,7 +13,7 @@ from hpo_flow.adapters.lifecycle import Decision, Generation, check_attached, co
 from hpo_flow.adapters.lifecycle import warm_points as best_points
 from hpo_flow.adapters.port import Trial, TrialStatus
 from hpo_flow.adapters.spec import Objective, load_config
-from hpo_flow.tasks.tracking.registry import Holder, decide_promotion
+from hpo_flow.tasks.tracking.registry import Holder, decide_promotion, explain
 from tests.helpers import config_dict, make_config, write_config
 
 pytestmark = pytest.mark.unit
@@ -182,15 +182,19 @@ def test_a_local_study_tries_the_warm_points_first(tmp_path: Path) -> None:
 )
 def test_the_promotion_gate(policy: str, objective: Objective, value: float, promoted: bool, why: str) -> None:
     holder = Holder(version="1", metric="accuracy", objective=0.9, run_id=None)
-    decided, reason = decide_promotion(policy, objective, "accuracy", value, "2", holder)
-    assert decided is promoted and why in reason
+    verdict = decide_promotion(policy, objective, "accuracy", value, "2", holder, "challenger")
+    assert verdict.promoted is promoted and why in explain(verdict, objective, "accuracy", value)
+    assert verdict.rule == policy and verdict.compared_version == "1" and verdict.compared_objective == 0.9
 
 
 def test_the_promotion_gate_edges() -> None:
-    assert decide_promotion("better", Objective.Maximize, "accuracy", 0.1, "1", None)[0]  # nobody holds it
+    first = decide_promotion("better", Objective.Maximize, "accuracy", 0.1, "1", None)  # nobody holds it
+    assert first.promoted and first.compared_version is None and first.compared_objective is None
     other = Holder(version="1", metric="loss", objective=0.2, run_id=None)
-    assert "no recorded accuracy" in decide_promotion("better", Objective.Maximize, "accuracy", 0.1, "2", other)[1]
+    apart = decide_promotion("better", Objective.Maximize, "accuracy", 0.1, "2", other)
+    assert apart.promoted and apart.compared_version == "1" and apart.compared_objective is None  # not of accuracy
+    assert "no recorded accuracy" in explain(apart, Objective.Maximize, "accuracy", 0.1)
     newer = Holder(version="5", metric="accuracy", objective=0.1, run_id=None)
-    assert not decide_promotion("always", Objective.Maximize, "accuracy", 0.9, "2", newer)[0]
+    assert not decide_promotion("always", Objective.Maximize, "accuracy", 0.9, "2", newer).promoted
     itself = Holder(version="2", metric="accuracy", objective=0.9, run_id=None)
-    assert decide_promotion("never", Objective.Maximize, "accuracy", 0.9, "2", itself)[0]
+    assert decide_promotion("never", Objective.Maximize, "accuracy", 0.9, "2", itself).promoted

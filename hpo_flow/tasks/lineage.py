@@ -18,26 +18,27 @@ from hpo_flow.adapters.lifecycle import Decision, Generation, decide, for_genera
 from hpo_flow.adapters.port import Trial, TrialStatus
 from hpo_flow.adapters.spec import HpoConfig
 from hpo_flow.tasks.runlog import run_logger
-from hpo_flow.tasks.tracking.store import (
+from hpo_flow.tasks.tracking.schema import (
+    BACKEND,
     CONFIG_HASH,
-    KIND,
+    GENERATION,
     NOTE,
-    SWEEP,
+    PROMOTION,
+    RECORDED,
+    RUN_KIND,
+    SWEEP_KIND,
+    SWEEP_NAME,
     TRIAL_STATUS,
-    child_runs,
-    client_for,
-    lit,
-    search,
+    TRUE,
+    flag,
+    read_objective,
 )
+from hpo_flow.tasks.tracking.store import child_runs, client_for, lit, search
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
 
-GENERATION = "hpo.generation"
-BACKEND = "hpo.backend"
-RECORDED = "hpo.recorded"  # "true" once the flow that drove the sweep finished with it
-PROMOTION = "hpo.promotion"
 _PROMOTION_HEADING = "\n\n**Promotion**: "
 
 
@@ -48,14 +49,14 @@ def generations(config: HpoConfig, backend: str) -> list[tuple[Generation, Run]]
     if experiment is None:
         return []
     query = (
-        f"tags.`{KIND}` = 'sweep' and tags.`{CONFIG_HASH}` = {lit(config.config_hash())} "
+        f"tags.`{RUN_KIND}` = {lit(SWEEP_KIND)} and tags.`{CONFIG_HASH}` = {lit(config.config_hash())} "
         f"and tags.`{BACKEND}` = {lit(backend)}"
     )
     found: dict[int, tuple[Generation, Run]] = {}
     for run in search(client, experiment.experiment_id, query, order_by=["attributes.start_time ASC"]):
         tags = run.data.tags
         number = int(tags.get(GENERATION, "1"))
-        generation = Generation(number=number, name=tags.get(SWEEP, ""), recorded=tags.get(RECORDED) == "true")
+        generation = Generation(number=number, name=tags.get(SWEEP_NAME, ""), recorded=flag(tags, RECORDED))
         found.setdefault(number, (generation, run))
     return [found[n] for n in sorted(found)]
 
@@ -68,9 +69,9 @@ def earlier_trials(client: MlflowClient, runs: list[Run]) -> list[Trial]:
             tags = run.data.tags
             try:
                 status = TrialStatus(tags.get(TRIAL_STATUS, ""))
-                objective = float(tags["hpo.objective"]) if "hpo.objective" in tags else None
             except ValueError:
                 continue
+            _, objective = read_objective(tags)
             trials.append(Trial(id=trial_id, params=dict(run.data.params), status=status, objective=objective))
     return trials
 
@@ -114,7 +115,7 @@ def mark_recorded(tracking_uri: str, parent_run_id: str, promotion: str | None) 
         note = note.split(_PROMOTION_HEADING)[0] + _PROMOTION_HEADING + promotion
         client.set_tag(parent_run_id, NOTE, note[:5000])
         client.set_tag(parent_run_id, PROMOTION, promotion[:5000])
-    client.set_tag(parent_run_id, RECORDED, "true")  # last: a crash before it means "attach next time"
+    client.set_tag(parent_run_id, RECORDED, TRUE)  # last: a crash before it means "attach next time"
 
 
 @task(name="close-sweep-record", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)

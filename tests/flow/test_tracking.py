@@ -383,7 +383,7 @@ def test_a_failed_sweep_records_no_best_trial_and_registers_nothing(mlflow_serve
     """The result is computed before recording: a FAILED sweep with completed trials has no winner, in
     the result and in MLflow, even where a record made while it ran had marked one."""
     from hpo_flow.tasks.tracking import record_result
-    from hpo_flow.tasks.tracking.store import BEST
+    from hpo_flow.tasks.tracking.schema import BEST
 
     config = _config(mlflow_server, "failed-proj", **{"tuning.max_jobs": 4})
     adapter = FakeAdapter(per_poll=4, model_dir=tmp_path, fail_every=2)  # t0, t2 complete; t1, t3 fail
@@ -406,3 +406,58 @@ def test_a_failed_sweep_records_no_best_trial_and_registers_nothing(mlflow_serve
     assert len(children) == 4 and not [c for c in children if c.data.tags.get(BEST) == "true"]
     assert register_best(config, result, parent_id) is None
     assert not client.search_model_versions(f"name = '{config.registered_model_name}'")
+
+
+def _one_trial_sweep(config: HpoConfig, name: str, objective: float) -> tuple[SweepResult, str]:
+    trial = Trial(
+        id="t0",
+        params={"lr": 0.01},
+        status=TrialStatus.COMPLETED,
+        objective=objective,
+        metrics={"accuracy": objective},
+        model_uri=f"s3://models-bucket/{name}/model.tar.gz",
+    )
+    result = SweepResult.of(config, SweepRef(backend="fake", name=name), SweepState(SweepStatus.COMPLETED, [trial]))
+    return result, record_sweep(config, result.ref, result.state)
+
+
+def test_the_promotion_verdict_is_stored_as_data_and_an_old_objective_tag_still_compares(mlflow_server: str) -> None:
+    """The verdict is in tags of fixed values on the version and read back from them; a holder
+    registered by an earlier release, whose `hpo.objective` is `metric=value`, is still compared with."""
+    from hpo_flow.tasks.tracking.schema import PromotionBasis, PromotionVerdict
+
+    config = _config(mlflow_server, "verdict-proj", **{"mlflow.registered_model": "verdict-model"})
+    client = _client(mlflow_server)
+    first, first_parent = _one_trial_sweep(config, "verdict-a", 0.9)
+    one = register_best(config, first, first_parent)
+    assert one is not None and one.promoted and one.version == "1"
+    tags = client.get_model_version("verdict-model", "1").tags
+    assert tags["hpo.objective"] == "0.9" and tags["hpo.objective_metric"] == "accuracy"
+    assert tags["hpo.promoted"] == "true" and tags["hpo.promotion_rule"] == "better"
+    assert tags["hpo.promotion_basis"] == "no_holder" and tags["hpo.promotion_alias"] == "challenger"
+    assert "hpo.compared_version" not in tags and "hpo.compared_objective" not in tags
+    assert PromotionVerdict.from_tags(tags) == one.verdict
+
+    # Version 1 as an earlier release left it: the objective as `metric=value`, the verdict in words only.
+    newer = ("hpo.objective_metric", "hpo.objective_type", "hpo.promoted", "hpo.promotion_rule", "hpo.promotion_basis")
+    for key in (*newer, "hpo.promotion_alias"):
+        client.delete_model_version_tag("verdict-model", "1", key)
+    client.set_model_version_tag("verdict-model", "1", "hpo.objective", "accuracy=0.9")
+    client.set_model_version_tag("verdict-model", "1", "hpo.promotion", "Promoted to @challenger: it was best.")
+
+    second, parent = _one_trial_sweep(config, "verdict-b", 0.8)
+    two = register_best(config, second, parent)
+    assert two is not None and not two.promoted and two.alias_version == "1"
+    assert "does not beat 0.9 of version 1" in two.reason
+    tags = client.get_model_version("verdict-model", "2").tags
+    assert tags["hpo.promoted"] == "false" and tags["hpo.promotion_basis"] == "does_not_beat"
+    assert (tags["hpo.compared_version"], tags["hpo.compared_objective"]) == ("1", "0.9")
+    assert PromotionVerdict.from_tags(tags) == two.verdict
+    assert two.verdict == PromotionVerdict(False, "better", PromotionBasis.DOES_NOT_BEAT, "challenger", "1", 0.9)
+
+    # A re-run of the first sweep keeps the alias; its verdict is decided again from data, never read from the words.
+    again = register_best(config, first, first_parent)
+    assert again is not None and again.promoted and again.verdict is not None
+    assert again.verdict.basis == PromotionBasis.HOLDS_ALREADY
+    assert client.get_model_version("verdict-model", "1").tags["hpo.promotion_basis"] == "holds_already"
+    assert client.get_model_version_by_alias("verdict-model", "challenger").version == "1"

@@ -17,8 +17,8 @@ from hpo_flow.adapters.port import SweepRef, SweepState, SweepStatus, Trial, Tri
 from hpo_flow.adapters.spec import HpoConfig, Objective
 from hpo_flow.tasks.plots import CURVES, PAGE, write_plots
 from hpo_flow.tasks.tracking import record_sweep
-from hpo_flow.tasks.tracking.ledger import STAMP
 from hpo_flow.tasks.tracking.live import LiveRecorder
+from hpo_flow.tasks.tracking.schema import RECORDER
 from hpo_flow.tasks.tracking.store import client_for, ensure_experiment, runs_view_path
 from tests.helpers import make_config
 
@@ -100,7 +100,7 @@ def test_another_writer_of_the_same_sweep_is_read_back_not_doubled(tmp_path: Pat
 
     # the other process logs steps 2 and 3 and marks the parent as recorded by it
     client.log_batch(child, metrics=[Metric("accuracy", 0.5 + 0.02 * s, 0, s) for s in (2, 3)])
-    client.log_batch(parent_id, tags=[RunTag(STAMP, "other-process:7")])
+    client.log_batch(parent_id, tags=[RunTag(RECORDER, "other-process:7")])
 
     record_sweep(config, ref, SweepState(SweepStatus.COMPLETED, [_trial(0, steps=5)]))
     assert _steps(client, child) == [0, 1, 2, 3, 4]

@@ -8,7 +8,23 @@ from typing import Any
 from hpo_flow.adapters.port import SweepRef, SweepState, Trial
 from hpo_flow.adapters.redact import MASK, redact, redact_text
 from hpo_flow.adapters.spec import HpoConfig
-from hpo_flow.tasks.tracking.store import BEST_TRIAL_ID, NOTE, REF, flat_params
+from hpo_flow.tasks.tracking.schema import (
+    BACKEND,
+    BEST_TRIAL_ID,
+    CLOUD_ID,
+    EARLY_STOPPING,
+    GENERATION,
+    NOTE,
+    OBJECTIVE_METRIC,
+    OBJECTIVE_TYPE,
+    STRATEGY,
+    SWEEP_MESSAGE,
+    SWEEP_REF,
+    SWEEP_STATUS,
+    TRIALS,
+    URL,
+)
+from hpo_flow.tasks.tracking.store import flat_params
 
 
 def sweep_params(config: HpoConfig) -> dict[str, str]:
@@ -31,22 +47,22 @@ def sweep_tags(config: HpoConfig, ref: SweepRef, state: SweepState, best: Trial 
     for trial in state.trials:
         counts[trial.status.value] = counts.get(trial.status.value, 0) + 1
     tags = {
-        "hpo.backend": ref.backend,
-        "hpo.generation": str(config.generation),  # hpo_flow.tasks.lineage finds the config's generations by it
-        "hpo.cloud_id": redact_text(ref.cloud_id or ""),
-        "hpo.strategy": config.tuning.strategy.value,
-        "hpo.early_stopping": describe_early_stopping(config),
-        "hpo.objective_metric": config.tuning.objective_metric,
-        "hpo.objective_type": config.tuning.objective_type.value,
-        "hpo.sweep_status": state.status.value,
-        REF: redact_text(ref.to_json()),  # how `hpo-flow status/cancel/logs` reach the sweep again
-        "hpo.trials": ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items())) or "none yet",
+        BACKEND: ref.backend,
+        GENERATION: str(config.generation),  # hpo_flow.tasks.lineage finds the config's generations by it
+        CLOUD_ID: redact_text(ref.cloud_id or ""),
+        STRATEGY: config.tuning.strategy.value,
+        EARLY_STOPPING: describe_early_stopping(config),
+        OBJECTIVE_METRIC: config.tuning.objective_metric,
+        OBJECTIVE_TYPE: config.tuning.objective_type.value,
+        SWEEP_STATUS: state.status.value,
+        SWEEP_REF: redact_text(ref.to_json()),  # how `hpo-flow status/cancel/logs` reach the sweep again
+        TRIALS: ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items())) or "none yet",
         NOTE: sweep_note(config, ref, state, best),
     }
     if ref.url:
-        tags["hpo.url"] = redact_text(ref.url)
+        tags[URL] = redact_text(ref.url)
     if state.message:
-        tags["hpo.sweep_message"] = redact_text(state.message)
+        tags[SWEEP_MESSAGE] = redact_text(state.message)
     if best is not None:
         tags[BEST_TRIAL_ID] = best.id
     return tags

@@ -19,10 +19,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from hpo_flow.tasks.tracking.schema import RECORDER
+
 if TYPE_CHECKING:
     from mlflow.entities import Run
-
-STAMP = "hpo.recorder"  # on the parent run: which process recorded the sweep last, and how often
 
 _PROCESS = uuid.uuid4().hex[:12]
 
@@ -82,7 +82,7 @@ def one_record_at_a_time(tracking_uri: str | None, sweep_name: str, config_hash:
 def current(tracking_uri: str | None, parent: Run) -> SweepLedger | None:
     """The sweep's ledger if nobody else has recorded it since this process did."""
     ledger = _LEDGERS.get((tracking_uri, parent.info.run_id))
-    if ledger is None or ledger.stamp is None or parent.data.tags.get(STAMP) != ledger.stamp:
+    if ledger is None or ledger.stamp is None or parent.data.tags.get(RECORDER) != ledger.stamp:
         return None
     return ledger
 

@@ -28,18 +28,38 @@ from hpo_flow.tasks.result import SweepResult
 from hpo_flow.tasks.tracking import ledger
 from hpo_flow.tasks.tracking.descriptions import config_snapshot, sweep_params, sweep_tags
 from hpo_flow.tasks.tracking.ledger import RunLedger, SweepLedger
-from hpo_flow.tasks.tracking.store import (
+from hpo_flow.tasks.tracking.schema import (
+    ARTIFACTS,
     BEST,
     BEST_TRIAL_ID,
+    CONFIG_ARTIFACT,
+    CONFIG_DIFF,
     CONFIG_HASH,
-    KIND,
+    DIFF_ARTIFACT,
+    DIFF_UNCHANGED,
+    FAILURE_REASON,
+    MODEL_URI,
+    NOTE,
+    OBJECTIVE,
+    PARENT,
+    PLOTS_FOR,
+    PRUNED_REASON,
+    RECORDER,
+    RUN_KIND,
+    SWEEP_KIND,
+    SWEEP_NAME,
+    TRIAL_ID,
+    TRIAL_KIND,
+    TRIAL_STATUS,
+    TRUE,
+    best_metric,
+    final_metric,
+    flag,
+    format_objective,
+)
+from hpo_flow.tasks.tracking.store import (
     MAX_PARAM,
     MAX_TAG,
-    NOTE,
-    PARENT,
-    SWEEP,
-    TRIAL_ID,
-    TRIAL_STATUS,
     child_runs,
     client_for,
     clip,
@@ -58,10 +78,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PLOTTED = "hpo.plots_for"  # digest of the trials the current plots were drawn from
-CONFIG_ARTIFACT = "hpo_config.json"
 
-# Neutral trial status -> MLflow run status; the exact status is kept in the hpo.trial_status tag.
+# Neutral trial status -> MLflow run status; the exact status is kept in the TRIAL_STATUS tag.
 RUN_STATUS = {
     TrialStatus.COMPLETED: "FINISHED",
     TrialStatus.PRUNED: "KILLED",
@@ -145,7 +163,7 @@ def _parent(client: MlflowClient, experiment_id: str, config: HpoConfig, ref: Sw
         parent = client.create_run(
             experiment_id,
             start_time=ms(min((t.started_at for t in state.trials if t.started_at), default=None)),
-            tags={KIND: "sweep", SWEEP: ref.name, CONFIG_HASH: config.config_hash()},
+            tags={RUN_KIND: SWEEP_KIND, SWEEP_NAME: ref.name, CONFIG_HASH: config.config_hash()},
             run_name=ref.name,
         )
     _PARENT_OF_SWEEP[key] = parent.info.run_id
@@ -174,7 +192,7 @@ def _record_trial(
         return known  # recorded in full before
     wanted = {**_trial_tags(trial, config), TRIAL_STATUS: trial.status.value}
     if is_best:
-        wanted[BEST] = "true"
+        wanted[BEST] = TRUE
     if known is None:
         # Its tags in the same request as the run: with MLflow's SQL store each request of a
         # batch's parts is a transaction of its own (on SQLite an fsync), most of a trial's cost.
@@ -182,7 +200,7 @@ def _record_trial(
             client.create_run(
                 experiment_id,
                 start_time=ms(trial.started_at),
-                tags={PARENT: parent_id, KIND: "trial", SWEEP: sweep_name, TRIAL_ID: trial.id, **wanted},
+                tags={PARENT: parent_id, RUN_KIND: TRIAL_KIND, SWEEP_NAME: sweep_name, TRIAL_ID: trial.id, **wanted},
                 run_name=trial.id,
             )
         )
@@ -246,7 +264,7 @@ def _new_points(
             # The curve's last point is the final value; a backend that judged otherwise
             # (best-of-curve, say) gets its own figure next to the curve.
             if float(series[-1][1]) != float(value):
-                key = f"{key}.final"
+                key = final_metric(key)
             else:
                 continue
         if recorded.get(key) != float(value):
@@ -262,22 +280,22 @@ def _trial_tags(trial: Trial, config: HpoConfig) -> dict[str, str]:
         reason = trial.failure_reason or (
             f"stopped early by the {config.tuning.early_stopping.policy.value} early-stopping policy{where}"
         )
-        tags["hpo.pruned_reason"] = clip(redact_text(reason), MAX_TAG)
+        tags[PRUNED_REASON] = clip(redact_text(reason), MAX_TAG)
     elif trial.status in (TrialStatus.FAILED, TrialStatus.STOPPED) and trial.failure_reason:
-        tags["hpo.failure_reason"] = clip(redact_text(trial.failure_reason), MAX_TAG)
+        tags[FAILURE_REASON] = clip(redact_text(trial.failure_reason), MAX_TAG)
         tags[NOTE] = clip(f"**{trial.status.value}**: {redact_text(trial.failure_reason)}", MAX_TAG)
     if trial.objective is not None and finite(trial.objective):
-        tags["hpo.objective"] = repr(float(trial.objective))
+        tags[OBJECTIVE] = format_objective(trial.objective)
     if trial.model_uri:
-        tags["hpo.model_uri"] = clip(redact_text(trial.model_uri), MAX_TAG)
+        tags[MODEL_URI] = clip(redact_text(trial.model_uri), MAX_TAG)
     return tags
 
 
 def _mark_best(client: MlflowClient, known: RunLedger, is_best: bool) -> None:
-    had = known.tags.get(BEST) == "true"
+    had = flag(known.tags, BEST)
     if is_best and not had:
-        client.set_tag(known.run_id, BEST, "true")
-        known.tags[BEST] = "true"
+        client.set_tag(known.run_id, BEST, TRUE)
+        known.tags[BEST] = TRUE
     elif had and not is_best:
         client.delete_tag(known.run_id, BEST)  # the best has moved on to a later trial
         known.tags.pop(BEST, None)
@@ -302,23 +320,23 @@ def _record_parent(
     changed_tags = [RunTag(k, v) for k, v in tags.items() if have.tags.get(k) != v]
     if best is None and BEST_TRIAL_ID in have.tags:
         client.delete_tag(run_id, BEST_TRIAL_ID)  # an earlier record's best, before the sweep failed
-    changed_tags.append(RunTag(ledger.STAMP, stamp))  # the children recorded are current as of this stamp
+    changed_tags.append(RunTag(RECORDER, stamp))  # the children recorded are current as of this stamp
     metrics = []
     if best is not None and best.objective is not None:
-        key = f"best_{config.tuning.objective_metric}"
+        key = best_metric(config.tuning.objective_metric)
         if have.metrics.get(key) != float(best.objective):
             finished = len(state.finished_trials)
             metrics.append(Metric(key, float(best.objective), ms(best.ended_at), finished))
     client.log_batch(run_id, metrics=metrics, params=params, tags=changed_tags)
 
-    if CONFIG_ARTIFACT not in have.tags.get("hpo.artifacts", ""):
+    if CONFIG_ARTIFACT not in have.tags.get(ARTIFACTS, ""):
         client.log_text(run_id, json.dumps(config_snapshot(config), indent=2, sort_keys=True), CONFIG_ARTIFACT)
-        client.set_tag(run_id, "hpo.artifacts", CONFIG_ARTIFACT)
+        client.set_tag(run_id, ARTIFACTS, CONFIG_ARTIFACT)
 
     digest = _trials_digest(state.finished_trials)
-    if plots and state.finished_trials and have.tags.get(PLOTTED) != digest:
+    if plots and state.finished_trials and have.tags.get(PLOTS_FOR) != digest:
         _log_plots(client, run_id, config, state.trials)
-        client.set_tag(run_id, PLOTTED, digest)
+        client.set_tag(run_id, PLOTS_FOR, digest)
 
     status = parent.info.status
     if state.status.is_terminal:
@@ -352,10 +370,10 @@ def log_config_diff(parent_run_id: str, diff: str, tracking_uri: str | None = No
     client = client_for(tracking_uri or _URI_OF_RUN.get(parent_run_id))
     text = redact_config_text(diff)
     if text.strip():
-        client.log_text(parent_run_id, text, "config/config.diff")
-        client.set_tag(parent_run_id, "hpo.config_diff", "config/config.diff")
+        client.log_text(parent_run_id, text, DIFF_ARTIFACT)
+        client.set_tag(parent_run_id, CONFIG_DIFF, DIFF_ARTIFACT)
     else:
-        client.set_tag(parent_run_id, "hpo.config_diff", "unchanged")
+        client.set_tag(parent_run_id, CONFIG_DIFF, DIFF_UNCHANGED)
 
 
 def _trials_digest(trials: Iterable[Trial]) -> str:

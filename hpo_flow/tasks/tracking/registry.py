@@ -20,7 +20,28 @@ from hpo_flow.adapters.errors import HpoFlowError
 from hpo_flow.adapters.port import Trial
 from hpo_flow.adapters.spec import HpoConfig, Objective
 from hpo_flow.tasks.result import SweepResult
-from hpo_flow.tasks.tracking.store import BEST, CONFIG_HASH, SWEEP, TRIAL_ID, client_for, find_child, lit
+from hpo_flow.tasks.tracking.schema import (
+    BACKEND,
+    BEST,
+    CONFIG_HASH,
+    OBJECTIVE,
+    OBJECTIVE_METRIC,
+    OBJECTIVE_TYPE,
+    PARENT_RUN_ID,
+    PROJECT,
+    PROMOTION,
+    REGISTERED_AS,
+    SWEEP_NAME,
+    TRIAL_ID,
+    TRUE,
+    PromotionBasis,
+    PromotionVerdict,
+    flag,
+    format_objective,
+    format_registered,
+    read_objective,
+)
+from hpo_flow.tasks.tracking.store import MAX_TAG, client_for, find_child, lit
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -40,9 +61,10 @@ class RegisteredModel:
     trial_id: str
     objective: float
     promoted: bool = True  # the alias points at this version
-    reason: str = ""  # why the alias moved, or stayed
+    reason: str = ""  # why the alias moved, or stayed (`explain` of the verdict)
     alias_version: str | None = None  # the version holding the alias after the decision
     alias_params: dict[str, str] = field(default_factory=dict)  # that version's tuned values, as recorded
+    verdict: PromotionVerdict | None = None  # the decision as stored on the version
 
     @property
     def uri(self) -> str:
@@ -69,27 +91,58 @@ class Holder:
 
 
 def decide_promotion(
-    policy: str, objective: Objective, metric: str, value: float, version: str, holder: Holder | None
-) -> tuple[bool, str]:
-    """Whether the alias moves to the new best, and why: the promotion gate (mlflow.promote)."""
+    policy: str, objective: Objective, metric: str, value: float, version: str, holder: Holder | None, alias: str = ""
+) -> PromotionVerdict:
+    """Whether the alias moves to the new best, and on what basis: the promotion gate (mlflow.promote).
+    `explain` puts the verdict in words."""
+
+    def verdict(promoted: bool, basis: PromotionBasis) -> PromotionVerdict:
+        compared = holder if holder is not None and holder.version != version else None
+        return PromotionVerdict(
+            promoted=promoted,
+            rule=policy,
+            basis=basis,
+            alias=alias,
+            compared_version=compared.version if compared else None,
+            compared_objective=compared.objective if compared and compared.metric == metric else None,
+        )
+
     if holder is not None and holder.version == version:
-        return True, "it was promoted when this sweep was first recorded"
+        return verdict(True, PromotionBasis.HOLDS_ALREADY)
     if policy == "never":
-        return False, "mlflow.promote is never: versions are registered, the alias is moved by hand"
+        return verdict(False, PromotionBasis.NEVER)
     if holder is None:
-        return True, f"no version held the alias yet ({metric} = {value:.6g})"
+        return verdict(True, PromotionBasis.NO_HOLDER)
     if policy == "always":
         if int(holder.version) > int(version):
-            return False, f"version {holder.version} is newer (a re-run of an older sweep never takes the alias back)"
-        return True, f"mlflow.promote is always ({metric} = {value:.6g})"
+            return verdict(False, PromotionBasis.HOLDER_NEWER)
+        return verdict(True, PromotionBasis.ALWAYS)
     if holder.objective is None or holder.metric != metric:
-        return True, f"version {holder.version} has no recorded {metric} to compare with ({metric} = {value:.6g})"
+        return verdict(True, PromotionBasis.NOT_COMPARABLE)
     better = objective.sign * value > objective.sign * holder.objective
+    return verdict(better, PromotionBasis.BEATS if better else PromotionBasis.DOES_NOT_BEAT)
+
+
+def explain(verdict: PromotionVerdict, objective: Objective, metric: str, value: float) -> str:
+    """The verdict in words, for people: the version's tag and description, the summary."""
+    basis, held, against = verdict.basis, verdict.compared_version, verdict.compared_objective
     word = "higher" if objective.sign > 0 else "lower"
-    if better:
-        return True, f"{metric} {value:.6g} beats {holder.objective:.6g} of version {holder.version} ({word} is better)"
-    return False, (
-        f"{metric} {value:.6g} does not beat {holder.objective:.6g} of version {holder.version} "
+    if basis == PromotionBasis.HOLDS_ALREADY:
+        return "it was promoted when this sweep was first recorded"
+    if basis == PromotionBasis.NEVER:
+        return "mlflow.promote is never: versions are registered, the alias is moved by hand"
+    if basis == PromotionBasis.NO_HOLDER:
+        return f"no version held the alias yet ({metric} = {value:.6g})"
+    if basis == PromotionBasis.HOLDER_NEWER:
+        return f"version {held} is newer (a re-run of an older sweep never takes the alias back)"
+    if basis == PromotionBasis.ALWAYS:
+        return f"mlflow.promote is always ({metric} = {value:.6g})"
+    if basis == PromotionBasis.NOT_COMPARABLE or against is None:
+        return f"version {held} has no recorded {metric} to compare with ({metric} = {value:.6g})"
+    if basis == PromotionBasis.BEATS:
+        return f"{metric} {value:.6g} beats {against:.6g} of version {held} ({word} is better)"
+    return (
+        f"{metric} {value:.6g} does not beat {against:.6g} of version {held} "
         f"({word} is better; mlflow.promote is better)"
     )
 
@@ -109,7 +162,7 @@ def register_best(config: HpoConfig, result: SweepResult, parent_run_id: str) ->
         return None
     client = client_for(config.mlflow.tracking_uri)
     name, alias = config.registered_model_name, config.mlflow.alias
-    metric = config.tuning.objective_metric
+    metric, value = config.tuning.objective_metric, float(best.objective)
     child = find_child(client, parent_run_id, best.id)
     if child is None:
         raise HpoFlowError(
@@ -118,6 +171,11 @@ def register_best(config: HpoConfig, result: SweepResult, parent_run_id: str) ->
     child_id = child.info.run_id
     holder = _holder(client, name, alias)
     version = _find_version(client, name, ref.name, best.id)
+    description = (
+        f"Best trial {best.id} of sweep {ref.name} ({ref.backend}): "
+        f"{metric} = {value:.6g} ({config.objective.value}); "
+        f"parent run {parent_run_id}, trial run {child_id}."
+    )
     if version is None:
         _ensure_registered_model(client, name, config)
         source = _model_source(client, child_id, best)
@@ -126,54 +184,75 @@ def register_best(config: HpoConfig, result: SweepResult, parent_run_id: str) ->
             source,
             run_id=child_id,
             tags={
-                SWEEP: ref.name,
+                SWEEP_NAME: ref.name,
                 TRIAL_ID: best.id,
-                "hpo.parent_run_id": parent_run_id,
+                PARENT_RUN_ID: parent_run_id,
                 CONFIG_HASH: config.config_hash(),
-                "hpo.backend": ref.backend,
-                "hpo.objective": f"{metric}={best.objective!r}",
+                BACKEND: ref.backend,
+                OBJECTIVE: format_objective(value),
+                OBJECTIVE_METRIC: metric,
+                OBJECTIVE_TYPE: config.objective.value,
             },
-            description=(
-                f"Best trial {best.id} of sweep {ref.name} ({ref.backend}): "
-                f"{metric} = {best.objective:.6g} ({config.objective.value}); "
-                f"parent run {parent_run_id}, trial run {child_id}."
-            ),
+            description=description,
         )
         version = _wait_ready(client, name, version)
-    promoted, reason = decide_promotion(
-        config.mlflow.promote, config.objective, metric, float(best.objective), str(version.version), holder
-    )
-    earlier = (version.tags or {}).get("hpo.promotion", "")
-    if promoted and earlier.startswith(f"Promoted to @{alias}: "):
-        reason = earlier.removeprefix(f"Promoted to @{alias}: ").removesuffix(".")  # a re-run keeps the first why
-    if promoted:
-        client.set_registered_model_alias(name, alias, str(version.version))
-    verdict = ("Promoted to @" if promoted else "Not promoted to @") + f"{alias}: {reason}."
-    if (version.tags or {}).get("hpo.promotion") != verdict[:5000]:
-        client.set_model_version_tag(name, str(version.version), "hpo.promotion", verdict[:5000])
-        base = (version.description or "").split(" Promoted to @")[0].split(" Not promoted to @")[0]
-        client.update_model_version(name, str(version.version), description=f"{base} {verdict}"[:5000])
-    client.set_tag(child_id, "hpo.registered_model", f"{name}/{version.version}")
-    if child.data.tags.get(BEST) != "true":
-        client.set_tag(child_id, BEST, "true")
-    if promoted:
-        alias_version, alias_params = str(version.version), dict(child.data.params)
+    number, tags = str(version.version), dict(version.tags or {})
+    verdict = decide_promotion(config.mlflow.promote, config.objective, metric, value, number, holder, alias)
+    earlier = PromotionVerdict.from_tags(tags)
+    if verdict.promoted and earlier is not None and earlier.promoted and earlier.alias == alias:
+        verdict = earlier  # a re-run keeps the first why
+    if verdict.promoted:
+        client.set_registered_model_alias(name, alias, number)
+    reason = explain(verdict, config.objective, metric, value)
+    _store_verdict(client, name, number, tags, verdict, _verdict_text(verdict, reason), description)
+    client.set_tag(child_id, REGISTERED_AS, format_registered(name, number))
+    if not flag(child.data.tags, BEST):
+        client.set_tag(child_id, BEST, TRUE)
+    if verdict.promoted:
+        alias_version, alias_params = number, dict(child.data.params)
     elif holder is not None:
         alias_version, alias_params = holder.version, _params_of(client, holder.run_id)
     else:
         alias_version, alias_params = None, {}
     return RegisteredModel(
         name=name,
-        version=str(version.version),
+        version=number,
         alias=alias,
         source=str(version.source),
         trial_id=best.id,
-        objective=float(best.objective),
-        promoted=promoted,
+        objective=value,
+        promoted=verdict.promoted,
         reason=reason,
         alias_version=alias_version,
         alias_params=alias_params,
+        verdict=verdict,
     )
+
+
+def _verdict_text(verdict: PromotionVerdict, reason: str) -> str:
+    return ("Promoted to @" if verdict.promoted else "Not promoted to @") + f"{verdict.alias}: {reason}."
+
+
+def _store_verdict(
+    client: MlflowClient,
+    name: str,
+    version: str,
+    tags: dict[str, str],
+    verdict: PromotionVerdict,
+    words: str,
+    base: str,
+) -> None:
+    """The verdict as data (its tags, read back by `PromotionVerdict.from_tags`), then in words for
+    people (`hpo.promotion` and the version's description, never read back); only what differs is written."""
+    for key, value in verdict.tags().items():
+        if value is None:
+            if key in tags:
+                client.delete_model_version_tag(name, version, key)
+        elif tags.get(key) != value:
+            client.set_model_version_tag(name, version, key, value)
+    if tags.get(PROMOTION) != words[:MAX_TAG]:
+        client.set_model_version_tag(name, version, PROMOTION, words[:MAX_TAG])
+        client.update_model_version(name, version, description=f"{base} {words}"[:MAX_TAG])
 
 
 def _holder(client: MlflowClient, name: str, alias: str) -> Holder | None:
@@ -183,12 +262,8 @@ def _holder(client: MlflowClient, name: str, alias: str) -> Holder | None:
         current = client.get_model_version_by_alias(name, alias)
     except MlflowException:
         return None
-    metric, _, raw = (current.tags or {}).get("hpo.objective", "").partition("=")
-    try:
-        objective: float | None = float(raw) if raw else None
-    except ValueError:
-        objective = None
-    return Holder(version=str(current.version), metric=metric or None, objective=objective, run_id=current.run_id)
+    metric, objective = read_objective(current.tags or {})
+    return Holder(version=str(current.version), metric=metric, objective=objective, run_id=current.run_id)
 
 
 def _params_of(client: MlflowClient, run_id: str | None) -> dict[str, str]:
@@ -228,7 +303,7 @@ def _ensure_registered_model(client: MlflowClient, name: str, config: HpoConfig)
     try:
         client.create_registered_model(
             name,
-            tags={"hpo.project": config.project},
+            tags={PROJECT: config.project},
             description=f"Models tuned by hpo-flow for project {config.project}.",
         )
     except MlflowException as exc:
@@ -239,7 +314,7 @@ def _ensure_registered_model(client: MlflowClient, name: str, config: HpoConfig)
 def _find_version(client: MlflowClient, name: str, sweep_name: str, trial_id: str) -> ModelVersion | None:
     from mlflow.exceptions import MlflowException
 
-    query = f"name = {lit(name)} and tags.`{SWEEP}` = {lit(sweep_name)} and tags.`{TRIAL_ID}` = {lit(trial_id)}"
+    query = f"name = {lit(name)} and tags.`{SWEEP_NAME}` = {lit(sweep_name)} and tags.`{TRIAL_ID}` = {lit(trial_id)}"
     try:
         found = client.search_model_versions(query)
     except MlflowException as exc:

@@ -1,5 +1,6 @@
-"""MLflow plumbing shared by recording and the registry: the tag names that let later calls find
-earlier runs again, the client, experiment and run look-ups, and how values are shaped for MLflow."""
+"""MLflow plumbing shared by recording and the registry: the client, experiment and run look-ups by
+the tags that let later calls find earlier runs again (their keys are in `schema`), and how values
+are shaped for MLflow."""
 
 from __future__ import annotations
 
@@ -15,26 +16,22 @@ from typing import TYPE_CHECKING, Any
 from hpo_flow.adapters.errors import HpoFlowError
 from hpo_flow.adapters.redact import redact, redact_text
 from hpo_flow.tasks.lean_mlflow import mlflow_without_sagemaker_plugin
+from hpo_flow.tasks.tracking.schema import (
+    CONFIG_HASH,
+    EXPERIMENT_TAGS,
+    PARENT,
+    PROJECT,
+    RUN_KIND,
+    SWEEP_KIND,
+    SWEEP_NAME,
+    TRIAL_ID,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
 
 log = logging.getLogger(__name__)
-
-# Tag names: the contract between runs recorded earlier and this code finding them again.
-KIND = "hpo.run_kind"  # "sweep" on the parent, "trial" on each child
-SWEEP = "hpo.sweep_name"
-CONFIG_HASH = "hpo.config_hash"
-TRIAL_ID = "hpo.trial_id"
-TRIAL_STATUS = "hpo.trial_status"
-BEST = "hpo.best"
-BEST_TRIAL_ID = "hpo.best_trial_id"  # on the parent run: the result's best trial, absent when it has none
-REF = "hpo.sweep_ref"  # the sweep's SweepRef as JSON, on the parent run
-PARENT = "mlflow.parentRunId"
-NOTE = "mlflow.note.content"
-# MLflow 3 opens an experiment without this tag in its GenAI (traces) view; sweeps are model training.
-EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 
 # MLflow's own limits on values (mlflow.utils.validation); longer text goes to artifacts.
 MAX_PARAM = 6000
@@ -82,7 +79,7 @@ def ensure_experiment(client: MlflowClient, name: str, project: str) -> str:
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
         try:
-            return client.create_experiment(name, tags={"hpo.project": project, **EXPERIMENT_TAGS})
+            return client.create_experiment(name, tags={PROJECT: project, **EXPERIMENT_TAGS})
         except MlflowException as exc:  # created by a concurrent flow between the two calls
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
@@ -101,7 +98,8 @@ def find_parent(client: MlflowClient, experiment: str, sweep_name: str, config_h
     runs = search(
         client,
         experiment,
-        f"tags.`{KIND}` = 'sweep' and tags.`{SWEEP}` = {lit(sweep_name)} and tags.`{CONFIG_HASH}` = {lit(config_hash)}",
+        f"tags.`{RUN_KIND}` = {lit(SWEEP_KIND)} and tags.`{SWEEP_NAME}` = {lit(sweep_name)} "
+        f"and tags.`{CONFIG_HASH}` = {lit(config_hash)}",
         order_by=["attributes.start_time ASC"],
     )
     return runs[0] if runs else None

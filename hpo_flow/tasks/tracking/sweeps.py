@@ -8,7 +8,22 @@ from datetime import UTC, datetime
 
 from hpo_flow.adapters.errors import HpoFlowError
 from hpo_flow.adapters.port import SweepRef
-from hpo_flow.tasks.tracking.store import BEST_TRIAL_ID, CONFIG_HASH, KIND, REF, SWEEP, TRIAL_ID, client_for, lit
+from hpo_flow.tasks.tracking.schema import (
+    BACKEND,
+    BEST_TRIAL_ID,
+    CONFIG_HASH,
+    OBJECTIVE_METRIC,
+    OBJECTIVE_TYPE,
+    PARENT,
+    RUN_KIND,
+    SWEEP_KIND,
+    SWEEP_NAME,
+    SWEEP_REF,
+    SWEEP_STATUS,
+    TRIAL_ID,
+    TRIALS,
+)
+from hpo_flow.tasks.tracking.store import client_for, lit
 
 
 class UnknownSweepError(HpoFlowError):
@@ -36,9 +51,9 @@ def known_sweeps(tracking_uri: str | None, name: str | None = None, config_hash:
     experiments = {e.experiment_id: e.name for e in client.search_experiments(max_results=1000)}
     if not experiments:
         return []
-    query = f"tags.`{KIND}` = 'sweep'"
+    query = f"tags.`{RUN_KIND}` = {lit(SWEEP_KIND)}"
     if name is not None:
-        query += f" and tags.`{SWEEP}` = {lit(name)}"
+        query += f" and tags.`{SWEEP_NAME}` = {lit(name)}"
     if config_hash is not None:
         query += f" and tags.`{CONFIG_HASH}` = {lit(config_hash)}"
     found: list[KnownSweep] = []
@@ -49,19 +64,19 @@ def known_sweeps(tracking_uri: str | None, name: str | None = None, config_hash:
         )
         for run in page:
             tags = run.data.tags
-            raw = tags.get(REF)
-            ref = SweepRef.from_json(raw) if raw else SweepRef(backend=tags.get("hpo.backend", "?"), name=tags[SWEEP])
+            raw = tags.get(SWEEP_REF)
+            ref = SweepRef.from_json(raw) if raw else SweepRef(backend=tags.get(BACKEND, "?"), name=tags[SWEEP_NAME])
             found.append(
                 KnownSweep(
                     ref=ref,
                     experiment=experiments.get(run.info.experiment_id, run.info.experiment_id),
                     parent_run_id=run.info.run_id,
-                    status=tags.get("hpo.sweep_status", run.info.status),
-                    trials=tags.get("hpo.trials", ""),
+                    status=tags.get(SWEEP_STATUS, run.info.status),
+                    trials=tags.get(TRIALS, ""),
                     best_trial=tags.get(BEST_TRIAL_ID),
                     started=datetime.fromtimestamp(run.info.start_time / 1000, UTC) if run.info.start_time else None,
-                    objective_metric=tags.get("hpo.objective_metric", "objective"),
-                    objective_type=tags.get("hpo.objective_type", "Maximize"),
+                    objective_metric=tags.get(OBJECTIVE_METRIC, "objective"),
+                    objective_type=tags.get(OBJECTIVE_TYPE, "Maximize"),
                 )
             )
         token = page.token
@@ -88,7 +103,7 @@ def trial_log_artifacts(tracking_uri: str | None, sweep: KnownSweep, trial_id: s
     client = client_for(tracking_uri)
     runs = client.search_runs(
         [client.get_run(sweep.parent_run_id).info.experiment_id],
-        f"tags.`mlflow.parentRunId` = {lit(sweep.parent_run_id)} and tags.`{TRIAL_ID}` = {lit(trial_id)}",
+        f"tags.`{PARENT}` = {lit(sweep.parent_run_id)} and tags.`{TRIAL_ID}` = {lit(trial_id)}",
     )
     if not runs:
         return []
