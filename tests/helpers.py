@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from hpo_flow.adapters import registry
 from hpo_flow.adapters.registry import BackendInfo
 from hpo_flow.adapters.spec import HpoConfig, Strict, apply_overrides, parse_config
 
@@ -87,8 +89,13 @@ class NoSection(Strict):
 
 def in_process_backend(name: str, adapter: Any) -> BackendInfo:
     """A backend of this process only, whose adapter is `adapter` (an instance, returned as it is,
-    or a class): `with registered(in_process_backend("fake", FakeAdapter()))`."""
+    or a class): `with registered(in_process_backend("fake", FakeAdapter()))`. An installed backend's
+    name keeps what it declares (its `backends.<name>` section model above all): only the adapter is
+    the test's, so a config written for that backend validates as it does for a user."""
     factory = adapter if isinstance(adapter, type) else (lambda: adapter)
+    installed = registry.backends().get(name)
+    if installed is not None:
+        return dataclasses.replace(installed, adapter=factory)
     return BackendInfo(name=name, adapter=factory, section=NoSection, data_input="anything")
 
 
