@@ -58,7 +58,7 @@ def test_seed_000_yolo_sagemaker_tuner() -> None:
     assert t.hyperparameter_ranges["batch"].values == [2, 4]
     assert t.hyperparameter_ranges["optimizer"].values == ["SGD", "Adam"]
     regex = config.training.metric("mAP_0.5")
-    assert regex is not None and regex.pattern.search("mAP@0.5: 0.713").group(1) == "0.713"
+    assert regex is not None and regex.search("mAP@0.5: 0.713").group(1) == "0.713"
     assert len(config.training.metric_definitions) == 6
     assert config.sweep_name(max_length=32).startswith("yolo-hpt-test-")
 
@@ -94,7 +94,7 @@ def test_seed_003_sagemaker_mnist() -> None:
     assert (lr.type, lr.min, lr.max, lr.scaling_type) == (RangeType.continuous, 0.01, 0.2, Scaling.Auto)
     loss = config.training.metric("loss")
     assert loss is not None and loss.Regex == r"loss = ([0-9\.]+)"
-    assert loss.pattern.search("step 100, loss = 0.2841").group(1) == "0.2841"
+    assert loss.search("step 100, loss = 0.2841").group(1) == "0.2841"
     assert config.training.hyperparameters == {"training_steps": 1000, "evaluation_steps": 100}
     sagemaker = config.backends.sagemaker
     assert sagemaker is not None and (sagemaker.instance_type, sagemaker.instance_count) == ("ml.m4.xlarge", 1)

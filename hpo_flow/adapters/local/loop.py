@@ -445,7 +445,7 @@ class SweepLoop:
         for rt in list(self.running.values()):
             if has_exited(rt.proc):
                 # Before reaping, so the group id cannot have been reused: leave no child behind.
-                signal_group(rt.proc.pid, signal.SIGKILL)
+                rt.stop_everything()
                 rt.proc.wait()
                 self._observe(rt, rt.drain(self.selector))
                 self._finish_trial(rt)

@@ -8,26 +8,33 @@ version string, and one odd line must not fail a trial.
 
 from __future__ import annotations
 
-import re
+import logging
 from dataclasses import dataclass, field
 
 from hpo_flow.adapters.spec import MetricDefinition
+from hpo_flow.adapters.user_regex import SlowRegex
+
+log = logging.getLogger("hpo_flow.local")
 
 
 @dataclass
 class MetricReader:
     definitions: list[MetricDefinition]
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
-    _patterns: list[tuple[str, re.Pattern[str]]] = field(default_factory=list, init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self._patterns = [(d.Name, d.pattern) for d in self.definitions]
+    slow: set[str] = field(default_factory=set)  # metrics whose regex ran past its bound on some line
 
     def feed(self, line: str) -> list[tuple[str, int, float]]:
         """Record the metrics on one line; returns (metric, step, value) for each one found."""
         found: list[tuple[str, int, float]] = []
-        for name, pattern in self._patterns:
-            match = pattern.search(line)
+        for definition in self.definitions:
+            name = definition.Name
+            try:
+                match = definition.search(line)
+            except SlowRegex as exc:
+                if name not in self.slow:  # once per trial and metric: the line is skipped, the trial goes on
+                    log.warning("metric %s: %s; lines it cannot read in time are skipped", name, exc)
+                    self.slow.add(name)
+                continue
             if match is None:
                 continue
             value = parse_number(match.group(1))

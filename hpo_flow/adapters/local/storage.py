@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import warnings
 from collections.abc import Iterator
@@ -27,6 +28,8 @@ from hpo_flow.adapters.spec import HpoConfig, Objective
 
 if TYPE_CHECKING:
     import optuna
+
+_log = logging.getLogger("hpo_flow.local")
 
 JOURNAL_FILE = "study.journal"
 # Heartbeats let a worker on another machine notice that a worker died with trials running.
@@ -71,7 +74,10 @@ def open_storage(target: StorageTarget, heartbeat: bool = False) -> optuna.stora
     import optuna
 
     if target.kind == "journal":
-        return optuna.storages.JournalStorage(journal_file(target.location))
+        try:
+            return optuna.storages.JournalStorage(journal_file(target.location))
+        except ValueError as exc:  # json.JSONDecodeError is one: a record the reader cannot parse
+            raise damaged_journal(Path(target.location)) from exc
     kwargs: dict[str, Any] = {}
     if heartbeat:
         kwargs = {
@@ -160,9 +166,11 @@ def journal_file(path: str) -> Any:
     batch of records with one O_APPEND write under an flock on the journal itself (so records of
     concurrent writers never interleave) and fsyncs at most once a second (`sync`, called by the
     runner's loop) and when a sweep ends. A killed process loses nothing (the kernel has the
-    writes); a power cut loses at most the last second of records, and Optuna's reader skips a
-    torn last line. Every hpo-flow process opens the journal through this class, so they agree
-    on the lock.
+    writes); a power cut or a full disk can leave a torn last record, which is cut off (and kept
+    aside) when the journal is opened, before anything is appended: Optuna's reader skips a torn
+    last line only while it is last, and a record appended after it would glue onto it and make
+    the whole journal unreadable. Every hpo-flow process opens the journal through this class,
+    so they agree on the lock.
     """
     import fcntl
     import json
@@ -173,8 +181,13 @@ def journal_file(path: str) -> Any:
         def __init__(self, file_path: str) -> None:
             Path(file_path).parent.mkdir(parents=True, exist_ok=True)
             super().__init__(file_path)
-            self._fd = os.open(file_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._fd = os.open(file_path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
             self._unsynced = False
+            fcntl.flock(self._fd, fcntl.LOCK_EX)  # no writer is mid-record while the tail is looked at
+            try:
+                repair_torn_tail(self._fd, Path(file_path))
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
 
         def append_logs(self, logs: list[dict[str, Any]]) -> None:
             data = memoryview(("\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n").encode())
@@ -197,6 +210,77 @@ def journal_file(path: str) -> Any:
                 os.close(self._fd)
 
     return JournalFile(path)
+
+
+TORN_SUFFIX = ".torn"  # study.journal.torn: the bytes cut off a torn tail, appended, for a person to read
+
+
+def repair_torn_tail(fd: int, path: Path) -> int:
+    """Cut a torn last record off the journal open as `fd` (held under its flock); returns the bytes cut.
+
+    A record is torn when the file does not end with a newline (a write cut short), or when its
+    last line is not JSON (a power cut can leave a block of zeros where the record was). Only the
+    last line can be torn: every record is written whole by one write under the lock, so one that
+    was followed by another was complete. The cut bytes go to `<journal>.torn`, and the trial they
+    described is whatever the records before them say (a RUNNING one is failed and re-run by
+    recovery, as after any kill).
+    """
+    import json
+
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return 0
+    tail_start = max(0, size - _TAIL_WINDOW)
+    tail = os.pread(fd, size - tail_start, tail_start)
+    body = tail[:-1] if tail.endswith(b"\n") else tail
+    newline = body.rfind(b"\n")
+    if newline < 0 and tail_start > 0:
+        return 0  # a last record longer than the window: never one of ours; leave it to the reader
+    last = body[newline + 1 :]
+    if tail.endswith(b"\n"):
+        try:
+            json.loads(last)
+            return 0
+        except ValueError:
+            pass
+    keep = tail_start + newline + 1
+    torn = tail[newline + 1 :]
+    with open(str(path) + TORN_SUFFIX, "ab") as aside:
+        aside.write(torn + (b"" if torn.endswith(b"\n") else b"\n"))
+        aside.flush()
+        os.fsync(aside.fileno())
+    os.ftruncate(fd, keep)
+    os.fsync(fd)
+    _log.warning(
+        "%s: cut a torn last record of %d bytes (a write cut short by a crash or a full disk; kept in %s); "
+        "the sweep goes on from the records before it",
+        path,
+        len(torn),
+        path.name + TORN_SUFFIX,
+    )
+    return len(torn)
+
+
+# The journal's end that is read to find a torn record: far longer than any record we write.
+_TAIL_WINDOW = 1 << 20
+
+
+def damaged_journal(path: Path) -> BackendError:
+    """The one-line error for a journal whose damage is not a torn end: name the record and the way out."""
+    import json
+
+    line_number = 0
+    with contextlib.suppress(OSError), path.open("rb") as journal:
+        for line_number, line in enumerate(journal, start=1):  # noqa: B007 - the number is the answer
+            try:
+                json.loads(line)
+            except ValueError:
+                break
+    return BackendError(
+        f"the study journal {path} has a damaged record on line {line_number} with records after it, so it is "
+        "not a torn end that can be cut: restore the file from a backup, or move it aside to start this sweep "
+        "again (the trials already recorded in MLflow stay there); lines before it are intact"
+    )
 
 
 def sync_storage(storage: Any) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import selectors
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,13 +19,17 @@ from typing import IO, Any
 import optuna
 
 from hpo_flow.adapters.local.metrics import MetricReader
-from hpo_flow.adapters.local.process import launch, trial_command, trial_environment
+from hpo_flow.adapters.local.process import kill_leftovers, launch, signal_group, trial_command, trial_environment
 from hpo_flow.adapters.local.slots import Slot
 from hpo_flow.adapters.local.state import SweepPaths, trial_id
 from hpo_flow.adapters.spec import HpoConfig
 
 _LINE_SPLIT = re.compile(rb"\r\n|\r|\n")
 _READ_CHUNK = 65536
+# A line longer than this is read for metrics by its first part only: a trial that prints a
+# gigabyte without a newline must not hold it in memory (the log keeps what the cap allows).
+_MAX_LINE = 1 << 20
+LOG_BACKUP_SUFFIX = ".1"  # output.log.1: the older half of a trial's output once it passed half the cap
 
 
 @dataclass
@@ -48,6 +53,8 @@ class RunningTrial:
     kill_at: float | None = None
     live_written: float = 0.0
     live_dirty: bool = False
+    log_cap: int = 64 * 2**20  # bytes of output kept on disk: output.log and output.log.1 together
+    log_bytes: int = 0  # in the current output.log
 
     @property
     def number(self) -> int:
@@ -75,13 +82,31 @@ class RunningTrial:
             data = b""
         if not data:
             return self._close(selector, fd)
-        self.log.write(data)
+        self._keep(data)
         lines = _LINE_SPLIT.split(self.partial.get(fd, b"") + data)
-        self.partial[fd] = lines.pop()
+        self.partial[fd] = lines.pop()[:_MAX_LINE]
         found: list[tuple[str, int, float]] = []
         for line in lines:
             found += self._line(fd, line)
         return found
+
+    def _keep(self, data: bytes) -> None:
+        """Append to output.log; past half the cap it becomes output.log.1 (replacing the older
+        one) and a new output.log starts, so the newest output is always kept, within the cap."""
+        if self.log_bytes + len(data) > self.log_cap // 2 and self.log_bytes > 0:
+            path = Path(self.log.name)
+            self.log.close()
+            os.replace(path, path.with_name(path.name + LOG_BACKUP_SUFFIX))
+            self.log = open(path, "ab", buffering=0)  # noqa: SIM115 - closed when the trial ends
+            self.log_bytes = 0
+        self.log.write(data)
+        self.log_bytes += len(data)
+
+    def stop_everything(self) -> None:
+        """Kill the trial's process group and whatever else carries its model dir: a daemon it
+        double-forked into a session of its own is in no group of the trial's."""
+        signal_group(self.proc.pid, signal.SIGKILL)
+        kill_leftovers([str(self.model_dir)], grace=0)
 
     def drain(self, selector: selectors.BaseSelector) -> list[tuple[str, int, float]]:
         """Read what the pipes still hold after the trial exited."""
@@ -145,4 +170,5 @@ def start_trial(
         started=now,
         timeout_at=now + timeout if timeout else None,
         reader=MetricReader(spec.training.metric_definitions),
+        log_cap=spec.backends.local.output_log_mb * 2**20,
     )

@@ -24,6 +24,9 @@ class LocalBackend(Strict):
     storage: str | None = None  # an SQLAlchemy URL shared by several workers; default: a file in workdir
     workdir: str = ".hpo"
     kill_grace_seconds: float = Field(default=10.0, ge=0)
+    # A trial's output kept on disk (output.log, and output.log.1 with the older half): a trial that
+    # prints without end must not fill the disk; the newest output is what a failure is read from.
+    output_log_mb: int = Field(default=64, ge=1)
 
     @field_validator("gpus", mode="before")
     @classmethod

@@ -26,17 +26,26 @@ class MetricDefinition(Strict):
     @field_validator("Regex")
     @classmethod
     def _compiles_with_group(cls, value: str) -> str:
+        from hpo_flow.adapters import user_regex
+
         try:
             pattern = re.compile(value)
-        except re.error as exc:
+            user_regex.compile_bounded(value)
+        except (re.error, user_regex.regex.error) as exc:
             raise ValueError(f"regex does not compile ({exc}); escape special characters") from None
         if pattern.groups < 1:
             raise ValueError('regex has no capture group; wrap the number in parentheses, e.g. "accuracy: ([0-9.]+)"')
+        try:
+            user_regex.check(value)  # before any trial runs, not in the runner's every line
+        except user_regex.SlowRegex as exc:
+            raise ValueError(str(exc).replace(f"the regex {value!r} ", "", 1)) from None
         return value
 
-    @property
-    def pattern(self) -> re.Pattern[str]:
-        return re.compile(self.Regex)
+    def search(self, line: str) -> Any:
+        """This metric's match on one line of output, with bounded work (hpo_flow.adapters.user_regex)."""
+        from hpo_flow.adapters import user_regex
+
+        return user_regex.search(self.Regex, line)
 
 
 def flag(name: str) -> str:
@@ -172,13 +181,9 @@ class Training(Strict):
         path = f"training.metric_definitions.{index}.Regex"
         for sep in (": ", " = "):  # report()'s default, and seed 003's `loss = 0.12` (sep=" = ")
             lines = {value: f"{objective}{sep}{format_number(value)}" for value in _SAMPLES}
-            if not any(metric.pattern.search(line) for line in lines.values()):
+            if not any(metric.search(line) for line in lines.values()):
                 continue  # the script prints its own format, not report()'s
-            misread = [
-                (line, _read(metric.pattern, line))
-                for value, line in lines.items()
-                if _read(metric.pattern, line) != value
-            ]
+            misread = [(line, _read(metric, line)) for value, line in lines.items() if _read(metric, line) != value]
             if misread:
                 line, got = misread[0]
                 return [
@@ -190,7 +195,7 @@ class Training(Strict):
                     )
                 ]
             negative = f"{objective}{sep}{format_number(-0.25)}"
-            if _read(metric.pattern, negative) != -0.25 and not _NON_NEGATIVE.search(objective):
+            if _read(metric, negative) != -0.25 and not _NON_NEGATIVE.search(objective):
                 return [
                     Problem(
                         path,
@@ -213,8 +218,8 @@ _NON_NEGATIVE = re.compile(
 )
 
 
-def _read(pattern: re.Pattern[str], line: str) -> float | None:
-    match = pattern.search(line)
+def _read(metric: MetricDefinition, line: str) -> float | None:
+    match = metric.search(line)
     if match is None or match.group(1) is None:
         return None
     try:
