@@ -9,8 +9,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -181,6 +183,14 @@ class Backends(Strict):
             if name not in sections:
                 sections[name] = info.section_model()() if info.section_by_default else None
         return sections
+
+    @model_serializer(mode="wrap")
+    def _dump_written(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A section not written is left out of a dump, as it was left out of the file: a dump read
+        # back in another process (the local runner's spec.json) must not name a backend that only
+        # this process has registered (a notebook's, a test's).
+        dumped: dict[str, Any] = handler(self)
+        return {name: value for name, value in dumped.items() if value is not None}
 
     def section(self, name: str) -> BaseModel | None:
         """`backends.<name>` as that backend's model; None when not written (and not defaulted)."""
