@@ -22,8 +22,8 @@ URL_PW, ENV_PW, HYPER_PW, LOG_PW, SET_PW = CANARIES
 BASE: dict[str, Any] = config_dict(
     {
         "project": "chaos",
-        "training.hyperparameters": {"epochs": 3, "api_key": HYPER_PW},
-        "training.environment": {"DB_PASSWORD": ENV_PW},
+        "training.hyperparameters": {"epochs": 3},
+        "training.environment": {"DB_PASSWORD": ENV_PW, "WANDB_KEY": HYPER_PW},
         "tuning.hyperparameter_ranges": {
             "lr": {"type": "continuous", "min": 0.001, "max": 0.1, "scaling_type": "Logarithmic"},
             "batch": {"type": "categorical", "values": [16, 32]},

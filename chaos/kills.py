@@ -104,8 +104,8 @@ def config(root: Path, **tuning: Any) -> dict[str, Any]:
         "training": {
             "entry_point": "train.py",
             "source_dir": ".",
-            "hyperparameters": {"steps": 3, "sleep": 0.2, "mode": "ok", "api_key": HYPER_PW},
-            "environment": {"DB_PASSWORD": ENV_PW, "LOG_DB_PASSWORD": LOG_PW},
+            "hyperparameters": {"steps": 3, "sleep": 0.2, "mode": "ok"},
+            "environment": {"DB_PASSWORD": ENV_PW, "LOG_DB_PASSWORD": LOG_PW, "WANDB_KEY": HYPER_PW},
             "metric_definitions": [{"Name": "accuracy", "Regex": "accuracy: ([0-9.naif]+)"}],
         },
         "tuning": {

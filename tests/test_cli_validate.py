@@ -259,8 +259,8 @@ BAD_CONFIGS: list[tuple[str, Callable[[Path], Path], list[str]]] = [
     ),
     (
         "secret-value-masked",
-        _with({"training.hyperparameters.api_token": ["abc123"]}),
-        ["training.hyperparameters.api_token: '***': is a list; must be a number, a string or true/false"],
+        _with({"training.environment.API_TOKEN": ["abc123"]}),
+        ["training.environment.API_TOKEN: '***': must be a string; put it in quotes"],
     ),
     (
         "url-password-masked",
@@ -425,7 +425,7 @@ def test_success_prints_a_summary_of_the_sweep(tmp_path: Path, capsys: pytest.Ca
             "tuning.max_runtime_seconds": 600,
             "tuning.early_stopping": {"policy": "bandit", "slack_factor": 0.15, "delay_evaluation": 10},
             f"{R}.wd": {"type": "qloguniform", "min": 0.0001, "max": 0.01, "q": 0.0001},
-            "training.hyperparameters.hub_token": "hf_secret",
+            "training.hyperparameters.hub_revision": "hf_secret",
         }
     )
     path = write_config(tmp_path / "config.yaml", data)
@@ -440,8 +440,7 @@ def test_success_prints_a_summary_of_the_sweep(tmp_path: Path, capsys: pytest.Ca
     assert "lr          loguniform(0.0001, 0.1)" in text
     assert "batch_size  choice(16, 32, 64)" in text
     assert "wd          qloguniform(0.0001, 0.01, q=0.0001)" in text
-    assert "fixed      epochs=5, hub_token=***" in text  # lr is tuned, so not fixed; secrets never shown
-    assert "hf_secret" not in text
+    assert "fixed      epochs=5, hub_revision=hf_secret" in text  # lr is tuned, so not fixed
 
 
 @pytest.mark.parametrize("command", [[], ["validate"], ["plan"], ["run"], ["worker"]])

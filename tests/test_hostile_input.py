@@ -177,18 +177,28 @@ def test_an_empty_tracking_uri_is_refused_instead_of_recording_to_mlruns(
     assert not (tmp_path / "mlruns").exists()
 
 
-def test_values_of_a_secret_named_range_are_masked_in_validate_and_plan(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("backend", ["local", "sagemaker", "azure"])
+@pytest.mark.parametrize(
+    "place",
+    [
+        {"training.hyperparameters.api_token": "tok-hunter2-x"},
+        {"training.hyperparameters.WANDB_KEY": "tok-hunter2-x"},
+        {"tuning.hyperparameter_ranges.api_token": {"type": "categorical", "values": ["tok-hunter2-x"]}},
+    ],
+    ids=["fixed", "fixed-key", "tuned"],
+)
+def test_a_secret_named_hyperparameter_is_refused_on_every_backend_without_its_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], backend: str, place: dict[str, Any]
 ) -> None:
-    ranges = {
-        "lr": {"type": "continuous", "min": 0.001, "max": 0.1},
-        "api_token": {"type": "categorical", "values": ["tok-hunter2-x"]},
-    }
-    config = write_config(tmp_path / "config.yaml", config_dict({"tuning.hyperparameter_ranges": ranges}))
-    for argv in (["validate", str(config)], ["plan", str(config), "--backend", "local"]):
-        assert main(argv) == 0
+    # One rule: a hyperparameter is a command-line argument (ps, the cloud consoles) and an MLflow param.
+    config = write_config(tmp_path / "config.yaml", config_dict({"tuning.backend": backend, **place}))
+    for argv in (["validate", str(config)], ["plan", str(config), "--backend", backend]):
+        assert main(argv) == 2
         out, err = capsys.readouterr()
-        assert "tok-hunter2-x" not in out + err and "***" in out
+        assert "tok-hunter2-x" not in out + err
+        (key,) = place
+        line = next(x for x in err.splitlines() if key in x)
+        assert "looks like a secret" in line and "training.environment" in line, line
 
 
 def test_a_config_path_that_is_not_utf8_is_printed_not_a_traceback(tmp_path: Path) -> None:

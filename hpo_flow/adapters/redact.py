@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
-_SECRET_KEY = re.compile(r"(pass(word)?|secret|token|api[_-]?key|credential|auth|private|sas|conn(ection)?_?str)", re.I)
+# A name that holds a secret: *PASSWORD*, *SECRET*, *TOKEN*, *_KEY (WANDB_KEY, access_key, KEY), a
+# credential, a connection string. One rule for config keys, environment variables, hyperparameters.
+_SECRET_KEY = re.compile(
+    r"(pass(word)?|secret|token|api[_-]?key|(^|[_.\-])key$|credential|auth|private|sas|conn(ection)?_?str)", re.I
+)
 # The user:password@ after a URL's "://". A scheme is letters, digits and + . - that start with a letter.
 _USERINFO = re.compile(r"(?P<user>[^:/@\s]+):(?P<pw>[^@/\s]+)@")
 _SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
@@ -70,7 +75,37 @@ def secret_values(tree: Any, key: str = "", secret: bool = False) -> set[str]:
     return set()
 
 
-def mask_values(text: str, secrets: set[str]) -> str:
+def url_passwords(tree: Any) -> set[str]:
+    """The passwords of every URL with credentials a config tree holds, wherever it is: a trial that
+    prints the password alone (a driver's error message) must not show it either."""
+    if isinstance(tree, Mapping):
+        return set().union(*(url_passwords(v) for v in tree.values()))
+    if isinstance(tree, list | tuple):
+        return set().union(*(url_passwords(v) for v in tree))
+    found: set[str] = set()
+    if isinstance(tree, str) and "://" in tree:
+        pos = 0
+        while (sep := tree.find("://", pos)) != -1:
+            pos = sep + 3
+            userinfo = _USERINFO.match(tree, pos)
+            if userinfo is not None and len(userinfo["pw"]) >= 4:
+                found.add(userinfo["pw"])
+    return found
+
+
+def environment_secrets(environ: Mapping[str, str]) -> set[str]:
+    """The values of secret-named variables (HF_TOKEN, WANDB_KEY, DB_PASSWORD) of an environment."""
+    return {value for name, value in environ.items() if is_secret_key(name) and len(value) >= 4}
+
+
+def known_secrets(config_tree: Any, environ: Mapping[str, str] | None = None) -> set[str]:
+    """Everything to mask in text hpo-flow did not write itself (a trial's output, a service's
+    message) before it is uploaded or stored: the config's secret values (its `--set` overrides
+    included), its URL passwords, and the secret-named variables of `environ`, which trials inherit."""
+    return secret_values(config_tree) | url_passwords(config_tree) | environment_secrets(environ or {})
+
+
+def mask_values(text: str, secrets: AbstractSet[str]) -> str:
     """`text` with every one of `secrets` masked, longest first, and URL passwords removed."""
     for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, MASK)

@@ -119,6 +119,7 @@ def _run(
     new_sweep: bool,
     attach: str | None,
 ) -> int:
+    from hpo_flow.adapters.spec import sealed
     from hpo_flow.flows.hpo_sweep import SweepFailedError, hpo_sweep
     from hpo_flow.processes.server import prefect_api
 
@@ -128,7 +129,7 @@ def _run(
             outcome = hpo_sweep(
                 config_path=config_path,
                 backend=backend,
-                overrides=list(overrides or []),
+                overrides=sealed.seal(list(overrides or [])),  # a flow's parameters are stored in Prefect
                 dry_run=dry_run,
                 new_sweep=new_sweep,
                 attach=attach,

@@ -407,11 +407,6 @@ def test_names_azure_cannot_take_are_sampled_under_an_identifier_and_passed_as_w
         ({"tuning.warm_start": {"parents": ["old"]}}, "tuning.warm_start", "remove it"),
         ({"tuning.completion_criteria": {"target_objective_value": 0.99}}, "tuning.completion_criteria", "remove"),
         ({"tuning.max_failed_trials": 3}, "tuning.max_failed_trials", "remove it"),
-        (
-            {"training.hyperparameters.api_token": "s3cret"},
-            "training.hyperparameters.api_token",
-            "environment_variables",
-        ),
         ({"backends.azure.inputs": {"lr": "azureml:x:1"}}, "backends.azure.inputs.lr", "rename one"),
     ],
 )

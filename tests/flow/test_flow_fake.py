@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -59,16 +60,35 @@ class TestFlowOnTheFakeAdapter(FlowContract):
         from hpo_flow.flows.hpo_sweep import hpo_sweep
 
         data = yaml.safe_load(config_path.read_text())
-        data["tuning"]["hyperparameter_ranges"]["api_token"] = {"type": "categorical", "values": ["tok-hunter2"]}
+        data["training"].setdefault("environment", {})["API_TOKEN"] = "tok-hunter2"
         config_path.write_text(yaml.safe_dump(data))
         storage = "backends.local.storage=postgresql://bob:hunter2@127.0.0.1:1/optuna"
         state = hpo_sweep(config_path=str(config_path), backend=backend, overrides=[storage], return_state=True)
         assert state.is_completed()
         run_id = state.state_details.flow_run_id
         logs = "\n".join(_log_messages(run_id))
-        assert "postgresql://bob:***@127.0.0.1:1/optuna" in logs and "api_token=***" in logs
+        assert "postgresql://bob:***@127.0.0.1:1/optuna" in logs
         shown = logs + "\n".join(str(a.data) for a in _artifacts_of(run_id))
         assert "hunter2" not in shown
+
+    def test_a_secret_set_on_the_command_line_is_not_a_stored_flow_parameter(
+        self, config_path: Path, backend: str, fake: FakeWithModels
+    ) -> None:
+        from hpo_flow.adapters.spec import sealed
+        from hpo_flow.flows.hpo_sweep import hpo_sweep
+
+        token, url = "tok-set-5e1f", "postgresql://bob:pw-set-5e1f@127.0.0.1:1/optuna"
+        given = [f"training.environment.API_TOKEN={token}", f"backends.local.storage={url}", "tuning.max_jobs=3"]
+        state = hpo_sweep(
+            config_path=str(config_path), backend=backend, overrides=sealed.seal(given), return_state=True
+        )
+        assert state.is_completed()
+        (sweep,) = fake.sweeps.values()
+        assert sweep.spec.training.environment["API_TOKEN"] == token, "the sweep ran with the secret itself"
+        assert sweep.spec.backends.local.storage == url and sweep.spec.tuning.max_jobs == 3
+        stored = json.dumps(_flow_run(state.state_details.flow_run_id).parameters)
+        assert "5e1f" not in stored, stored  # Prefect's database (and its UI) holds handles only
+        assert "tuning.max_jobs=3" in stored
 
     def test_no_successful_trial_fails_the_run_and_changes_no_config(
         self, config_path: Path, register: Any, tmp_path: Path, mlflow_server: str
@@ -147,6 +167,18 @@ def _log_messages(flow_run_id: Any) -> list[str]:
         async with get_client() as client:
             logs = await client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
             return [log.message for log in logs]
+
+    return asyncio.run(read())
+
+
+def _flow_run(flow_run_id: Any) -> Any:
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+
+    async def read() -> Any:
+        async with get_client() as client:
+            return await client.read_flow_run(flow_run_id)
 
     return asyncio.run(read())
 

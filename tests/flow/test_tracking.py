@@ -55,8 +55,12 @@ def _config(uri: str, project: str, **overrides: Any) -> HpoConfig:
             "tuning.max_jobs": 6,
             "tuning.early_stopping": {"policy": "median", "delay_evaluation": 2},
             "backends.local.storage": "postgresql://hpo:hunter2-url-pw@db.example:5432/hpo",
-            "training.environment": {"DB_PASSWORD": "env-secret-value", "SOME_SETTING": "plain-name-secret"},
-            "training.hyperparameters": {"epochs": 5, "lr": 0.01, "api_key": "sk-hyper-leak"},
+            "training.environment": {
+                "DB_PASSWORD": "env-secret-value",
+                "SOME_SETTING": "plain-name-secret",
+                "WANDB_KEY": "sk-hyper-leak",
+            },
+            "training.hyperparameters": {"epochs": 5, "lr": 0.01},
             **overrides,
         }
     )
@@ -96,7 +100,10 @@ def recorded(mlflow_server: str, tmp_path_factory: pytest.TempPathFactory) -> It
     trials = []
     for t in final.trials:
         log = log_dir / f"{t.id}.log"
-        log.write_text(f"epoch 1 accuracy: 0.5\nconnecting to postgresql://u:pw-in-log@db/x\nthis is {t.id}\n")
+        log.write_text(  # a trial that echoes its secrets: each one alone, not only inside a URL
+            f"epoch 1 accuracy: 0.5\nconnecting to postgresql://u:pw-in-log@db/x\nthis is {t.id}\n"
+            "password env-secret-value, key sk-hyper-leak, storage password hunter2-url-pw\n"
+        )
         changes: dict[str, Any] = {"log_path": str(log)}
         if t.status == TrialStatus.FAILED:
             changes["failure_reason"] = "exit code 1: could not reach postgresql://u:pw-in-log@db/x"
@@ -280,11 +287,11 @@ def test_no_secret_reaches_params_tags_notes_artifacts_or_the_registry(recorded:
     for version in client.search_model_versions("name = 'track-proj'"):
         seen += [version.description or "", json.dumps(version.tags)]
     text = "\n".join(seen)
-    assert "api_key=***" in text  # a secret-looking hyperparameter is masked, not dropped
+    assert "password ***, key ***, storage password ***" in text  # the trial's log is uploaded, masked
     leaks = [s for s in SECRETS if s in text]
     assert not leaks, f"secrets found in MLflow: {leaks}"
     snapshot = json.loads(Path(client.download_artifacts(recorded.parent_id, "hpo_config.json")).read_text())
-    assert snapshot["training"]["environment"] == {"DB_PASSWORD": "***", "SOME_SETTING": "***"}
+    assert snapshot["training"]["environment"] == {"DB_PASSWORD": "***", "SOME_SETTING": "***", "WANDB_KEY": "***"}
 
 
 def test_config_diff_is_attached_to_the_parent_run_redacted(recorded: Recorded) -> None:

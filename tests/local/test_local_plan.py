@@ -55,8 +55,8 @@ def test_plan_values_depend_on_the_seed_and_are_marked_as_an_example_without_one
 def test_plan_never_shows_a_secret(tmp_path: Path) -> None:
     spec = make_config(
         {
-            "training.environment": {"API_TOKEN": "tok-123", "MODE": "fast"},
-            "training.hyperparameters": {"db_password": "hunter2", "epochs": 5},
+            "training.environment": {"API_TOKEN": "tok-123", "WANDB_KEY": "hunter2", "MODE": "fast"},
+            "training.hyperparameters": {"epochs": 5},
             "backends.local.storage": "postgresql://hpo:s3cret@db:5432/hpo",
         }
     )

@@ -40,6 +40,16 @@ def _param_name(value: Any) -> Any:
         raise ValueError(
             "not a usable hyperparameter name; use letters, digits, _ . and -, starting with a letter or _"
         )
+    from hpo_flow.adapters.redact import is_secret_key
+
+    if is_secret_key(value):
+        # One rule on every backend: a hyperparameter is a command-line argument (seen in `ps` by
+        # every user of the machine, shown in SageMaker's and Azure ML's consoles) and an MLflow param.
+        raise ValueError(
+            "looks like a secret, and a hyperparameter goes on the trial's command line (seen in ps and "
+            "in the cloud consoles); put it in training.environment instead (masked wherever hpo-flow shows "
+            "or uploads it) and read it with os.environ in the script"
+        )
     return value
 
 

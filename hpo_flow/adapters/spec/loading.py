@@ -12,7 +12,7 @@ from pydantic import (
 )
 
 from hpo_flow.adapters.errors import ConfigError, Problem
-from hpo_flow.adapters.spec import limits
+from hpo_flow.adapters.spec import limits, sealed
 from hpo_flow.adapters.spec.base import _kind, _masked, _missing
 from hpo_flow.adapters.spec.config import HpoConfig, cross_problems
 from hpo_flow.adapters.spec.messages import _unknown_key_message, translate_errors
@@ -107,7 +107,7 @@ def apply_overrides(data: Any, overrides: dict[str, Any] | list[str]) -> Any:
             key, sep, raw = item.partition("=")
             if not sep or not key.strip():
                 raise ConfigError([Problem("--set", _shown(item), "expected KEY=VALUE, e.g. tuning.max_jobs=4")])
-            pairs[key.strip()] = _override_value(key.strip(), raw)
+            pairs[key.strip()] = _override_value(key.strip(), sealed.unseal(key.strip(), raw))
         overrides = pairs
     if not isinstance(data, dict):
         return data

@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,7 +23,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from hpo_flow.adapters.port import SweepRef, SweepState, SweepStatus, Trial, TrialStatus
-from hpo_flow.adapters.redact import redact_text
+from hpo_flow.adapters.redact import known_secrets, redact_text
 from hpo_flow.adapters.spec import HpoConfig
 from hpo_flow.tasks.result import SweepResult
 from hpo_flow.tasks.tracking import ledger
@@ -120,6 +121,9 @@ def record_result(config: HpoConfig, result: SweepResult, plots: bool = True) ->
         parent = _parent(client, experiment_id, config, ref, state)
         parent_id = parent.info.run_id
         _URI_OF_RUN[parent_id] = uri
+        # What a trial prints is the user's text: it may echo any secret the config or the
+        # environment holds, and is masked with all of them before it is uploaded.
+        secrets = known_secrets(config.model_dump(mode="json"), os.environ)
         try:
             book = ledger.current(uri, parent)
             if book is None:
@@ -131,7 +135,7 @@ def record_result(config: HpoConfig, result: SweepResult, plots: bool = True) ->
                     continue  # nothing to show until it starts
                 is_best = best is not None and trial.id == best.id
                 known = book.children.get(trial.id)
-                run = _record_trial(client, experiment_id, parent_id, ref.name, config, trial, known, is_best)
+                run = _record_trial(client, experiment_id, parent_id, ref.name, config, trial, known, is_best, secrets)
                 book.children[trial.id] = run
                 _mark_best(client, run, is_best)
             stamp = book.next_stamp()
@@ -179,6 +183,7 @@ def _record_trial(
     trial: Trial,
     known: RunLedger | None,
     is_best: bool,
+    secrets: Set[str] = frozenset(),
 ) -> RunLedger:
     """Write what the run lacks; the best trial's tag goes in the same batch when there is one."""
     from mlflow.entities import Metric, Param, RunTag
@@ -212,7 +217,7 @@ def _record_trial(
     if not (params or points or tags or trial.status.is_terminal):
         return known  # a running trial with nothing new since the last poll
     if trial.log_path and Path(trial.log_path).is_file():
-        log_redacted_file(client, run_id, Path(trial.log_path), "logs", known.artifact_uri)
+        log_redacted_file(client, run_id, Path(trial.log_path), "logs", known.artifact_uri, secrets)
     # One batch of everything, then status and end time in one call: a run that MLflow shows as
     # ended has everything, so a later call may skip it.
     client.log_batch(  # the client chunks to MLflow's limits

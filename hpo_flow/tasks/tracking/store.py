@@ -9,12 +9,13 @@ import logging
 import math
 import numbers
 import tempfile
+from collections.abc import Set
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpo_flow.adapters.errors import HpoFlowError
-from hpo_flow.adapters.redact import redact, redact_text
+from hpo_flow.adapters.redact import mask_values, redact
 from hpo_flow.tasks.lean_mlflow import mlflow_without_sagemaker_plugin
 from hpo_flow.tasks.tracking.schema import (
     CONFIG_HASH,
@@ -146,9 +147,14 @@ def lit(value: str) -> str:
 
 
 def log_redacted_file(
-    client: MlflowClient, run_id: str, path: Path, artifact_dir: str, artifact_uri: str | None = None
+    client: MlflowClient,
+    run_id: str,
+    path: Path,
+    artifact_dir: str,
+    artifact_uri: str | None = None,
+    secrets: Set[str] = frozenset(),
 ) -> None:
-    """Upload a copy of a text file with passwords in URLs masked; the tail only if it is huge.
+    """Upload a copy of a text file with `secrets` and passwords in URLs masked; the tail only if it is huge.
 
     With the run's `artifact_uri` at hand, the upload skips the client's look-up of the run (one
     request, or one SQL transaction, per trial)."""
@@ -161,7 +167,7 @@ def log_redacted_file(
                 src.readline()  # start at a line boundary
                 dst.write(f"[... first {size - _MAX_LOG_BYTES} bytes left out ...]\n")
             for raw in src:
-                dst.write(redact_text(raw.decode("utf-8", errors="replace")))
+                dst.write(mask_values(raw.decode("utf-8", errors="replace"), secrets))
         if artifact_uri and not artifact_uri.startswith("dbfs:"):  # Databricks adds a profile: the client knows how
             from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
