@@ -228,3 +228,22 @@ def test_a_url_password_in_any_value_is_masked_in_the_problem_and_its_fix(
     code, err = _cli(capsys, command, str(config))
     assert code == 2
     assert "cnry-pw-9d2b" not in err and "postgresql://u:***@h/db" in err
+
+
+@pytest.mark.parametrize("backend", ["local", "sagemaker", "azure"])
+@pytest.mark.parametrize("entry", ["../x.py", "/opt/code/train.py", "src/../../x.py"])
+def test_an_entry_point_outside_source_dir_is_refused_at_validate_on_every_backend(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], backend: str, entry: str
+) -> None:
+    # One path rule: the cloud backends upload source_dir only; locally it would run, and then fail in the cloud.
+    config = write_config(
+        tmp_path / "config.yaml", config_dict({"tuning.backend": backend, "training.entry_point": entry})
+    )
+    assert main(["validate", str(config)]) == 2
+    line = next(x for x in capsys.readouterr().err.splitlines() if "training.entry_point" in x)
+    assert repr(entry) in line and "inside training.source_dir" in line, line
+
+
+def test_an_entry_point_in_a_subfolder_of_source_dir_is_fine(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "config.yaml", config_dict({"training.entry_point": "src/train.py"}))
+    assert main(["validate", str(config)]) == 0

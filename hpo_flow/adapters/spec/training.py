@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from pydantic import (
@@ -143,6 +144,13 @@ class Training(Strict):
         if any(ch in value for ch in ";|&$`\n") or " " in value.strip():
             raise ValueError(
                 "entry_point is one script path, not a shell command; put arguments in training.hyperparameters"
+            )
+        if PurePosixPath(value).is_absolute() or ".." in PurePosixPath(value).parts:
+            # One rule for every backend: SageMaker and Azure ML upload source_dir and nothing else.
+            raise ValueError(
+                "must be a path inside training.source_dir, relative to it and without '..': the cloud backends "
+                "upload source_dir only, so a script outside it never reaches the trial; move the script into "
+                "source_dir, or make source_dir the folder that holds both"
             )
         return value
 
