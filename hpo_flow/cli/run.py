@@ -230,13 +230,17 @@ def print_outcome(outcome: SweepOutcome, dry_run: bool, out: TextIO) -> None:
     if outcome.best_trial is None:
         return
     held = "the winning values" if outcome.promoted is not False else f"the values of @{outcome.model_alias}"
+    if outcome.config_note:
+        say(f"  Config      {outcome.config_note}")
     if not outcome.diff:
+        if outcome.config_note:
+            return
         say(f"  Config      {outcome.config_path} already holds {held}")
         return
     if outcome.config_written:
         say(f"  Config      {outcome.config_path} updated with {held}:")
     else:
-        why = "--dry-run" if dry_run else "tuning.update_config is false"
+        why = "--dry-run" if dry_run else "tuning.update_config is false" if not outcome.config_note else "see above"
         say(f"  Config      {outcome.config_path} not changed ({why}); write-back would make this change:")
     for line in outcome.diff.rstrip("\n").splitlines():
         say(f"    {line}")

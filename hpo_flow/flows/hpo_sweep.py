@@ -23,7 +23,7 @@ from hpo_flow.tasks.result import SweepResult
 from hpo_flow.tasks.runlog import hook_logger, run_logger
 from hpo_flow.tasks.sweep import choose_adapter, forget_sweep, stop_driven_sweep, submit_sweep, wait_for_sweep
 from hpo_flow.tasks.tracking import log_config_diff_task, record_sweep_task, register_best_task
-from hpo_flow.tasks.writeback import write_back_task
+from hpo_flow.tasks.writeback import tuned_values, write_back_task
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,7 @@ class SweepOutcome:
     alias_version: str | None = None  # the version the alias points to after this run
     diff: str = ""
     config_written: bool = False
+    config_note: str | None = None  # what write-back left alone and why (the user's edits, a read-only file)
     message: str | None = None
 
     @property
@@ -118,6 +119,7 @@ def hpo_sweep(
         attach: the name of a sweep of this config to attach to, instead of the one the rule picks.
     """
     config = load_config_task(config_path, overrides)
+    started_from = tuned_values(config_path)  # write-back keeps whatever the user changes from here on
     if not config.tuning.enabled:
         run_logger().info("tuning.enabled is false in %s: no sweep to run", config_path)
         return SweepOutcome(config_path=config_path, status="SKIPPED", message="tuning.enabled is false")
@@ -134,7 +136,7 @@ def hpo_sweep(
     parent_run_id = record_sweep_task(spec, result)  # records that result's best, and chooses none
     if result.best is not None:
         result = replace(result, model=register_best_task(spec, result, parent_run_id))
-        result = _write_back(spec, config_path, result, dry_run)
+        result = _write_back(spec, config_path, result, dry_run, started_from)
         if result.written:  # the parent run keeps what was applied; a re-run's empty diff must not replace it
             log_config_diff_task(parent_run_id, result.diff, spec.mlflow.tracking_uri)
 
@@ -146,7 +148,9 @@ def hpo_sweep(
     return outcome
 
 
-def _write_back(config: HpoConfig, config_path: str, result: SweepResult, dry_run: bool) -> SweepResult:
+def _write_back(
+    config: HpoConfig, config_path: str, result: SweepResult, dry_run: bool, started_from: dict[str, Any]
+) -> SweepResult:
     """Write-back follows the alias: the config takes the values of the model @alias points to, the
     new best's when it was promoted (or when there was no model to register), else the holder's."""
     assert result.best is not None
@@ -160,8 +164,8 @@ def _write_back(config: HpoConfig, config_path: str, result: SweepResult, dry_ru
             run_logger().warning("the values of @%s's version are not all recorded: config left as it is", model.alias)
             return result
     write = config.tuning.update_config and not dry_run
-    diff = write_back_task(config_path, values, dry_run=not write)
-    return replace(result, diff=diff, written=write and bool(diff))
+    done = write_back_task(config_path, values, dry_run=not write, started_from=started_from)
+    return replace(result, diff=done.diff, written=done.written, config_note=done.note)
 
 
 def _promotion_line(result: SweepResult) -> str | None:
@@ -200,5 +204,6 @@ def _outcome(
         alias_version=model.alias_version if model else None,
         diff=result.diff,
         config_written=result.written,
+        config_note=result.config_note,
         message=redact_text(state.message) if state.message else None,
     )

@@ -11,7 +11,8 @@ In the order the flow (hpo_flow.flows.hpo_sweep) runs them:
 - `SweepResult.of(config, ref, state)`: the best trial, by the one rule (none for a failed sweep)
 - `record_sweep_task(config, result)`: every trial in MLflow, the result's best marked -> the parent run's id
 - `register_best_task(config, result, parent_run_id)`: the model version, and the alias if it is better
-- `write_back_task(path, values, dry_run)`: the winning values into config.yaml -> the diff
+- `write_back_task(path, values, dry_run, started_from)`: the winning values into config.yaml, leaving
+  alone what the user changed since `started_from` (`tuned_values` at the start) -> `WriteBack`
 - `log_config_diff_task(parent_run_id, diff, tracking_uri)`, `publish_results(config, result, path)`
 - `mark_recorded_task(tracking_uri, parent_run_id, promotion)`: closes the sweep's record, so the
   next run starts a new generation instead of attaching to this one

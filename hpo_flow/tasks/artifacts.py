@@ -138,7 +138,12 @@ def summary_markdown(config: HpoConfig, result: SweepResult, config_path: str) -
         f"{config_path} updated" if result.written else f"{config_path} not changed (the diff write-back would make)"
     )
     lines += ["", f"## Config diff: {heading}", ""]
-    lines += ["```diff", result.diff.rstrip("\n"), "```"] if result.diff else [f"The config already holds {source}."]
+    if result.config_note:
+        lines += [f"Write-back: {result.config_note}.", ""]
+    if result.diff:
+        lines += ["```diff", result.diff.rstrip("\n"), "```"]
+    elif not result.config_note:
+        lines += [f"The config already holds {source}."]
     return redact_text("\n".join(lines)) + "\n"
 
 

@@ -22,6 +22,7 @@ class SweepResult:
     model: RegisteredModel | None = None
     diff: str = ""
     written: bool = False
+    config_note: str | None = None  # what write-back left alone and why
 
     @classmethod
     def of(cls, config: HpoConfig, ref: SweepRef, state: SweepState) -> SweepResult:

@@ -30,6 +30,7 @@ import numbers
 import os
 import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,29 +49,103 @@ SIGNIFICANT_DIGITS = 6
 _TEMP_SUFFIX = ".hpo-tmp"
 
 
-def write_back(config_path: str | Path, winners: dict[str, Any], dry_run: bool = False) -> str:
-    """Put the winners of the tuned keys into `training.hyperparameters`; return the unified diff.
+@dataclass(frozen=True)
+class WriteBack:
+    """What write-back did, and why not where it did not: the user's file is the user's."""
+
+    diff: str = ""  # the unified diff written (or that would be), secret-looking values masked
+    written: bool = False
+    kept: tuple[str, ...] = ()  # tuned keys changed in the file since the sweep started: left as the user set them
+    note: str | None = None  # in one line: what was left alone and why; None when the winners went in as they are
+
+
+def tuned_values(config_path: str | Path) -> dict[str, Any]:
+    """`training.hyperparameters` of the file as it is now, read as `load_config` reads it: what a
+    sweep starts from, for write-back to tell the user's edits during the sweep from its own."""
+    from hpo_flow.adapters.spec import load_yaml
+
+    try:
+        return _hyperparameters_of(load_yaml(Path(config_path).read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+
+
+def _hyperparameters_of(data: Any) -> dict[str, Any]:
+    body = data.get("tuning_config", data) if isinstance(data, dict) else {}
+    training = body.get("training") if isinstance(body, dict) else None
+    hyper = training.get("hyperparameters") if isinstance(training, dict) else None
+    return dict(hyper) if isinstance(hyper, dict) else {}
+
+
+_ABSENT = object()
+
+
+def write_back(
+    config_path: str | Path, winners: dict[str, Any], dry_run: bool = False, started_from: dict[str, Any] | None = None
+) -> str:
+    """`write_back_checked`'s diff: "" when nothing changes (or nothing could be written)."""
+    return write_back_checked(config_path, winners, dry_run, started_from).diff
+
+
+def write_back_checked(
+    config_path: str | Path, winners: dict[str, Any], dry_run: bool = False, started_from: dict[str, Any] | None = None
+) -> WriteBack:
+    """Put the winners of the tuned keys into `training.hyperparameters`, taking the user's side.
 
     Keys that are not tuned are ignored; a tuned key missing from `training.hyperparameters`
-    is added at the end of that mapping. Returns "" when nothing changes (so a second call with
+    is added at the end of that mapping. The diff is "" when nothing changes (so a second call with
     the same winners writes nothing). `dry_run` returns the diff and writes nothing. The diff
     has secret-looking values masked, ready to log.
+
+    With `started_from` (`tuned_values` of the file when the sweep started), a tuned value the user
+    changed in the file since then is theirs: it is left as it is and named in the note. A
+    read-only file is not rewritten (the diff says what would have been), and a file that is gone
+    or no longer a valid config is left alone: the winners are in MLflow either way.
     """
     path = Path(config_path).resolve()  # a symlinked config: write the real file, lock beside it
+    shown = Path(config_path).name
+    if not path.is_file():
+        return WriteBack(note=f"{shown} is gone (removed during the sweep): nothing written back")
+    read_only = not dry_run and not path.stat().st_mode & 0o222
     with FileLock(f"{path}.lock"):
-        if not dry_run:
+        if not (dry_run or read_only):
             _remove_stale_temps(path)
-        old_bytes = path.read_bytes()
-        old = old_bytes.decode("utf-8")
-        new = apply_winners(old, winners, source=str(path))
-        if new == old:
-            return ""
-        diff = unified_diff(old, new, path.name)
-        if not dry_run:
+        try:
+            old_bytes = path.read_bytes()
+            old = old_bytes.decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            return WriteBack(note=f"{shown} cannot be read now ({exc.__class__.__name__}): nothing written back")
+        now = _hyperparameters_of(_safe_load(old))
+        kept = tuple(
+            sorted(
+                k for k in winners if started_from is not None and now.get(k, _ABSENT) != started_from.get(k, _ABSENT)
+            )
+        )
+        try:
+            new = apply_winners(old, {k: v for k, v in winners.items() if k not in kept}, source=str(path))
+        except HpoFlowError as exc:  # the user's file is no longer a valid config: theirs to fix, not ours
+            return WriteBack(note=f"{shown} no longer validates, so nothing was written back: {exc}")
+        diff = redact_config_text(unified_diff(old, new, path.name)) if new != old else ""
+        notes = []
+        if kept:
+            notes.append(f"kept your value of {', '.join(kept)} (changed in {shown} during the sweep)")
+        if read_only and diff:
+            notes.append(f"{shown} is read-only, so it was not changed")
+        if new != old and not (dry_run or read_only):
             mode = path.stat().st_mode & 0o7777
             _atomic_write(path.with_name(path.name + ".bak"), old_bytes, mode)
             _atomic_write(path, new.encode("utf-8"), mode)
-    return redact_config_text(diff)
+            return WriteBack(diff=diff, written=True, kept=kept, note="; ".join(notes) or None)
+    return WriteBack(diff=diff, kept=kept, note="; ".join(notes) or None)
+
+
+def _safe_load(text: str) -> Any:
+    from hpo_flow.adapters.spec import load_yaml
+
+    try:
+        return load_yaml(text)
+    except yaml.YAMLError:
+        return None
 
 
 def apply_winners(text: str, winners: dict[str, Any], source: str = "config.yaml") -> str:
@@ -373,8 +448,13 @@ def _remove_stale_temps(path: Path) -> None:
 
 
 @task(name="write-back-winners", cache_policy=NO_CACHE)  # no retries: a repeat after success shows an empty diff
-def write_back_task(config_path: str | Path, winners: dict[str, Any], dry_run: bool = False) -> str:
-    diff = write_back(config_path, winners, dry_run)
-    what = "would change" if dry_run else "changed"
-    get_run_logger().info("config write-back %s:\n%s", what, diff or "(nothing: the values are already there)")
-    return diff
+def write_back_task(
+    config_path: str | Path, winners: dict[str, Any], dry_run: bool = False, started_from: dict[str, Any] | None = None
+) -> WriteBack:
+    done = write_back_checked(config_path, winners, dry_run, started_from)
+    logger = get_run_logger()
+    what = "changed" if done.written else "would change"
+    logger.info("config write-back %s:\n%s", what, done.diff or "(nothing: the values are already there)")
+    if done.note:
+        logger.warning("config write-back: %s", done.note)
+    return done

@@ -90,6 +90,47 @@ class TestFlowOnTheFakeAdapter(FlowContract):
         assert "5e1f" not in stored, stored  # Prefect's database (and its UI) holds handles only
         assert "tuning.max_jobs=3" in stored
 
+    def test_a_tuned_value_the_user_changes_during_the_sweep_is_kept_and_said(
+        self, config_path: Path, register: Any, tmp_path: Path
+    ) -> None:
+        from hpo_flow.flows.hpo_sweep import hpo_sweep
+
+        class EditedDuringTheSweep(FakeWithModels):
+            def poll(self, ref: Any) -> SweepState:
+                data = yaml.safe_load(config_path.read_text())
+                if data["training"]["hyperparameters"].get("lr") != 0.0505:
+                    data["training"]["hyperparameters"]["lr"] = 0.0505  # the user's own pick, mid-sweep
+                    config_path.write_text(yaml.safe_dump(data, sort_keys=False))
+                return super().poll(ref)
+
+        register("edited", EditedDuringTheSweep(per_poll=2, model_dir=tmp_path / "models"))
+        outcome = hpo_sweep(config_path=str(config_path), backend="edited")
+        hyper = yaml.safe_load(config_path.read_text())["training"]["hyperparameters"]
+        assert hyper["lr"] == 0.0505, "write-back overwrote the user's edit"
+        assert hyper["batch_size"] == outcome.best_params["batch_size"], "the untouched tuned value went in"
+        assert (
+            outcome.config_written
+            and outcome.config_note is not None
+            and "kept your value of lr" in (outcome.config_note)
+        )
+
+    def test_a_config_removed_during_the_sweep_still_records_everything_without_a_traceback(
+        self, config_path: Path, register: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        from hpo_flow.flows.hpo_sweep import hpo_sweep
+
+        class RemovedDuringTheSweep(FakeWithModels):
+            def poll(self, ref: Any) -> SweepState:
+                config_path.unlink(missing_ok=True)
+                return super().poll(ref)
+
+        register("removed", RemovedDuringTheSweep(per_poll=2, model_dir=tmp_path / "models"))
+        outcome = hpo_sweep(config_path=str(config_path), backend="removed")
+        assert outcome.best_trial is not None and outcome.model_version is not None  # recorded and registered
+        assert not outcome.config_written and "gone" in (outcome.config_note or "")
+        assert not config_path.exists()
+        assert "Traceback" not in caplog.text and "FileNotFoundError" not in caplog.text
+
     def test_no_successful_trial_fails_the_run_and_changes_no_config(
         self, config_path: Path, register: Any, tmp_path: Path, mlflow_server: str
     ) -> None:

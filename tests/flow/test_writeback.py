@@ -16,7 +16,6 @@ import numpy
 import pytest
 import yaml
 
-from hpo_flow.adapters.errors import ConfigError
 from hpo_flow.adapters.spec import load_config
 from hpo_flow.tasks import writeback
 from hpo_flow.tasks.writeback import format_float, typed_value, write_back
@@ -213,9 +212,9 @@ def test_secret_values_in_the_diff_are_masked(tmp_path: Path) -> None:
 def test_an_invalid_config_is_refused_and_left_as_it_was(config: Path) -> None:
     broken = config.read_text().replace("objective_metric: accuracy", "objective_metric: acuracy")
     config.write_text(broken)
-    with pytest.raises(ConfigError, match="objective_metric"):
-        write_back(config, WINNERS)
-    assert config.read_text() == broken
+    done = writeback.write_back_checked(config, WINNERS)  # broken by hand during the sweep, say
+    assert config.read_text() == broken and not done.written and done.diff == ""
+    assert done.note is not None and "no longer validates" in done.note and "objective_metric" in done.note
 
 
 @pytest.mark.unit
@@ -324,3 +323,47 @@ def test_kill_9_at_every_step_of_the_write_leaves_old_or_new(config: Path) -> No
         backup = config.with_name("config.yaml.bak")
         assert backup.exists() == (point >= 3)
         assert not backup.exists() or backup.read_bytes() == original
+
+
+# --------------------------------------------------------------------------- the user's side
+
+
+@pytest.mark.unit
+def test_a_tuned_value_changed_during_the_sweep_is_kept_and_named(config: Path) -> None:
+    started = writeback.tuned_values(config)
+    config.write_text(config.read_text().replace("    lr: 0.001\n", "    lr: 0.05  # my pick\n"))  # the user, mid-sweep
+    done = writeback.write_back_checked(config, WINNERS, started_from=started)
+    hyper = load_config(config).training.hyperparameters
+    assert hyper["lr"] == 0.05 and "    lr: 0.05  # my pick\n" in config.read_text()
+    assert (hyper["batch_size"], hyper["hidden"], hyper["alpha"]) == (64, 128, 2.5e-05)  # the rest went in
+    assert done.written and done.kept == ("lr",)
+    assert done.note is not None and "kept your value of lr" in done.note and "config.yaml" in done.note
+
+
+@pytest.mark.unit
+def test_with_no_edit_since_the_start_every_winner_goes_in(config: Path) -> None:
+    done = writeback.write_back_checked(config, WINNERS, started_from=writeback.tuned_values(config))
+    assert done.written and done.kept == () and done.note is None
+    assert load_config(config).training.hyperparameters["lr"] == 0.00234568
+
+
+@pytest.mark.unit
+def test_a_read_only_config_is_not_rewritten_and_the_note_says_so(config: Path) -> None:
+    before = config.read_bytes()
+    config.chmod(0o444)
+    try:
+        done = writeback.write_back_checked(config, WINNERS)
+        assert config.read_bytes() == before and not config.with_name("config.yaml.bak").exists()
+        assert not done.written and "+    lr: 0.00234568" in done.diff  # what it would have written
+        assert done.note is not None and "read-only" in done.note
+    finally:
+        config.chmod(0o644)
+
+
+@pytest.mark.unit
+def test_a_config_removed_during_the_sweep_is_a_note_not_a_traceback(config: Path) -> None:
+    started = writeback.tuned_values(config)
+    config.unlink()
+    done = writeback.write_back_checked(config, WINNERS, started_from=started)
+    assert not done.written and done.diff == "" and done.note is not None and "gone" in done.note
+    assert not config.exists(), "nothing was written in its place"
