@@ -12,12 +12,17 @@ then the next record reads the runs back from the store, as before.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from filelock import FileLock
 
 from hpo_flow.tasks.tracking.schema import RECORDER
 
@@ -71,12 +76,22 @@ _GUARD = threading.Lock()
 
 @contextmanager
 def one_record_at_a_time(tracking_uri: str | None, sweep_name: str, config_hash: str) -> Iterator[None]:
-    """Two records of one sweep in one process (the live thread and the flow's exit hook) take
-    turns: at once, both could create a child run for the same trial."""
+    """Records of one sweep take turns, in this process (the live thread and the flow's exit hook)
+    and across the processes of this machine (two `hpo-flow run` of one config fired together, a
+    deployment run beside a CLI run): at once, each would create a child run for the same trial.
+    What another process wrote meanwhile is read back (`current`), so each trial keeps one run."""
     with _GUARD:
         lock = _LOCKS.setdefault((tracking_uri, sweep_name, config_hash), threading.Lock())
-    with lock:
+    with lock, FileLock(_lock_path(tracking_uri, sweep_name, config_hash)):
         yield
+
+
+def _lock_path(tracking_uri: str | None, sweep_name: str, config_hash: str) -> str:
+    # Named by a digest: the URI may hold a password, and a sweep name need not be a file name.
+    digest = hashlib.sha256(f"{tracking_uri}\0{sweep_name}\0{config_hash}".encode()).hexdigest()[:32]
+    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hpo-flow" / "record-locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(folder / f"{digest}.lock")
 
 
 def current(tracking_uri: str | None, parent: Run) -> SweepLedger | None:

@@ -20,6 +20,7 @@ from hpo_flow.adapters.errors import HpoFlowError
 from hpo_flow.adapters.port import Trial
 from hpo_flow.adapters.spec import HpoConfig, Objective
 from hpo_flow.tasks.result import SweepResult
+from hpo_flow.tasks.tracking import ledger
 from hpo_flow.tasks.tracking.schema import (
     BACKEND,
     BEST,
@@ -157,12 +158,22 @@ def register_best(config: HpoConfig, result: SweepResult, parent_run_id: str) ->
     best, ref = result.best, result.ref
     if best is None or best.objective is None:
         return None
+    # Find-or-create of the version, in turn with every other recorder of this sweep on this machine:
+    # two runs of one config fired together register one version, not two.
+    with ledger.one_record_at_a_time(config.mlflow.tracking_uri, ref.name, config.config_hash()):
+        return _register(config, result, parent_run_id, best, float(best.objective))
+
+
+def _register(
+    config: HpoConfig, result: SweepResult, parent_run_id: str, best: Trial, value: float
+) -> RegisteredModel | None:
+    ref = result.ref
     if not best.model_uri:
         log.warning("best trial %s left no model (model_uri is empty); nothing registered", best.id)
         return None
     client = client_for(config.mlflow.tracking_uri)
     name, alias = config.registered_model_name, config.mlflow.alias
-    metric, value = config.tuning.objective_metric, float(best.objective)
+    metric = config.tuning.objective_metric
     child = find_child(client, parent_run_id, best.id)
     if child is None:
         raise HpoFlowError(
