@@ -83,6 +83,9 @@ class SweepState:
     status: SweepStatus
     trials: list[Trial] = field(default_factory=list)
     message: str | None = None  # the service's own reason for a failure or stop
+    # FAILED by a fault outside the sweep (its runner killed, its storage or disk gone a while):
+    # `submit` again resumes it with the budget it has left. Not a finished generation.
+    interrupted: bool = False
 
     @property
     def finished_trials(self) -> list[Trial]:

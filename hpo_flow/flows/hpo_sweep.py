@@ -54,6 +54,7 @@ class SweepOutcome:
     diff: str = ""
     config_written: bool = False
     config_note: str | None = None  # what write-back left alone and why (the user's edits, a read-only file)
+    resumable: bool = False  # interrupted by a fault outside it: the next run of the config resumes it
     message: str | None = None
 
     @property
@@ -68,12 +69,17 @@ class SweepFailedError(HpoFlowError):
         self.outcome = outcome
         why = f": {outcome.message}" if outcome.message else ""
         counts = f"{outcome.trials} trials: {outcome.trial_counts}"
+        if outcome.resumable:
+            super().__init__(
+                f"sweep {outcome.sweep} was interrupted{why} ({counts}); its finished trials are in MLflow, and "
+                "the next run of this config resumes it where it stopped, with the budget it has left"
+            )
+            return
         if re.search(r"\b[1-9]\d* completed\b", outcome.trial_counts):
-            # Trials completed, but the sweep itself failed (its runner was killed, say): not "no success".
+            # Trials completed, but the sweep itself failed (too many failed trials, say): not "no success".
             super().__init__(
                 f"sweep {outcome.sweep} ended {outcome.status}{why} ({counts}); the completed trials are in "
-                "MLflow, but no model is registered from a sweep that did not finish: run the same command "
-                "again to resume it"
+                "MLflow, but no model is registered from a failed sweep; the next run starts a new generation"
             )
             return
         super().__init__(f"sweep {outcome.sweep} ended {outcome.status} with no successful trial ({counts}){why}")
@@ -134,6 +140,10 @@ def hpo_sweep(
 
     result = SweepResult.of(spec, ref, state)  # the best trial, by the one rule; none for a failed sweep
     parent_run_id = record_sweep_task(spec, result)  # records that result's best, and chooses none
+    if state.interrupted:
+        # Not a finished generation: its record stays open, so the next run of this config attaches
+        # to it and resumes it with the budget it has left, instead of paying for a new one.
+        raise SweepFailedError(_outcome(config_path, spec, result, parent_run_id, decision))
     if result.best is not None:
         result = replace(result, model=register_best_task(spec, result, parent_run_id))
         result = _write_back(spec, config_path, result, dry_run, started_from)
@@ -205,5 +215,6 @@ def _outcome(
         diff=result.diff,
         config_written=result.written,
         config_note=result.config_note,
+        resumable=state.interrupted,
         message=redact_text(state.message) if state.message else None,
     )

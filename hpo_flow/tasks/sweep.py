@@ -40,6 +40,10 @@ from hpo_flow.tasks.tracking.live import LiveRecorder
 # does not spend its API quota on polls that bring no news. A backend that can tell when it has
 # news (`wait_for_change`, the local runner) is not polled blind at all.
 MAX_POLL_INTERVAL_S = 60.0
+# An interrupted sweep (see SweepState.interrupted) is resumed by the flow run that drives it, this
+# many times a run, after these pauses (a database restarting, a disk being freed); after that it
+# stays resumable, and the next run of the config resumes it.
+RESUME_AFTER_S = (2.0, 10.0, 30.0)
 
 
 def _transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -94,6 +98,7 @@ def wait_for_sweep(adapter: SweepAdapter, ref: SweepRef, config: HpoConfig) -> S
     reported: set[str] = set()
     last_seen: tuple[Any, ...] | None = None
     ended = False
+    resumes = 0
     try:
         while True:
             state = adapter.poll(ref)
@@ -108,6 +113,21 @@ def wait_for_sweep(adapter: SweepAdapter, ref: SweepRef, config: HpoConfig) -> S
                 log.info("%s", describe_trial(trial, metric))
             terminal.update(state)
             artifact.update(len(reported), len(state.trials), state.status.value)
+            if state.interrupted and resumes < len(RESUME_AFTER_S):
+                # A fault outside the sweep (its runner killed by the OOM killer, its storage gone a
+                # while): this flow run is alive, so it resumes the sweep instead of closing it.
+                log.warning(
+                    "sweep %s was interrupted (%s); resuming it in %g s (%d of %d)",
+                    ref.name,
+                    state.message,
+                    RESUME_AFTER_S[resumes],
+                    resumes + 1,
+                    len(RESUME_AFTER_S),
+                )
+                time.sleep(RESUME_AFTER_S[resumes])
+                resumes += 1
+                adapter.submit(config)
+                continue
             if state.status.is_terminal:
                 terminal.close()
                 log.info(

@@ -180,6 +180,47 @@ def test_hpo_flow_run_killed_with_sigkill_then_run_again_finishes_the_same_sweep
             adapter.cancel(SweepRef(backend="local", name=left["name"], workdir=left["workdir"]))
 
 
+def test_the_runner_killed_while_hpo_flow_run_lives_is_resumed_in_the_same_run(
+    tmp_path: Path, mlflow_server: str, prefect_harness: None
+) -> None:
+    """Issue 21: the OOM killer's usual victim, the runner, killed with SIGKILL mid-sweep while the
+    flow drives it: the flow resumes the same sweep (not a new generation), which ends with exactly
+    max_jobs trials that count, one parent run and one child run per trial in MLflow."""
+    from prefect.settings import PREFECT_API_URL
+
+    from hpo_flow.adapters.local import LocalAdapter
+    from hpo_flow.adapters.local.state import SweepPaths, read_runner_pid
+    from tests.flow.flow_contract import _runs, first_generation
+
+    config_path = _config_file(tmp_path, mlflow_server, "oom")
+    proc, lines = _start_hpo_flow_run(config_path, str(PREFECT_API_URL.value()))
+    adapter = LocalAdapter()
+    try:
+        ref = _wait_for_a_running_trial(adapter, lines, proc)
+        runner = read_runner_pid(SweepPaths(Path(ref.workdir or "")))
+        assert runner is not None
+        os.kill(runner, signal.SIGKILL)
+        assert proc.wait(240) == 0, "".join(lines)[-3000:]
+        output = "".join(lines)
+        assert "was interrupted" in output and "resuming it" in output, output[-3000:]
+        state = adapter.poll(ref)
+        config = first_generation(config_path)
+        assert state.status == SweepStatus.COMPLETED
+        counted = [t for t in state.trials if not (t.failure_reason or "").startswith("runner died")]
+        assert len(counted) == config.tuning.max_jobs, [(t.id, t.status, t.failure_reason) for t in state.trials]
+        runs = _runs(mlflow_server, config.experiment_name)
+        parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+        assert len(parents) == 1 and parents[0].data.tags["hpo.sweep_name"] == ref.name
+        assert len(runs) == 1 + len(state.trials)
+        assert [r.info.run_id for r in runs if r.info.status == "RUNNING"] == []
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        for left in (m for line in lines if (m := _SUBMITTED.search(line))):
+            adapter.cancel(SweepRef(backend="local", name=left["name"], workdir=left["workdir"]))
+
+
 def test_the_nightly_deployment_run_twice_tunes_twice(
     tmp_path: Path, mlflow_server: str, prefect_harness: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

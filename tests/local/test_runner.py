@@ -226,7 +226,7 @@ def test_kill_9_of_the_runner_then_submit_resumes_the_sweep(workdir: Path, adapt
     assert runner is not None
     os.kill(runner, signal.SIGKILL)
     died = wait_for(adapter, ref, lambda s: s.status == SweepStatus.FAILED, timeout=10)
-    assert "submit the same config again to resume" in (died.message or "")
+    assert "submitting the same config again resumes it" in (died.message or "") and died.interrupted
     interrupted = {t.id for t in died.trials if t.status == TrialStatus.RUNNING}
     assert len(interrupted) == 2
     trial_pids = [int((pids / f"{tid}.pid").read_text()) for tid in interrupted]

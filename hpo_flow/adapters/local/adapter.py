@@ -133,7 +133,7 @@ class LocalAdapter:
                 return SweepState(SweepStatus.PENDING, [], "the runner is starting")
             if paths.stop_file.exists():
                 return SweepState(SweepStatus.STOPPED, [], "cancelled before it started")
-            return SweepState(SweepStatus.FAILED, [], self._died_message(paths))
+            return SweepState(SweepStatus.FAILED, [], self._died_message(paths), interrupted=True)
         frozen = study.get_trials(deepcopy=False)
         trials = [to_trial(t, spec.tuning.objective_metric) for t in frozen]
         attrs = study.user_attrs
@@ -149,7 +149,7 @@ class LocalAdapter:
             return SweepState(SweepStatus.STOPPING, trials, "cancel requested")
         if alive or self._others_running(frozen):
             return SweepState(SweepStatus.RUNNING, trials)
-        return SweepState(SweepStatus.FAILED, trials, self._died_message(paths))
+        return SweepState(SweepStatus.FAILED, trials, self._died_message(paths), interrupted=True)
 
     def wait_for_change(self, ref: SweepRef, timeout: float) -> None:
         """Return as soon as the sweep may have news, or after `timeout` seconds.
@@ -201,7 +201,7 @@ class LocalAdapter:
     @staticmethod
     def _died_message(paths: SweepPaths) -> str:
         tail = last_log_lines(paths.runner_log)
-        message = "the runner stopped before the sweep finished; submit the same config again to resume"
+        message = "the runner stopped before the sweep finished; submitting the same config again resumes it"
         return f"{message} (runner.log: {tail})" if tail else message
 
     # ------------------------------------------------------------------ cancel
