@@ -20,7 +20,8 @@ TRIALS = 8
 
 # One recorder: polls the fake sweep as the flow does, recording every state live, then registers
 # the best. Both start at the same moment (the gate file), with the same deterministic sweep.
-RECORDER = r"""
+RECORDER = (
+    r"""
 import sys, time
 from pathlib import Path
 from hpo_flow.tasks.result import SweepResult
@@ -54,7 +55,9 @@ while True:
         break
 register_best(config, result, parent)
 print("done")
-""" % TRIALS
+"""
+    % TRIALS
+)
 
 
 def test_two_recorders_at_once_leave_one_run_per_trial_and_one_version(mlflow_server: str, tmp_path: Path) -> None:
