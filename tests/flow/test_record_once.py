@@ -20,8 +20,7 @@ TRIALS = 8
 
 # One recorder: polls the fake sweep as the flow does, recording every state live, then registers
 # the best. Both start at the same moment (the gate file), with the same deterministic sweep.
-RECORDER = (
-    r"""
+RECORDER = r"""
 import sys, time
 from pathlib import Path
 from hpo_flow.tasks.result import SweepResult
@@ -42,7 +41,7 @@ class WithModels(FakeAdapter):
         return trial
 
 
-config = make_config({"project": project, "mlflow.tracking_uri": uri, "tuning.max_jobs": %d})
+config = make_config({"project": project, "mlflow.tracking_uri": uri, "tuning.max_jobs": int(sys.argv[5])})
 adapter = WithModels(per_poll=1, model_dir=Path(models))
 ref = adapter.submit(config)
 while not Path(gate).exists():
@@ -56,8 +55,6 @@ while True:
 register_best(config, result, parent)
 print("done")
 """
-    % TRIALS
-)
 
 
 def test_two_recorders_at_once_leave_one_run_per_trial_and_one_version(mlflow_server: str, tmp_path: Path) -> None:
@@ -66,7 +63,7 @@ def test_two_recorders_at_once_leave_one_run_per_trial_and_one_version(mlflow_se
     repo = Path(__file__).resolve().parents[2]
     recorders = [
         subprocess.Popen(
-            [sys.executable, "-c", RECORDER, mlflow_server, project, str(gate), str(tmp_path / f"models-{i}")],
+            [sys.executable, "-c", RECORDER, mlflow_server, project, str(gate), str(tmp_path / f"m{i}"), str(TRIALS)],
             cwd=repo,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

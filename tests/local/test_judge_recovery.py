@@ -10,9 +10,9 @@ import pytest
 from optuna.trial import TrialState
 
 from hpo_flow.adapters.local import optuna_access, recovery
+from hpo_flow.adapters.local.journal import journal_file
 from hpo_flow.adapters.local.judge import TrialExit, judge
 from hpo_flow.adapters.local.state import RESULT_ATTR, RETRY_ATTR, RUN_ATTR, STOP_ATTR, TrialRecord
-from hpo_flow.adapters.local.storage import journal_file
 
 pytestmark = pytest.mark.unit
 

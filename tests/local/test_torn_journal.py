@@ -13,8 +13,9 @@ import pytest
 
 from hpo_flow.adapters.errors import BackendError
 from hpo_flow.adapters.local import LocalAdapter
+from hpo_flow.adapters.local.journal import TORN_SUFFIX
 from hpo_flow.adapters.local.state import SweepPaths, read_runner_pid
-from hpo_flow.adapters.local.storage import JOURNAL_FILE, TORN_SUFFIX, StorageTarget, open_storage
+from hpo_flow.adapters.local.storage import JOURNAL_FILE, StorageTarget, open_storage
 from hpo_flow.adapters.port import SweepStatus, TrialStatus
 from tests.local.sweep_helpers import finish, local_config, wait_for, write_trial_script
 

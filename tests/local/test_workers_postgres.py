@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -23,25 +21,6 @@ from tests.local.sweep_helpers import finish, local_config, local_config_dict, w
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
 
 PG = "postgresql://postgres@127.0.0.1:5432"
-
-
-@pytest.fixture
-def database() -> Iterator[str]:
-    psycopg2 = pytest.importorskip("psycopg2")
-    name = f"hpo_local_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg2.connect(f"{PG}/postgres")
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL at 127.0.0.1:5432: {exc}")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG}/{name}"
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 def shared_sweep(tmp_path: Path, database: str, *, max_jobs: int, steps: int) -> tuple[Path, HpoConfig]:

@@ -42,8 +42,13 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signum, lambda n, _f: loop.request(n))
         status = loop.run()
         return 0 if status is not None else 3
-    except Exception:
-        logging.exception("runner failed")
+    except Exception as exc:
+        from hpo_flow.adapters.local.outages import is_transient, outage_error
+
+        if is_transient(exc):  # said in one line: it is what `poll` quotes from runner.log
+            logging.error("runner stopped: %s", outage_error(exc, "the study's storage"))
+        else:
+            logging.exception("runner failed")
         return 1
     finally:
         lock.release()

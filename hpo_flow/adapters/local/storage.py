@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpo_flow.adapters.errors import BackendError
+from hpo_flow.adapters.local.journal import damaged_journal, journal_file
+from hpo_flow.adapters.local.outages import is_transient, retry_call, with_retries
 from hpo_flow.adapters.redact import redact_text
 from hpo_flow.adapters.spec import HpoConfig, Objective
 
@@ -75,7 +77,7 @@ def open_storage(target: StorageTarget, heartbeat: bool = False) -> optuna.stora
 
     if target.kind == "journal":
         try:
-            return optuna.storages.JournalStorage(journal_file(target.location))
+            return with_retries(optuna.storages.JournalStorage(journal_file(target.location)))
         except ValueError as exc:  # json.JSONDecodeError is one: a record the reader cannot parse
             raise damaged_journal(Path(target.location)) from exc
     kwargs: dict[str, Any] = {}
@@ -88,7 +90,8 @@ def open_storage(target: StorageTarget, heartbeat: bool = False) -> optuna.stora
     try:
         with warnings.catch_warnings(), _schema_lock(target.location):
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(target.location, engine_kwargs=engine_kwargs, **kwargs)
+            storage = optuna.storages.RDBStorage(target.location, engine_kwargs=engine_kwargs, **kwargs)
+        return with_retries(storage)
     except Exception as exc:  # SQLAlchemy/driver errors: name the (redacted) URL and keep the cause
         raise BackendError(
             f"cannot open backends.local.storage {redact_text(target.location)}: {redact_text(str(exc))}"
@@ -158,131 +161,6 @@ def find_study(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study 
     return optuna.load_study(study_name=name, storage=storage)
 
 
-def journal_file(path: str) -> Any:
-    """Optuna's journal file backend, with appends cheap enough to record every event of every trial.
-
-    Optuna's own backend opens the file, takes a lock file, writes and fsyncs on every record: six
-    records per trivial trial cost 60 ms of fsync here, more than the trial. This one appends each
-    batch of records with one O_APPEND write under an flock on the journal itself (so records of
-    concurrent writers never interleave) and fsyncs at most once a second (`sync`, called by the
-    runner's loop) and when a sweep ends. A killed process loses nothing (the kernel has the
-    writes); a power cut or a full disk can leave a torn last record, which is cut off (and kept
-    aside) when the journal is opened, before anything is appended: Optuna's reader skips a torn
-    last line only while it is last, and a record appended after it would glue onto it and make
-    the whole journal unreadable. Every hpo-flow process opens the journal through this class,
-    so they agree on the lock.
-    """
-    import fcntl
-    import json
-
-    from optuna.storages.journal import JournalFileBackend
-
-    class JournalFile(JournalFileBackend):
-        def __init__(self, file_path: str) -> None:
-            Path(file_path).parent.mkdir(parents=True, exist_ok=True)
-            super().__init__(file_path)
-            self._fd = os.open(file_path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            self._unsynced = False
-            fcntl.flock(self._fd, fcntl.LOCK_EX)  # no writer is mid-record while the tail is looked at
-            try:
-                repair_torn_tail(self._fd, Path(file_path))
-            finally:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-
-        def append_logs(self, logs: list[dict[str, Any]]) -> None:
-            data = memoryview(("\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n").encode())
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
-            try:
-                while data:
-                    data = data[os.write(self._fd, data) :]
-            finally:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-            self._unsynced = True
-
-        def sync(self) -> None:
-            if self._unsynced:
-                self._unsynced = False
-                os.fsync(self._fd)
-
-        def __del__(self) -> None:
-            with contextlib.suppress(OSError, AttributeError):
-                self.sync()
-                os.close(self._fd)
-
-    return JournalFile(path)
-
-
-TORN_SUFFIX = ".torn"  # study.journal.torn: the bytes cut off a torn tail, appended, for a person to read
-
-
-def repair_torn_tail(fd: int, path: Path) -> int:
-    """Cut a torn last record off the journal open as `fd` (held under its flock); returns the bytes cut.
-
-    A record is torn when the file does not end with a newline (a write cut short), or when its
-    last line is not JSON (a power cut can leave a block of zeros where the record was). Only the
-    last line can be torn: every record is written whole by one write under the lock, so one that
-    was followed by another was complete. The cut bytes go to `<journal>.torn`, and the trial they
-    described is whatever the records before them say (a RUNNING one is failed and re-run by
-    recovery, as after any kill).
-    """
-    import json
-
-    size = os.fstat(fd).st_size
-    if size == 0:
-        return 0
-    tail_start = max(0, size - _TAIL_WINDOW)
-    tail = os.pread(fd, size - tail_start, tail_start)
-    body = tail[:-1] if tail.endswith(b"\n") else tail
-    newline = body.rfind(b"\n")
-    if newline < 0 and tail_start > 0:
-        return 0  # a last record longer than the window: never one of ours; leave it to the reader
-    last = body[newline + 1 :]
-    if tail.endswith(b"\n"):
-        try:
-            json.loads(last)
-            return 0
-        except ValueError:
-            pass
-    keep = tail_start + newline + 1
-    torn = tail[newline + 1 :]
-    with open(str(path) + TORN_SUFFIX, "ab") as aside:
-        aside.write(torn + (b"" if torn.endswith(b"\n") else b"\n"))
-        aside.flush()
-        os.fsync(aside.fileno())
-    os.ftruncate(fd, keep)
-    os.fsync(fd)
-    _log.warning(
-        "%s: cut a torn last record of %d bytes (a write cut short by a crash or a full disk; kept in %s); "
-        "the sweep goes on from the records before it",
-        path,
-        len(torn),
-        path.name + TORN_SUFFIX,
-    )
-    return len(torn)
-
-
-# The journal's end that is read to find a torn record: far longer than any record we write.
-_TAIL_WINDOW = 1 << 20
-
-
-def damaged_journal(path: Path) -> BackendError:
-    """The one-line error for a journal whose damage is not a torn end: name the record and the way out."""
-    import json
-
-    line_number = 0
-    with contextlib.suppress(OSError), path.open("rb") as journal:
-        for line_number, line in enumerate(journal, start=1):  # noqa: B007 - the number is the answer
-            try:
-                json.loads(line)
-            except ValueError:
-                break
-    return BackendError(
-        f"the study journal {path} has a damaged record on line {line_number} with records after it, so it is "
-        "not a torn end that can be cut: restore the file from a backup, or move it aside to start this sweep "
-        "again (the trials already recorded in MLflow stay there); lines before it are intact"
-    )
-
-
 def sync_storage(storage: Any) -> None:
     """Make what the journal file holds durable now (a no-op for a database)."""
     from hpo_flow.adapters.local.optuna_access import journal_backend
@@ -297,14 +175,15 @@ class ClaimLock:
 
     def __init__(self, target: StorageTarget, study_name: str, fallback_dir: Path) -> None:
         self._conn: Any = None
+        self._engine: Any = None
         self._fd: int | None = None
         self._key = int.from_bytes(hashlib.sha256(study_name.encode()).digest()[:8], "big", signed=True)
         if target.kind == "rdb" and target.location.startswith(("postgresql", "postgres")):
             import sqlalchemy
             from sqlalchemy.pool import NullPool
 
-            engine = sqlalchemy.create_engine(target.location, poolclass=NullPool)
-            self._conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self._engine = sqlalchemy.create_engine(target.location, poolclass=NullPool)
+            self._conn = retry_call(self._connect, "claim lock (connect)")
             self._text = sqlalchemy.text
             return
         if target.kind == "journal":
@@ -322,7 +201,7 @@ class ClaimLock:
         import fcntl
 
         if self._conn is not None:
-            self._conn.execute(self._text("SELECT pg_advisory_lock(:k)"), {"k": self._key})
+            retry_call(self._lock, "claim lock")
         elif self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_EX)
         return self
@@ -331,14 +210,38 @@ class ClaimLock:
         import fcntl
 
         if self._conn is not None:
-            self._conn.execute(self._text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
+            try:
+                self._conn.execute(self._text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
+            except Exception as error:  # a lock whose connection died was released with it
+                if not is_transient(error):
+                    raise
+                self._drop_connection()
         elif self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
-    def close(self) -> None:
-        if self._conn is not None:
+    def _connect(self) -> Any:
+        return self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+    def _lock(self) -> None:
+        # A database restart drops the session and its advisory lock with it: take a new one.
+        if self._conn is None:
+            self._conn = self._connect()
+        try:
+            self._conn.execute(self._text("SELECT pg_advisory_lock(:k)"), {"k": self._key})
+        except Exception:
+            self._drop_connection()
+            raise
+
+    def _drop_connection(self) -> None:
+        with contextlib.suppress(Exception):
             self._conn.close()
-            self._conn = None
+        self._conn = None
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._drop_connection()
+            self._engine.dispose()
+            self._engine = None
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

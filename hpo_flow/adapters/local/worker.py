@@ -59,11 +59,17 @@ def run_worker(config: HpoConfig) -> int:
         raise PlanError("local", problems)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     from hpo_flow.adapters.local.loop import SweepLoop
+    from hpo_flow.adapters.local.outages import outage_error
     from hpo_flow.adapters.local.state import SweepPaths, write_spec
     from hpo_flow.adapters.port import SweepStatus
+    from hpo_flow.adapters.redact import redact_text
 
     cwd = Path.cwd()
-    config = latest_generation(config, cwd)
+    where = f"the sweep's storage {redact_text(storage)}"
+    try:
+        config = latest_generation(config, cwd)
+    except Exception as exc:
+        raise outage_error(exc, where) from exc
     paths = SweepPaths.for_spec(config, cwd)
     if not paths.spec.exists():
         write_spec(paths, config, cwd)  # so `cancel` on this machine can find the sweep and its trials
@@ -71,6 +77,8 @@ def run_worker(config: HpoConfig) -> int:
     previous = {s: signal.signal(s, lambda n, _f: loop.request(n)) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         status = loop.run()
+    except Exception as exc:  # a storage outage longer than the patience: one line, not a traceback
+        raise outage_error(exc, where) from exc
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

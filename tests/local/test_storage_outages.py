@@ -1,0 +1,179 @@
+"""Transient storage faults are waited out (hpo_flow.adapters.local.outages): a PostgreSQL that goes
+away for a while mid-sweep, a disk that is full for a moment while the journal is written."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+
+from hpo_flow.adapters.local import LocalAdapter, journal
+from hpo_flow.adapters.local.outages import is_transient, retry_call
+from hpo_flow.adapters.local.state import SweepPaths, read_runner_pid
+from hpo_flow.adapters.local.storage import StorageTarget, open_storage
+from hpo_flow.adapters.port import SweepStatus, TrialStatus
+from tests.local.sweep_helpers import finish, local_config, wait_for, write_trial_script
+
+_DIST = optuna.distributions.FloatDistribution(0.0, 1.0)
+
+
+@pytest.mark.unit
+def test_what_is_waited_out_and_what_is_not() -> None:
+    from optuna.exceptions import StorageInternalError
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    def wrapped(cause: BaseException) -> BaseException:
+        try:
+            raise StorageInternalError("An exception is raised during the commit.") from cause
+        except StorageInternalError as exc:
+            return exc
+
+    assert is_transient(wrapped(OperationalError("SELECT 1", {}, Exception("server closed the connection"))))
+    assert is_transient(OSError(errno.ENOSPC, "No space left on device"))
+    assert is_transient(ConnectionRefusedError())
+    assert not is_transient(wrapped(IntegrityError("INSERT", {}, Exception("duplicate key"))))
+    assert not is_transient(ValueError("bad value"))
+    assert not is_transient(OSError(errno.EACCES, "Permission denied"))
+
+
+@pytest.mark.unit
+def test_a_fault_that_outlasts_the_patience_goes_on() -> None:
+    calls = 0
+
+    def down() -> None:
+        nonlocal calls
+        calls += 1
+        raise ConnectionRefusedError()
+
+    started = time.monotonic()
+    with pytest.raises(ConnectionRefusedError):
+        retry_call(down, "test", patience=1.0)
+    assert calls > 1 and time.monotonic() - started < 5
+
+
+@pytest.mark.unit
+def test_a_disk_full_mid_append_is_cut_back_and_retried_without_a_torn_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "study.journal"
+    storage = open_storage(StorageTarget("journal", str(path)))
+    study = optuna.create_study(study_name="s", storage=storage)
+    real_write = os.write
+    faults = 2
+
+    def write(fd: int, data: bytes) -> int:  # the disk fills half way through a record, twice
+        nonlocal faults
+        if faults and len(data) > 8:
+            faults -= 1
+            real_write(fd, bytes(data)[: len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(journal.os, "write", write)
+    study.add_trial(optuna.trial.create_trial(params={"x": 0.5}, distributions={"x": _DIST}, value=1.0))
+    monkeypatch.undo()
+    assert faults == 0
+    again = optuna.load_study(study_name="s", storage=open_storage(StorageTarget("journal", str(path))))
+    assert [t.params for t in again.trials] == [{"x": 0.5}], "the record is there once, and parses"
+    assert not path.with_name("study.journal.torn").exists(), "nothing was left torn"
+
+
+class Outage:
+    """A TCP forwarder to PostgreSQL that can be cut: live connections closed, new ones dropped."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.down = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.open: list[socket.socket] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.down.is_set():
+                client.close()
+                continue
+            server = socket.create_connection(self.target)
+            with self.lock:
+                self.open += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, a: socket.socket, b: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := a.recv(65536):
+                b.sendall(data)
+        for s in (a, b):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        self.down.set()
+        with self.lock:
+            for s in self.open:
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+            self.open.clear()
+
+    def restore(self) -> None:
+        self.down.clear()
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+
+@pytest.fixture
+def outage() -> Iterator[Outage]:
+    proxy = Outage(("127.0.0.1", 5432))
+    yield proxy
+    proxy.close()
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(240)
+def test_postgresql_away_for_a_while_mid_sweep_does_not_end_it(
+    tmp_path: Path, database: str, outage: Outage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_trial_script(tmp_path)
+    via_proxy = database.replace("127.0.0.1:5432", f"127.0.0.1:{outage.port}")
+    spec = local_config(
+        tmp_path,
+        {
+            "tuning.max_jobs": 6,
+            "backends.local.storage": via_proxy,
+            "training.hyperparameters": {"steps": 8, "sleep": 0.2},
+        },
+    )
+    adapter = LocalAdapter()
+    ref = adapter.submit(spec)
+    try:
+        wait_for(adapter, ref, lambda s: sum(t.status == TrialStatus.COMPLETED for t in s.trials) >= 1, timeout=120)
+        runner = read_runner_pid(SweepPaths(Path(ref.workdir or "")))
+        outage.cut()
+        time.sleep(15)  # a PostgreSQL restart, a failover: the runner keeps its trials and waits
+        outage.restore()
+        state = finish(adapter, ref, timeout=150)
+    finally:
+        outage.restore()
+        adapter.cancel(ref)
+    runner_log = (Path(ref.workdir or "") / "runner.log").read_text()
+    assert state.status == SweepStatus.COMPLETED, runner_log[-3000:]
+    assert sum(t.status == TrialStatus.COMPLETED for t in state.trials) == 6, [(t.id, t.status) for t in state.trials]
+    assert read_runner_pid(SweepPaths(Path(ref.workdir or ""))) == runner, "the runner died and was restarted"
+    assert "retrying for up to" in runner_log and "back after" in runner_log, runner_log[-2000:]
