@@ -113,3 +113,79 @@ def test_deploy_then_a_dataset_event_starts_a_flow_run(prefect_server: PrefectSe
         assert {r.state.type.value for r in runs} <= {"SCHEDULED", "PENDING"}
         # The nightly deployment was not started by the event: its only runs are the scheduler's.
         assert all(r.auto_scheduled for r in asyncio.run(_runs_of(nightly.id)))
+
+
+async def _silent_run_after_one_heartbeat(flow_name: str) -> Any:
+    """A flow run that started, sent one heartbeat, and went silent: its worker was killed with
+    its process group (no hook ran, nothing told Prefect), which leaves it RUNNING."""
+    from prefect.client.orchestration import get_client
+    from prefect.events.clients import get_events_client
+    from prefect.events.schemas.events import Event, Resource
+    from prefect.states import Running
+
+    async with get_client() as client:
+        run = await client.create_flow_run(_named_flow(flow_name), name="silent", state=Running())
+    resource = Resource({"prefect.resource.id": f"prefect.flow-run.{run.id}"})
+    beat = Event(event="prefect.flow-run.heartbeat", resource=resource)
+    async with get_events_client() as events:
+        await events.emit(beat)
+    return run.id
+
+
+def _named_flow(name: str) -> Any:
+    from prefect import flow
+
+    @flow(name=name)
+    def silent() -> None:  # never run: only its name is registered
+        return None
+
+    return silent
+
+
+async def _state_of(run_id: Any) -> Any:
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        return (await client.read_flow_run(run_id)).state
+
+
+def test_the_shipped_automation_marks_a_run_whose_heartbeats_stopped_crashed(prefect_server: PrefectServer) -> None:
+    """deployments/automations.yaml as `prefect automation create --from-file` reads it, with its
+    window cut from 300 s to 10 s (Prefect's least): a run gone silent after a heartbeat ends CRASHED (which frees
+    the nightly deployment's concurrency slot), and the pool's heartbeats come often enough for it."""
+    import yaml
+    from prefect.client.orchestration import get_client
+    from prefect.events.schemas.automations import AutomationCore
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    shipped = yaml.safe_load((REPO / "deployments" / "automations.yaml").read_text())["automations"]
+    (zombies,) = shipped
+    pool_env = yaml.safe_load((REPO / "deployments" / "prefect.yaml").read_text())["definitions"]["work_pools"]
+    beat = int(pool_env["hpo_local"]["job_variables"]["env"]["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"])
+    assert zombies["trigger"]["within"] >= 4 * beat, "a run is declared dead only after several missed heartbeats"
+
+    create = subprocess.run(
+        [str(VENV_BIN / "prefect"), "automation", "create", "--from-file", "deployments/automations.yaml"],
+        cwd=REPO,
+        env=prefect_server.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert create.returncode == 0, create.stdout[-2000:] + create.stderr[-2000:]
+
+    quick = AutomationCore.model_validate({**zombies, "name": "quick", "trigger": {**zombies["trigger"], "within": 10}})
+    with temporary_settings({PREFECT_API_URL: prefect_server.api_url}):
+
+        async def create_quick() -> None:
+            async with get_client() as client:
+                await client.create_automation(quick)
+
+        asyncio.run(create_quick())
+        run_id = asyncio.run(_silent_run_after_one_heartbeat("zombie-check"))
+        deadline = time.monotonic() + 90
+        state = asyncio.run(_state_of(run_id))
+        while state.type.value != "CRASHED" and time.monotonic() < deadline:
+            time.sleep(1)
+            state = asyncio.run(_state_of(run_id))
+        assert state.type.value == "CRASHED", f"still {state.type.value}: the silent run holds its slot"
