@@ -17,13 +17,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mutants", type=int, default=400, help="property-based mutated configs")
     parser.add_argument("--runner-rounds", type=int, default=10, help="sweeps whose runner is killed twice")
     parser.add_argument("--cli-rounds", type=int, default=3)
-    sections = ["configs", "runner", "cli", "worker", "faulty", "tests"]
+    sections = ["configs", "runner", "cli", "worker", "faulty", "night", "tests"]
     parser.add_argument("--only", choices=sections, action="append")
     args = parser.parse_args(argv)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from chaos import corpus, kills
+    from chaos import corpus, kills, night
     from chaos.probe import Tally
 
     rng = random.Random(args.seed)
@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
             tallies.append(kills.worker_kills(base))
         if "cli" in wanted:
             tallies.append(kills.cli_kills(base, args.cli_rounds, rng))
+        if "night" in wanted:
+            tallies.append(night.night_faults(base))
         if "tests" in wanted:
             tallies.append(kills.test_run_kills(base))
         for tally in tallies:
@@ -51,8 +53,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"      FAIL {bad}")
     every = [bad.lower() for t in tallies for bad in t.bad]
     kinds = {
-        "lost": ("lost", "missing from mlflow", "of 8 trials", "of 4 trials"),
-        "duplicates": ("twice",),
+        "lost": ("lost", "missing from mlflow", "of 8 trials", "of 4 trials", "of 6 trials"),
+        "paid twice": ("paid twice", "new generation paid", "beyond the budget"),
+        "duplicates": ("recorded twice", "completed twice"),
+        "stuck runs": ("stuck running",),
         "orphans": ("orphans", "left running", "servers left"),
         "leaks": ("canary", "cnry-"),
         "hangs": ("hang",),

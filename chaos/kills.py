@@ -48,6 +48,9 @@ if m in ("hang", "stubborn"):
 if m == "bigline":
     print("x" * 40000 + f" postgresql://u:{os.environ.get('LOG_DB_PASSWORD', '')}@db/x")
 print(f"connecting to postgresql://u:{os.environ.get('LOG_DB_PASSWORD', '')}@db/x", file=sys.stderr)
+# A trial that echoes its secrets bare (a debug print, a library's banner): they are in its raw
+# output.log, and must be masked in every copy hpo-flow uploads.
+print("password", os.environ.get("DB_PASSWORD", ""), "key", os.environ.get("WANDB_KEY", ""))
 score = 1 - (a.x - 0.3) ** 2
 for step in range(1, a.steps + 1):
     print(f"accuracy: {'nan' if m == 'nan' else score * step / a.steps:.6f}", flush=True)
@@ -134,8 +137,11 @@ def _write(root: Path, data: dict[str, Any]) -> Path:
 
 def _secret_store(path: Path) -> bool:
     """Where the secrets are meant to be: the user's own config (and its write-back backup), the
-    runner's copy of it (0600), and each trial's raw output as the script printed it."""
-    return path.name in ("config.yaml", "config.yaml.bak", "spec.json", "spec.json.tmp", "output.log")
+    runner's copy of it (0600), and each trial's raw output as the script printed it, in the sweep
+    directory. A copy of that output uploaded to MLflow (also named output.log) is not one."""
+    if path.name in ("output.log", "output.log.1"):
+        return ".hpo" in path.parts
+    return path.name in ("config.yaml", "config.yaml.bak", "spec.json", "spec.json.tmp")
 
 
 def _study_trials(spec: Any, paths: Any) -> list[Any]:
@@ -308,11 +314,29 @@ def _check_mlflow(root: Path, tally: Tally, label: str) -> None:
     completed = {f"trial-{t.number:04d}" for t in trials if t.state.name == "COMPLETE"}
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("chaos")
-    runs = client.search_runs([experiment.experiment_id], "tags.`hpo.run_kind` = 'trial'") if experiment else []
+    every = client.search_runs([experiment.experiment_id], "", max_results=5000) if experiment else []
+    runs = [r for r in every if r.data.tags.get("hpo.run_kind") == "trial"]
     recorded = {r.data.tags.get("hpo.trial_id") for r in runs if r.info.status == "FINISHED"}
     missing = completed - recorded
     if missing or not completed:
         tally.fail(f"{label}: completed trials missing from MLflow: {sorted(missing) or 'no trial completed'}")
+    seen: dict[tuple[str | None, str | None], int] = {}
+    for run in runs:
+        key = (run.data.tags.get("hpo.sweep_name"), run.data.tags.get("hpo.trial_id"))
+        seen[key] = seen.get(key, 0) + 1
+    twice = sorted(f"{sweep}/{trial}" for (sweep, trial), n in seen.items() if n > 1)
+    if twice:
+        tally.fail(f"{label}: trials recorded twice in MLflow (duplicate child runs): {twice}")
+    parents: dict[str | None, int] = {}
+    for run in every:
+        if run.data.tags.get("hpo.run_kind") == "sweep":
+            parents[run.data.tags.get("hpo.sweep_name")] = parents.get(run.data.tags.get("hpo.sweep_name"), 0) + 1
+    if any(n > 1 for n in parents.values()):
+        tally.fail(f"{label}: a sweep recorded twice in MLflow (two parent runs): {parents}")
+    stuck = [r.data.tags.get("hpo.trial_id") or r.info.run_name for r in every if r.info.status == "RUNNING"]
+    if stuck:
+        tally.fail(f"{label}: MLflow runs stuck RUNNING after the run ended: {stuck}")
+    tally.figures["mlflow_runs"] = tally.figures.get("mlflow_runs", 0) + len(runs)
 
 
 def worker_kills(base: Path) -> Tally:

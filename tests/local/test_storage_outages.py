@@ -177,3 +177,70 @@ def test_postgresql_away_for_a_while_mid_sweep_does_not_end_it(
     assert sum(t.status == TrialStatus.COMPLETED for t in state.trials) == 6, [(t.id, t.status) for t in state.trials]
     assert read_runner_pid(SweepPaths(Path(ref.workdir or ""))) == runner, "the runner died and was restarted"
     assert "retrying for up to" in runner_log and "back after" in runner_log, runner_log[-2000:]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 16 MiB file system of the test's own (tmpfs), to fill; skipped where mounting is not allowed."""
+    import shutil
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if shutil.which("mount") is None or os.geteuid() != 0:
+        pytest.skip("mounting a small file system needs root")
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode(errors='replace').strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(240)
+def test_a_disk_full_for_a_while_mid_sweep_does_not_end_it(
+    tmp_path: Path, small_disk: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_trial_script(tmp_path)
+    spec = local_config(
+        tmp_path,
+        {
+            "tuning.max_jobs": 6,
+            "backends.local.workdir": str(small_disk / "work"),
+            "training.hyperparameters": {"steps": 8, "sleep": 0.2},
+        },
+    )
+    adapter = LocalAdapter()
+    ref = adapter.submit(spec)
+    filler = small_disk / "filler"
+    try:
+        wait_for(adapter, ref, lambda s: sum(t.status == TrialStatus.COMPLETED for t in s.trials) >= 1, timeout=120)
+        runner = read_runner_pid(SweepPaths(Path(ref.workdir or "")))
+        with filler.open("wb") as f, contextlib.suppress(OSError):  # every block the file system has
+            while True:
+                f.write(b"\0" * 65536)
+        time.sleep(8)  # the journal cannot grow, the trials' output cannot be kept
+        filler.unlink()
+        state = finish(adapter, ref, timeout=150)
+    finally:
+        filler.unlink(missing_ok=True)
+        adapter.cancel(ref)
+    runner_log = (Path(ref.workdir or "") / "runner.log").read_text()
+    assert state.status == SweepStatus.COMPLETED, runner_log[-3000:]
+    # The budget is spent, no more: a trial whose own writes met the full disk failed by its own
+    # doing and counts (as a failed training job does on SageMaker); none was lost or run twice.
+    shown = [(t.id, t.status, t.failure_reason) for t in state.trials]
+    assert len(state.trials) == 6 and sum(t.status == TrialStatus.COMPLETED for t in state.trials) >= 2, shown
+    assert all(
+        t.status == TrialStatus.COMPLETED or "No space left on device" in (t.failure_reason or "") for t in state.trials
+    ), shown
+    assert read_runner_pid(SweepPaths(Path(ref.workdir or ""))) == runner, "the runner died and was restarted"
+    assert "No space left on device" in runner_log and "back after" in runner_log, runner_log[-2000:]
+    reread = optuna.load_study(
+        study_name=spec.sweep_name(),
+        storage=open_storage(StorageTarget("journal", str(Path(ref.workdir or "") / "study.journal"))),
+    )
+    assert len(reread.trials) == len(state.trials), "the journal reads back whole"

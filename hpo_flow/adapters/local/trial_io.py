@@ -7,6 +7,8 @@ the metric values it finds back to the loop, which reports and prunes.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
 import selectors
@@ -23,6 +25,8 @@ from hpo_flow.adapters.local.process import kill_leftovers, launch, signal_group
 from hpo_flow.adapters.local.slots import Slot
 from hpo_flow.adapters.local.state import SweepPaths, trial_id
 from hpo_flow.adapters.spec import HpoConfig
+
+_log = logging.getLogger("hpo_flow.local")
 
 _LINE_SPLIT = re.compile(rb"\r\n|\r|\n")
 _READ_CHUNK = 65536
@@ -55,6 +59,7 @@ class RunningTrial:
     live_dirty: bool = False
     log_cap: int = 64 * 2**20  # bytes of output kept on disk: output.log and output.log.1 together
     log_bytes: int = 0  # in the current output.log
+    log_dropped: int = 0  # bytes of output a full disk kept out of output.log
 
     @property
     def number(self) -> int:
@@ -99,7 +104,17 @@ class RunningTrial:
             os.replace(path, path.with_name(path.name + LOG_BACKUP_SUFFIX))
             self.log = open(path, "ab", buffering=0)  # noqa: SIM115 - closed when the trial ends
             self.log_bytes = 0
-        self.log.write(data)
+        try:
+            self.log.write(data)
+        except OSError as exc:
+            # A full disk must not stop the sweep over a log: the lines are still read for metrics
+            # as they pass, only their copy on disk is lost (said once, in runner.log and here).
+            if not self.log_dropped:
+                _log.warning("%s: output.log not written (%s); its metrics are still read", trial_id(self.number), exc)
+                with contextlib.suppress(OSError):
+                    self.log.write(f"\n[hpo-flow: output lost here: {exc.strerror}]\n".encode())
+            self.log_dropped += len(data)
+            return
         self.log_bytes += len(data)
 
     def stop_everything(self) -> None:

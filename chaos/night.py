@@ -1,0 +1,193 @@
+"""The faults of a real night, through `hpo-flow run` as a user runs it (not below the flow):
+the runner OOM-killed while the run lives, a journal torn after a crash, two triggers at once,
+and regexes that backtrack without end. Each case fails when the fault wins: a sweep closed or
+paid for again (a second generation, a configuration completed twice), a trial lost or recorded
+twice, a run left RUNNING, a process left behind, a canary in what hpo-flow uploaded, a traceback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from chaos.kills import _check_mlflow, _cli, _secret_store, _write, config, tagged_scope
+from chaos.probe import HANG_S, Tally, grep_tree, wait_untagged
+
+MAX_JOBS = 6
+
+
+def night_faults(base: Path) -> Tally:
+    tally = Tally("night faults (via hpo-flow run)")
+    for name, case in (
+        ("runner OOM-killed", _runner_killed),
+        ("torn journal", _torn_journal),
+        ("two triggers", _two_triggers),
+    ):
+        root = base / name.replace(" ", "-")
+        root.mkdir()
+        started = time.perf_counter()
+        with tagged_scope() as tag:
+            _write(root, config(root, max_jobs=MAX_JOBS, max_parallel_jobs=2, random_seed=11))
+            try:
+                case(root, tally, name)
+            except Exception as exc:  # a case that cannot even be staged is a failure, said in one line
+                tally.fail(f"{name}: {type(exc).__name__}: {exc}")
+            _sweep_checks(root, tally, name)
+            left = wait_untagged(tag, 20)
+            if left:
+                tally.fail(f"{name}: orphans {left}")
+        for hit in grep_tree(root, _secret_store):
+            tally.fail(f"{name}: canary {hit}")
+        tally.cases += 1
+        tally.figures[name] = {**tally.figures.get(name, {}), "seconds": round(time.perf_counter() - started)}
+    _regex_hangs(base, tally)
+    return tally
+
+
+def _finish(proc: subprocess.Popen[bytes], tally: Tally, label: str, timeout: float = 400) -> int | None:
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        tally.fail(f"{label}: hpo-flow run hang (no end in {timeout:.0f} s)")
+        return None
+
+
+def _sweep_dirs(root: Path) -> list[Path]:
+    return sorted(p.parent for p in (root / ".hpo").glob("*/spec.json"))
+
+
+def _wait_for_completed(root: Path, count: int, timeout: float = 120) -> Path | None:
+    from chaos.kills import _sweep_trials
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        here = os.getcwd()
+        os.chdir(root)
+        try:
+            done = sum(t.state.name == "COMPLETE" for t in _sweep_trials(root))
+        except Exception:  # the study is being created: look again
+            done = 0
+        finally:
+            os.chdir(here)
+        dirs = _sweep_dirs(root)
+        if done >= count and dirs:
+            return dirs[0]
+        time.sleep(0.3)
+    return None
+
+
+def _kill_runner(sweep: Path) -> int | None:
+    from hpo_flow.adapters.local.state import SweepPaths, read_runner_pid
+
+    pid = read_runner_pid(SweepPaths(sweep))
+    if pid is not None:
+        os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+def _runner_killed(root: Path, tally: Tally, label: str) -> None:
+    """The OOM killer takes the runner mid-sweep; `hpo-flow run` lives and must resume it."""
+    log = root / "cli.log"
+    proc = _cli(root, log)
+    sweep = _wait_for_completed(root, 2)
+    if sweep is None or _kill_runner(sweep) is None:
+        tally.fail(f"{label}: the sweep never got two trials done to interrupt")
+    code = _finish(proc, tally, label)
+    text = log.read_text(errors="replace")
+    tally.figures[label] = {"exit": code, "resumed": "resuming it" in text}
+    if code != 0:
+        tally.fail(f"{label}: hpo-flow run exit {code} after its runner was killed: {text[-300:]}")
+
+
+def _torn_journal(root: Path, tally: Tally, label: str) -> None:
+    """A crash of everything (the run and its runner), then the journal's last 40 bytes lost, as
+    a power cut inside the fsync window leaves it; the next night's run must resume the sweep."""
+    log = root / "cli.log"
+    first = _cli(root, log)
+    sweep = _wait_for_completed(root, 2)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    if sweep is None or _kill_runner(sweep) is None:
+        tally.fail(f"{label}: the sweep never got two trials done to tear")
+        return
+    time.sleep(1)  # the runner's trials die with it (death signal)
+    journal = sweep / "study.journal"
+    data = journal.read_bytes()
+    journal.write_bytes(data[:-40])
+    code = _finish(_cli(root, log), tally, label)
+    text = log.read_text(errors="replace")
+    kept = (sweep / "study.journal.torn").exists()
+    tally.figures[label] = {"exit": code, "torn_bytes_kept": kept}
+    if code != 0:
+        tally.fail(f"{label}: the run after the tear exit {code}: {text[-300:]}")
+    if not kept:
+        tally.fail(f"{label}: the torn record was not kept aside (study.journal.torn)")
+
+
+def _two_triggers(root: Path, tally: Tally, label: str) -> None:
+    """Two `hpo-flow run` of one config fired together (a schedule and an event): one sweep,
+    each trial recorded once."""
+    logs = [root / "cli-a.log", root / "cli-b.log"]
+    procs = [_cli(root, log) for log in logs]
+    codes = [_finish(proc, tally, label) for proc in procs]
+    tally.figures[label] = {"exits": codes}
+    for code, log in zip(codes, logs, strict=True):
+        if code != 0:
+            tally.fail(f"{label}: a run exit {code}: {log.read_text(errors='replace')[-300:]}")
+
+
+def _sweep_checks(root: Path, tally: Tally, label: str) -> None:
+    """One sweep (never a second generation paid for), max_jobs trials that count, no configuration
+    completed twice, every trial once in MLflow and none RUNNING, no traceback printed."""
+    from chaos.kills import _sweep_trials
+
+    dirs = _sweep_dirs(root)
+    if len(dirs) != 1:
+        tally.fail(f"{label}: {len(dirs)} sweeps for one intent (a new generation paid for): {[d.name for d in dirs]}")
+    here = os.getcwd()
+    os.chdir(root)
+    try:
+        trials = _sweep_trials(root)
+    finally:
+        os.chdir(here)
+    completed = [tuple(sorted(t.params.items())) for t in trials if t.state.name == "COMPLETE"]
+    figures: dict[str, Any] = tally.figures.setdefault(label, {})
+    figures.update(completed=len(completed), trials=len(trials))
+    if len(completed) != MAX_JOBS:
+        tally.fail(f"{label}: {len(completed)} of {MAX_JOBS} trials completed (lost, or paid beyond the budget)")
+    if len(completed) != len(set(completed)):
+        tally.fail(f"{label}: a configuration completed twice (paid twice)")
+    _check_mlflow(root, tally, label)
+    for log in root.glob("cli*.log"):
+        if "Traceback" in log.read_text(errors="replace"):
+            tally.fail(f"{label}: a traceback in {log.name}")
+
+
+def _regex_hangs(base: Path, tally: Tally) -> None:
+    """`hpo-flow validate` on metric regexes that backtrack without end returns, with no traceback."""
+    import yaml
+
+    for regex in (r"^(([0-9a-z.: ]+)+)+$X", r"^((.|..)+)\1+$"):
+        root = base / f"regex-{len(regex)}"
+        root.mkdir()
+        data = config(root)
+        data["training"]["metric_definitions"] = [{"Name": "accuracy", "Regex": regex}]
+        (root / "config.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+        command = [str(Path(sys.executable).with_name("hpo-flow")), "validate", "config.yaml"]
+        started = time.perf_counter()
+        try:
+            done = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=HANG_S * 3)
+        except subprocess.TimeoutExpired:
+            tally.fail(f"regex {regex!r}: validate hang")
+            continue
+        finally:
+            tally.cases += 1
+        tally.figures.setdefault("regex_validate_s", []).append(round(time.perf_counter() - started, 2))
+        if "Traceback" in done.stderr or done.returncode not in (0, 2):
+            tally.fail(f"regex {regex!r}: validate exit {done.returncode}: {done.stderr[-300:]}")
