@@ -164,6 +164,16 @@ def _sweep_trials(root: Path) -> list[Any]:
     return trials
 
 
+def trials_in(root: Path) -> list[Any]:
+    """`_sweep_trials`, read from `root` as the runs there see it (relative paths and all)."""
+    here = os.getcwd()
+    os.chdir(root)
+    try:
+        return _sweep_trials(root)
+    finally:
+        os.chdir(here)
+
+
 def _lost_and_duplicates(before: dict[int, float], trials: list[Any], tally: Tally, label: str) -> None:
     from optuna.trial import TrialState
 
@@ -305,12 +315,7 @@ def _check_mlflow(root: Path, tally: Tally, label: str) -> None:
     """Every completed trial of the sweep is a finished child run in MLflow."""
     from mlflow import MlflowClient
 
-    here = os.getcwd()
-    os.chdir(root)
-    try:
-        trials = _sweep_trials(root)
-    finally:
-        os.chdir(here)
+    trials = trials_in(root)
     completed = {f"trial-{t.number:04d}" for t in trials if t.state.name == "COMPLETE"}
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("chaos")

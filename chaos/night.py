@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chaos.kills import _check_mlflow, _cli, _secret_store, _write, config, tagged_scope
+from chaos.kills import _check_mlflow, _cli, _secret_store, _write, config, tagged_scope, trials_in
 from chaos.probe import HANG_S, Tally, grep_tree, wait_untagged
 
 MAX_JOBS = 6
@@ -63,18 +63,12 @@ def _sweep_dirs(root: Path) -> list[Path]:
 
 
 def _wait_for_completed(root: Path, count: int, timeout: float = 120) -> Path | None:
-    from chaos.kills import _sweep_trials
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        here = os.getcwd()
-        os.chdir(root)
         try:
-            done = sum(t.state.name == "COMPLETE" for t in _sweep_trials(root))
+            done = sum(t.state.name == "COMPLETE" for t in trials_in(root))
         except Exception:  # the study is being created: look again
             done = 0
-        finally:
-            os.chdir(here)
         dirs = _sweep_dirs(root)
         if done >= count and dirs:
             return dirs[0]
@@ -145,17 +139,10 @@ def _two_triggers(root: Path, tally: Tally, label: str) -> None:
 def _sweep_checks(root: Path, tally: Tally, label: str) -> None:
     """One sweep (never a second generation paid for), max_jobs trials that count, no configuration
     completed twice, every trial once in MLflow and none RUNNING, no traceback printed."""
-    from chaos.kills import _sweep_trials
-
     dirs = _sweep_dirs(root)
     if len(dirs) != 1:
         tally.fail(f"{label}: {len(dirs)} sweeps for one intent (a new generation paid for): {[d.name for d in dirs]}")
-    here = os.getcwd()
-    os.chdir(root)
-    try:
-        trials = _sweep_trials(root)
-    finally:
-        os.chdir(here)
+    trials = trials_in(root)
     completed = [tuple(sorted(t.params.items())) for t in trials if t.state.name == "COMPLETE"]
     figures: dict[str, Any] = tally.figures.setdefault(label, {})
     figures.update(completed=len(completed), trials=len(trials))

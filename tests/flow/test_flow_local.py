@@ -136,6 +136,15 @@ def _wait_for_a_running_trial(adapter: Any, lines: list[str], proc: Any, timeout
     raise AssertionError("no trial started:\n" + "".join(lines)[-3000:])
 
 
+def _stop_everything(proc: Any, lines: list[str], adapter: Any) -> None:
+    """The test's `hpo-flow run`, if still alive, and every sweep it submitted."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    for left in (m for line in lines if (m := _SUBMITTED.search(line))):
+        adapter.cancel(SweepRef(backend="local", name=left["name"], workdir=left["workdir"]))
+
+
 _TEMPORARY_SERVER = re.compile(r"Starting a temporary Prefect server on (?P<url>http://\S+/api)")
 _SUBMITTED = re.compile(r"sweep (?P<name>\S+) on local \(new, or re-attached if it existed\) (?P<workdir>/\S+)")
 
@@ -173,11 +182,7 @@ def test_hpo_flow_run_killed_with_sigkill_then_run_again_finishes_the_same_sweep
         assert len(parents) == 1 and parents[0].data.tags["hpo.sweep_name"] == ref.name
         assert len(runs) == 1 + config.tuning.max_jobs
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-        for left in (m for line in lines if (m := _SUBMITTED.search(line))):
-            adapter.cancel(SweepRef(backend="local", name=left["name"], workdir=left["workdir"]))
+        _stop_everything(proc, lines, adapter)
 
 
 def test_the_runner_killed_while_hpo_flow_run_lives_is_resumed_in_the_same_run(
@@ -214,11 +219,7 @@ def test_the_runner_killed_while_hpo_flow_run_lives_is_resumed_in_the_same_run(
         assert len(runs) == 1 + len(state.trials)
         assert [r.info.run_id for r in runs if r.info.status == "RUNNING"] == []
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-        for left in (m for line in lines if (m := _SUBMITTED.search(line))):
-            adapter.cancel(SweepRef(backend="local", name=left["name"], workdir=left["workdir"]))
+        _stop_everything(proc, lines, adapter)
 
 
 def test_the_nightly_deployment_run_twice_tunes_twice(
