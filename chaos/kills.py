@@ -151,25 +151,25 @@ def _study_trials(spec: Any, paths: Any) -> list[Any]:
     return [] if study is None else study.get_trials(deepcopy=False)
 
 
-def _sweep_trials(root: Path) -> list[Any]:
-    """Trials of every sweep under root's work dir, each read with the spec its runner was given
-    (the name carries the generation, which the config alone does not)."""
+def _sweep_trials(root: Path, workdir: Path | None = None) -> list[Any]:
+    """Trials of every sweep under root's work dir (or `workdir`), each read with the spec its runner
+    was given (the name carries the generation, which the config alone does not)."""
     from hpo_flow.adapters.local.state import SweepPaths, read_spec
 
     trials: list[Any] = []
-    for spec_file in sorted((root / ".hpo").glob("*/spec.json")):
+    for spec_file in sorted((workdir or root / ".hpo").glob("*/spec.json")):
         paths = SweepPaths(spec_file.parent)
         spec, _ = read_spec(paths)
         trials += _study_trials(spec, paths)
     return trials
 
 
-def trials_in(root: Path) -> list[Any]:
+def trials_in(root: Path, workdir: Path | None = None) -> list[Any]:
     """`_sweep_trials`, read from `root` as the runs there see it (relative paths and all)."""
     here = os.getcwd()
     os.chdir(root)
     try:
-        return _sweep_trials(root)
+        return _sweep_trials(root, workdir)
     finally:
         os.chdir(here)
 

@@ -26,6 +26,10 @@ def night_faults(base: Path) -> Tally:
         ("runner OOM-killed", _runner_killed),
         ("torn journal", _torn_journal),
         ("two triggers", _two_triggers),
+        ("postgresql away 20 s", _database_away),
+        ("disk full 8 s", _disk_full),
+        ("config edited mid-sweep", _config_edited),
+        ("config read-only", _config_read_only),
     ):
         root = base / name.replace(" ", "-")
         root.mkdir()
@@ -58,18 +62,18 @@ def _finish(proc: subprocess.Popen[bytes], tally: Tally, label: str, timeout: fl
         return None
 
 
-def _sweep_dirs(root: Path) -> list[Path]:
-    return sorted(p.parent for p in (root / ".hpo").glob("*/spec.json"))
+def _sweep_dirs(root: Path, workdir: Path | None = None) -> list[Path]:
+    return sorted(p.parent for p in (workdir or root / ".hpo").glob("*/spec.json"))
 
 
-def _wait_for_completed(root: Path, count: int, timeout: float = 120) -> Path | None:
+def _wait_for_completed(root: Path, count: int, timeout: float = 120, workdir: Path | None = None) -> Path | None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            done = sum(t.state.name == "COMPLETE" for t in trials_in(root))
+            done = sum(t.state.name == "COMPLETE" for t in trials_in(root, workdir))
         except Exception:  # the study is being created: look again
             done = 0
-        dirs = _sweep_dirs(root)
+        dirs = _sweep_dirs(root, workdir)
         if done >= count and dirs:
             return dirs[0]
         time.sleep(0.3)
@@ -134,6 +138,109 @@ def _two_triggers(root: Path, tally: Tally, label: str) -> None:
     for code, log in zip(codes, logs, strict=True):
         if code != 0:
             tally.fail(f"{label}: a run exit {code}: {log.read_text(errors='replace')[-300:]}")
+
+
+def _database_away(root: Path, tally: Tally, label: str) -> None:
+    """The study's PostgreSQL unreachable for 20 s mid-sweep (a restart, a failover): the sweep
+    waits it out and the run ends well."""
+    import yaml
+
+    from chaos.kills import database
+    from tests.outages import Outage
+
+    with database() as url:
+        if url is None:
+            tally.figures[label] = {"skipped": "no PostgreSQL at 127.0.0.1:5432"}
+            return
+        proxy = Outage(("127.0.0.1", 5432))
+        try:
+            data = yaml.safe_load((root / "config.yaml").read_text())
+            data["backends"]["local"]["storage"] = url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+            _write(root, data)
+            log = root / "cli.log"
+            proc = _cli(root, log)
+            if _wait_for_completed(root, 1) is None:
+                tally.fail(f"{label}: no trial completed before the outage")
+            proxy.cut()
+            time.sleep(20)
+            proxy.restore()
+            code = _finish(proc, tally, label)
+        finally:
+            proxy.close()
+    text = log.read_text(errors="replace")
+    tally.figures[label] = {"exit": code}
+    if code != 0:
+        tally.fail(f"{label}: hpo-flow run exit {code} after the database came back: {text[-300:]}")
+
+
+def _disk_full(root: Path, tally: Tally, label: str) -> None:
+    """The sweep directory's file system full for 8 s mid-sweep."""
+    import contextlib
+    import shutil
+
+    import yaml
+
+    disk = root / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        tally.figures[label] = {"skipped": "cannot mount a small file system here"}
+        _finish(_cli(root, root / "cli.log"), tally, label)  # one plain run, for the shared checks
+        return
+    log = root / "cli.log"
+    try:
+        data = yaml.safe_load((root / "config.yaml").read_text())
+        data["backends"]["local"]["workdir"] = str(disk / "work")
+        _write(root, data)
+        proc = _cli(root, log)
+        if _wait_for_completed(root, 1, workdir=disk / "work") is None:
+            tally.fail(f"{label}: no trial completed before the disk filled")
+        filler = disk / "filler"
+        with filler.open("wb") as f, contextlib.suppress(OSError):
+            while True:
+                f.write(b"\0" * 65536)
+        time.sleep(8)
+        filler.unlink()
+        code = _finish(proc, tally, label)
+        shutil.copytree(disk / "work", root / ".hpo")  # where the shared checks read the sweep
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+    tally.figures[label] = {"exit": code}
+    if code != 0:
+        tail = log.read_text(errors="replace")[-300:]
+        tally.fail(f"{label}: hpo-flow run exit {code} after the disk was freed: {tail}")
+
+
+def _config_edited(root: Path, tally: Tally, label: str) -> None:
+    """The user sets a tuned value by hand while the sweep runs: write-back keeps it, and says so."""
+    log = root / "cli.log"
+    proc = _cli(root, log)
+    if _wait_for_completed(root, 1) is None:
+        tally.fail(f"{label}: no trial completed before the edit")
+    path = root / "config.yaml"
+    path.write_text(path.read_text().replace("    mode: ok\n", "    mode: ok\n    x: 0.4321\n", 1))
+    code = _finish(proc, tally, label)
+    text = log.read_text(errors="replace")
+    kept = "x: 0.4321" in path.read_text()
+    tally.figures[label] = {"exit": code, "user_value_kept": kept}
+    if code != 0 or not kept or "kept your value of x" not in text:
+        tally.fail(f"{label}: the user's edit was overwritten or not said (exit {code}): {text[-300:]}")
+
+
+def _config_read_only(root: Path, tally: Tally, label: str) -> None:
+    """A read-only config.yaml is not rewritten; the run says so."""
+    path = root / "config.yaml"
+    before = path.read_bytes()
+    path.chmod(0o444)
+    try:
+        code = _finish(_cli(root, root / "cli.log"), tally, label)
+    finally:
+        path.chmod(0o644)
+    text = (root / "cli.log").read_text(errors="replace")
+    untouched = path.read_bytes() == before
+    tally.figures[label] = {"exit": code, "untouched": untouched}
+    if code != 0 or not untouched or "read-only" not in text:
+        tally.fail(f"{label}: a read-only config was rewritten or the run did not say (exit {code}): {text[-300:]}")
 
 
 def _sweep_checks(root: Path, tally: Tally, label: str) -> None:

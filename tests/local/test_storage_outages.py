@@ -6,8 +6,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ from hpo_flow.adapters.local.state import SweepPaths, read_runner_pid
 from hpo_flow.adapters.local.storage import StorageTarget, open_storage
 from hpo_flow.adapters.port import SweepStatus, TrialStatus
 from tests.local.sweep_helpers import finish, local_config, wait_for, write_trial_script
+from tests.outages import Outage
 
 _DIST = optuna.distributions.FloatDistribution(0.0, 1.0)
 
@@ -86,57 +85,6 @@ def test_a_disk_full_mid_append_is_cut_back_and_retried_without_a_torn_record(
     assert not path.with_name("study.journal.torn").exists(), "nothing was left torn"
 
 
-class Outage:
-    """A TCP forwarder to PostgreSQL that can be cut: live connections closed, new ones dropped."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.down = threading.Event()
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.open: list[socket.socket] = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            if self.down.is_set():
-                client.close()
-                continue
-            server = socket.create_connection(self.target)
-            with self.lock:
-                self.open += [client, server]
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    def _pipe(self, a: socket.socket, b: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := a.recv(65536):
-                b.sendall(data)
-        for s in (a, b):
-            with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-
-    def cut(self) -> None:
-        self.down.set()
-        with self.lock:
-            for s in self.open:
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
-            self.open.clear()
-
-    def restore(self) -> None:
-        self.down.clear()
-
-    def close(self) -> None:
-        self.cut()
-        self.listener.close()
-
-
 @pytest.fixture
 def outage() -> Iterator[Outage]:
     proxy = Outage(("127.0.0.1", 5432))
@@ -165,9 +113,11 @@ def test_postgresql_away_for_a_while_mid_sweep_does_not_end_it(
     try:
         wait_for(adapter, ref, lambda s: sum(t.status == TrialStatus.COMPLETED for t in s.trials) >= 1, timeout=120)
         runner = read_runner_pid(SweepPaths(Path(ref.workdir or "")))
-        outage.cut()
-        time.sleep(15)  # a PostgreSQL restart, a failover: the runner keeps its trials and waits
-        outage.restore()
+        for seconds in (3, 3, 12):  # blips, then a PostgreSQL restart: each cut lands on another call
+            outage.cut()
+            time.sleep(seconds)  # the runner keeps its trials and waits
+            outage.restore()
+            time.sleep(1.5)
         state = finish(adapter, ref, timeout=150)
     finally:
         outage.restore()

@@ -29,6 +29,9 @@ OUTAGE_S = float(os.environ.get("HPO_FLOW_STORAGE_OUTAGE_S") or 120)
 _FIRST_PAUSE_S, _MAX_PAUSE_S = 0.2, 5.0
 _TRANSIENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.ESTALE, errno.EAGAIN, errno.EINTR}
 
+# Private storage methods hpo-flow calls itself (hpo_flow.adapters.local.optuna_access): retried too.
+_PRIVATE_CALLS = frozenset({"_get_stale_trial_ids"})
+
 T = TypeVar("T")
 _inside = threading.local()  # a retried call that makes storage calls of its own retries once, outside
 
@@ -117,7 +120,7 @@ def with_retries(storage: T) -> T:
     methods = {
         name: _retrying(getattr(base, name), name)
         for name in dir(base)
-        if not name.startswith("_") and callable(getattr(base, name, None))
+        if (not name.startswith("_") or name in _PRIVATE_CALLS) and callable(getattr(base, name, None))
     }
     retrying = type(f"Retrying{base.__name__}", (base,), {**methods, "_hpo_retrying": True})
     storage.__class__ = retrying  # same state, same isinstance answers: Optuna sees its own storage

@@ -142,6 +142,7 @@ def open_study(
         pruner=pruner,
         load_if_exists=True,
     )
+    _retrying_study(study)
     if study.direction.name.lower() != direction(spec):
         raise BackendError(
             f"the study {spec.sweep_name()!r} in the storage optimizes in the other direction; "
@@ -158,7 +159,16 @@ def find_study(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study 
         storage.get_study_id_from_name(name)
     except KeyError:
         return None
-    return optuna.load_study(study_name=name, storage=storage)
+    return _retrying_study(optuna.load_study(study_name=name, storage=storage))
+
+
+def _retrying_study(study: optuna.Study) -> optuna.Study:
+    # Optuna puts a cache in front of a database storage: its calls reach the database through the
+    # storage's private methods, so the retries go on the layer the study calls, too.
+    from hpo_flow.adapters.local.optuna_access import storage_of
+
+    with_retries(storage_of(study))
+    return study
 
 
 def sync_storage(storage: Any) -> None:
