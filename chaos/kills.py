@@ -241,7 +241,9 @@ def runner_kills(base: Path, rounds: int, rng: random.Random) -> Tally:
 
 def _cli(root: Path, log: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
-    env.update(PREFECT_HOME=str(root / "prefect-home"), MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="1")
+    # PREFECT_HOME beside the code, not in it, as a user's ~/.prefect is.
+    home = root.parent / f"{root.name}-prefect-home"
+    env.update(PREFECT_HOME=str(home), MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="1")
     with log.open("ab") as out:
         return subprocess.Popen(
             [str(Path(sys.executable).with_name("hpo-flow")), "run", "config.yaml"],

@@ -36,11 +36,13 @@ def night_faults(base: Path) -> Tally:
         started = time.perf_counter()
         with tagged_scope() as tag:
             _write(root, config(root, max_jobs=MAX_JOBS, max_parallel_jobs=2, random_seed=11))
+            checked = False
             try:
-                case(root, tally, name)
+                checked = bool(case(root, tally, name))
             except Exception as exc:  # a case that cannot even be staged is a failure, said in one line
                 tally.fail(f"{name}: {type(exc).__name__}: {exc}")
-            _sweep_checks(root, tally, name)
+            if not checked:
+                _sweep_checks(root, tally, name)
             left = wait_untagged(tag, 20)
             if left:
                 tally.fail(f"{name}: orphans {left}")
@@ -140,7 +142,7 @@ def _two_triggers(root: Path, tally: Tally, label: str) -> None:
             tally.fail(f"{label}: a run exit {code}: {log.read_text(errors='replace')[-300:]}")
 
 
-def _database_away(root: Path, tally: Tally, label: str) -> None:
+def _database_away(root: Path, tally: Tally, label: str) -> bool:
     """The study's PostgreSQL unreachable for 20 s mid-sweep (a restart, a failover): the sweep
     waits it out and the run ends well."""
     import yaml
@@ -151,7 +153,8 @@ def _database_away(root: Path, tally: Tally, label: str) -> None:
     with database() as url:
         if url is None:
             tally.figures[label] = {"skipped": "no PostgreSQL at 127.0.0.1:5432"}
-            return
+            _finish(_cli(root, root / "cli.log"), tally, label)  # one plain run, for the shared checks
+            return False
         proxy = Outage(("127.0.0.1", 5432))
         try:
             data = yaml.safe_load((root / "config.yaml").read_text())
@@ -165,12 +168,14 @@ def _database_away(root: Path, tally: Tally, label: str) -> None:
             time.sleep(20)
             proxy.restore()
             code = _finish(proc, tally, label)
+            text = log.read_text(errors="replace")
+            tally.figures[label] = {"exit": code}
+            if code != 0:
+                tally.fail(f"{label}: hpo-flow run exit {code} after the database came back: {text[-300:]}")
+            _sweep_checks(root, tally, label)  # while the study's database is still there
         finally:
             proxy.close()
-    text = log.read_text(errors="replace")
-    tally.figures[label] = {"exit": code}
-    if code != 0:
-        tally.fail(f"{label}: hpo-flow run exit {code} after the database came back: {text[-300:]}")
+    return True
 
 
 def _disk_full(root: Path, tally: Tally, label: str) -> None:
@@ -246,15 +251,26 @@ def _config_read_only(root: Path, tally: Tally, label: str) -> None:
 def _sweep_checks(root: Path, tally: Tally, label: str) -> None:
     """One sweep (never a second generation paid for), max_jobs trials that count, no configuration
     completed twice, every trial once in MLflow and none RUNNING, no traceback printed."""
+    try:
+        _check_sweep(root, tally, label)
+    except Exception as exc:  # the store could not be read at all: a failure, in one line
+        tally.fail(f"{label}: the sweep's records cannot be read: {type(exc).__name__}: {str(exc)[:200]}")
+
+
+def _check_sweep(root: Path, tally: Tally, label: str) -> None:
     dirs = _sweep_dirs(root)
     if len(dirs) != 1:
         tally.fail(f"{label}: {len(dirs)} sweeps for one intent (a new generation paid for): {[d.name for d in dirs]}")
+    from hpo_flow.adapters.local.state import RESULT_ATTR
+
     trials = trials_in(root)
     completed = [tuple(sorted(t.params.items())) for t in trials if t.state.name == "COMPLETE"]
+    # What the budget paid for: every finished trial but those a dead runner cut short (re-run).
+    counted = [t for t in trials if t.state.is_finished() and (t.user_attrs.get(RESULT_ATTR) or {}).get("counts", True)]
     figures: dict[str, Any] = tally.figures.setdefault(label, {})
-    figures.update(completed=len(completed), trials=len(trials))
-    if len(completed) != MAX_JOBS:
-        tally.fail(f"{label}: {len(completed)} of {MAX_JOBS} trials completed (lost, or paid beyond the budget)")
+    figures.update(completed=len(completed), counted=len(counted), trials=len(trials))
+    if len(counted) != MAX_JOBS or not completed:
+        tally.fail(f"{label}: {len(counted)} of {MAX_JOBS} trials counted (lost, or paid beyond the budget)")
     if len(completed) != len(set(completed)):
         tally.fail(f"{label}: a configuration completed twice (paid twice)")
     _check_mlflow(root, tally, label)

@@ -45,6 +45,24 @@ def test_the_sweep_name_covers_the_training_code_but_not_caches_or_the_config(tm
     assert load_config(path).sweep_name() == make_config({"training.source_dir": str(code)}).sweep_name()
 
 
+def test_what_runs_write_beside_the_code_does_not_make_a_new_sweep(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A run started from the code folder: its tracking store, SQLite's journal, a log, write-back's
+    # backup and lock appear and change as runs go; hashed, a crashed run's successor (or a second
+    # trigger) would name a new sweep and pay for it again instead of attaching.
+    code = _code(tmp_path)
+    monkeypatch.chdir(code)
+    data = config_dict({"training.source_dir": ".", "mlflow.tracking_uri": "sqlite:///tracking.db"})
+    path = write_config(code / "config.yaml", data)
+    name = identify(load_config(path), path).sweep_name()
+    for written in ("tracking.db", "tracking.db-journal", "run.log", "config.yaml.bak", "config.yaml.lock"):
+        (code / written).write_bytes(b"changing")
+    assert identify(load_config(path), path).sweep_name() == name
+    (code / "helpers.py").write_text("X = 1\n")  # code is still code
+    assert identify(load_config(path), path).sweep_name() != name
+
+
 def test_the_code_digest_hashes_paths_and_contents(tmp_path: Path) -> None:
     code = _code(tmp_path)
     before = code_digest(code)

@@ -28,6 +28,14 @@ CODE_IGNORE = [
     "mlflow.db",
     ".pytest_cache",
     ".ruff_cache",
+    ".prefect",
+    # What runs beside the code write as they go: logs, and write-back's own files (config.yaml.bak,
+    # .lock, an interrupted temp). Hashed, each would make the next run of the same code a new sweep:
+    # a crashed run's successor would pay for a second one instead of attaching.
+    "*.log",
+    "*.bak",
+    "*.lock",
+    "*.hpo-tmp",
 ]
 
 

@@ -54,6 +54,12 @@ def identify(config: HpoConfig, config_path: str | Path | None = None) -> HpoCon
     leave_out: list[str | Path] = []
     if config_path is not None:
         leave_out += [Path(config_path), Path(f"{Path(config_path).resolve()}.lock")]
+    uri = config.mlflow.tracking_uri
+    if uri.startswith("sqlite:///"):
+        # The tracking store may sit in the code folder (the default sqlite:///mlflow.db does), and
+        # it changes as runs record: it, and SQLite's journal beside it, are no part of the code.
+        store = uri.removeprefix("sqlite:///").split("?")[0]
+        leave_out += [Path(store + suffix) for suffix in ("", "-journal", "-wal", "-shm")]
     digest = code_digest(config.training.source_dir, leave_out)
     lineage = (config.lineage or Lineage()).model_copy(update={"code": digest})
     return config.model_copy(update={"lineage": lineage})
