@@ -105,11 +105,10 @@ def write_data(case: Case, directory: Path) -> None:
     order = np.random.default_rng(7).permutation(len(digits.target))[:900]
     x, y = digits.data[order], digits.target[order]
     directory.mkdir(parents=True)
-    if case.input_name == "training":  # Keras's mnist.npz layout, 8x8 images at 0..255
+    np.savetxt(directory / "digits.csv", np.column_stack([x, y]), delimiter=",", fmt="%g")
+    if case.input_name == "training":  # and Keras's mnist.npz layout, 8x8 images at 0..255
         images = (x.reshape(-1, 8, 8) * 16).clip(0, 255).astype(np.uint8)
         np.savez(directory / "mnist.npz", x_train=images[:600], y_train=y[:600], x_test=images[600:], y_test=y[600:])
-    else:
-        np.savetxt(directory / "digits.csv", np.column_stack([x, y]), delimiter=",", fmt="%g")
 
 
 def make_spec(case: Case, root: Path) -> tuple[HpoConfig, Path]:
@@ -201,6 +200,7 @@ def run_sagemaker(spec: HpoConfig, data: Path, base: Path) -> tuple[Trial, Path]
         else:
             shutil.copytree(data, target)
     (base / "model").mkdir()
+    (base / "output" / "data").mkdir(parents=True)  # SageMaker makes it; a script may write there unasked
     code = base / "code"  # what the toolkit unpacks from sagemaker_submit_directory
     archive = base / "sourcedir.tar.gz"
     write_code_archive(Path(spec.training.source_dir), archive)
@@ -342,6 +342,35 @@ def test_one_script_reports_the_same_on_every_backend(
         assert (model / case.model_file).is_file(), sorted(p.name for p in model.iterdir())
     # the same data, and it was read: the script's fallback data gives other numbers
     assert fallback_metrics(spec, case, tmp_path)[objective] != local.metrics[objective]
+
+
+@pytest.mark.timeout(600)
+def test_a_sagemaker_native_script_runs_unchanged_on_local_as_on_sagemaker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """examples/sagemaker-native/train.py reads SM_HOSTS, SM_CURRENT_HOST, SM_NUM_GPUS,
+    SM_CHANNEL_TRAINING, SM_MODEL_DIR and SM_OUTPUT_DATA_DIR (a KeyError without them) and takes
+    `-C`: on the local backend it gets them from hpo-flow, in the container from the toolkit."""
+    case = Case(
+        "sagemaker-native",
+        "train.py",
+        "training",
+        fixed={},
+        sampled={"C": 0.5, "max_iter": 200},
+        model_file="model.joblib",
+    )
+    spec, data = make_spec(case, tmp_path)
+    local, local_model = run_local(spec, tmp_path / "local", monkeypatch)
+    sagemaker, sm_model = run_sagemaker(spec, data, tmp_path / "opt-ml")
+
+    assert local.params == sagemaker.params == case.sampled
+    assert local.metrics == sagemaker.metrics and local.objective == sagemaker.objective is not None
+    for model in (local_model, sm_model):
+        assert (model / case.model_file).is_file()
+    # SM_OUTPUT_DATA_DIR was the trial's own: what the script wrote there is beside its model
+    evaluation = json.loads((local_model.parent / "output" / "data" / "evaluation.json").read_text())
+    assert (evaluation["C"], evaluation["max_iter"]) == (0.5, 200)
+    assert round(evaluation["accuracy"], 6) == local.objective
 
 
 def test_the_toolkit_passes_a_one_letter_name_as_every_backend_does(tmp_path: Path) -> None:

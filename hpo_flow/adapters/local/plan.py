@@ -70,7 +70,7 @@ def build_plan(spec: HpoConfig, cwd: Path | None = None) -> dict[str, Any]:
             "environment": {
                 k: (MASK if is_secret_key(k) else redact(v))
                 for k, v in trial_variables(
-                    spec, trial_id(0), model_dir, slots[0].cuda_visible_devices, os.environ
+                    spec, trial_id(0), model_dir, slots[0].cuda_visible_devices, os.environ, params
                 ).items()
             },
             "log": str(paths.trial_dir(0) / "output.log"),

@@ -22,6 +22,7 @@ from typing import Any
 
 from hpo_flow.adapters.errors import Problem
 from hpo_flow.adapters.spec import HpoConfig, flag, input_env_vars
+from hpo_flow.adapters.toolkit_env import toolkit_environment
 from hpo_flow.report import MODEL_DIR_VAR, SAGEMAKER_MODEL_DIR_VAR, TRIAL_ID_VAR
 
 _HAS_PROC = Path("/proc/self/stat").exists()
@@ -73,18 +74,42 @@ def input_problems(spec: HpoConfig) -> list[Problem]:
 
 
 def trial_environment(
-    spec: HpoConfig, trial_id: str, model_dir: Path, cuda_visible_devices: str, base: Mapping[str, str] | None = None
+    spec: HpoConfig,
+    trial_id: str,
+    model_dir: Path,
+    cuda_visible_devices: str,
+    base: Mapping[str, str] | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
     """The whole environment a trial is launched with: the runner's own, then `trial_variables`."""
     inherited = dict(os.environ if base is None else base)
-    return {**inherited, **trial_variables(spec, trial_id, model_dir, cuda_visible_devices, inherited)}
+    return {**inherited, **trial_variables(spec, trial_id, model_dir, cuda_visible_devices, inherited, params)}
 
 
 def trial_variables(
-    spec: HpoConfig, trial_id: str, model_dir: Path, cuda_visible_devices: str, inherited: Mapping[str, str]
+    spec: HpoConfig,
+    trial_id: str,
+    model_dir: Path,
+    cuda_visible_devices: str,
+    inherited: Mapping[str, str],
+    params: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
-    """What hpo-flow sets on top of the inherited environment; `plan` shows exactly this."""
-    env = dict(spec.training.environment)
+    """What hpo-flow sets on top of the inherited environment; `plan` shows exactly this.
+
+    First what the SageMaker training toolkit would set for this trial (a script written for
+    SageMaker reads SM_HOSTS, SM_HPS, SM_OUTPUT_DATA_DIR, ...), then `training.environment`, then
+    hpo-flow's own variables."""
+    hyperparameters = {**spec.fixed_hyperparameters(), **(params or {})}
+    env = toolkit_environment(
+        hyperparameters=hyperparameters,
+        channels=input_paths(spec),
+        entry_point=spec.training.entry_point,
+        module_dir=Path(spec.training.source_dir).resolve(),
+        model_dir=model_dir,
+        trial_dir=model_dir.parent,
+        num_gpus=len([d for d in cuda_visible_devices.split(",") if d.strip()]),
+    )
+    env.update(spec.training.environment)
     for name, path in input_paths(spec).items():
         env.update(input_env_vars(name, path))
     if spec.training.python:

@@ -25,6 +25,7 @@ from hpo_flow.adapters.local.process import kill_leftovers, launch, signal_group
 from hpo_flow.adapters.local.slots import Slot
 from hpo_flow.adapters.local.state import SweepPaths, trial_id
 from hpo_flow.adapters.spec import HpoConfig
+from hpo_flow.adapters.toolkit_env import folders
 
 _log = logging.getLogger("hpo_flow.local")
 
@@ -164,8 +165,10 @@ def start_trial(
     tdir = paths.trial_dir(number)
     model_dir = tdir / "model"
     model_dir.mkdir(parents=True, exist_ok=True)  # created empty: what the trial saves is its model
+    for folder in folders(tdir).values():  # the toolkit's SM_OUTPUT_DATA_DIR & co.: a script writes there unasked
+        Path(folder).mkdir(parents=True, exist_ok=True)
     argv = trial_command(spec, params)
-    env = trial_environment(spec, trial_id(number), model_dir, slot.cuda_visible_devices)
+    env = trial_environment(spec, trial_id(number), model_dir, slot.cuda_visible_devices, params=params)
     source_dir = (cwd / spec.training.source_dir).resolve()
     handle = open(tdir / "output.log", "ab", buffering=0)  # noqa: SIM115 - closed when the trial ends
     try:
