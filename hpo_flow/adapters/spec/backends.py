@@ -199,7 +199,10 @@ class Backends(Strict):
     def written(self) -> dict[str, Any]:
         """The sections that hold something, as plain data: what defines the sweep, whichever
         other backends happen to be installed."""
-        return {name: model.model_dump(mode="json", by_alias=True) for name, model in self._present().items()}
+        return {
+            name: model.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+            for name, model in self._present().items()
+        }
 
     def _present(self) -> dict[str, BaseModel]:
         return {name: model for name, model in (self.__pydantic_extra__ or {}).items() if model is not None}

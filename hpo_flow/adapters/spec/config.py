@@ -59,8 +59,16 @@ class HpoConfig(Strict):
 
     def config_hash(self) -> str:
         """Hash of everything that defines the sweep, and nothing write-back changes: the config's
-        meaning (not its comments) and, once `lineage` names it, the training code's digest."""
-        body = self.model_dump(mode="json", by_alias=True)
+        meaning (not its comments) and, once `lineage` names it, the training code's digest.
+
+        Values equal to hpo-flow's defaults are left out, whether written or not: a new hpo-flow
+        version that adds a setting (or changes a default) must re-attach to a sweep the old one
+        started, not name it anew and pay for a second one; and a config dumped in full (the
+        runner's spec.json, the snapshot in MLflow) names the same sweep as the file it came from
+        (tests/test_sweep_identity.py pins a reference config's name)."""
+        body = self.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        body.setdefault("training", {})
+        body.setdefault("tuning", {})
         body["training"]["hyperparameters"] = self.fixed_hyperparameters()
         # What the config says of its backends, not the sections and places of whatever else is installed.
         body["backends"] = self.backends.written()
