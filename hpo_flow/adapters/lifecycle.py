@@ -94,7 +94,7 @@ def decide(history: list[Generation], *, new_sweep: bool = False, attach: str | 
         )
         return Decision(latest.number, True, why, _parents(ordered, latest.number))
     number = latest.number + 1
-    why = f"{latest.name} ended and is recorded: generation {number} starts, warm-started from the earlier ones"
+    why = f"{latest.name} ended and is recorded: generation {number} starts"  # warm or cold: the backend's to say
     return Decision(number, False, why, _parents(ordered, number))
 
 

@@ -44,6 +44,7 @@ class BackendInfo:
     max_name_length: int = 63  # the longest sweep name the service accepts
     extra: str | None = None  # what to pip install for its SDK, e.g. "hpo-flow[sagemaker]"
     section_by_default: bool = False  # `backends.<name>` holds the section's defaults when not written
+    warm_start: bool = True  # its sweeps can start from the earlier generations' best values
     # Whether its adapter opens MLflow URIs of its own (a workspace's), for which MLflow's cloud
     # plugins must stay loaded; a backend that opens none lets a run skip their SDK imports.
     needs_mlflow_plugins: bool = True

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from hpo_flow.adapters import registry
 from hpo_flow.adapters.lifecycle import Decision, Generation, decide, for_generation, identify, warm_points
 from hpo_flow.adapters.port import Trial, TrialStatus
 from hpo_flow.adapters.spec import HpoConfig
@@ -85,7 +86,7 @@ def choose_sweep(
     decision = decide([g for g, _ in history], new_sweep=new_sweep, attach=attach)
     earlier = [run for g, run in history if g.number < decision.generation and g.recorded]  # as decide's parents
     points = []
-    if earlier:
+    if earlier and registry.get(backend).warm_start:
         points = warm_points(earlier_trials(client_for(config.mlflow.tracking_uri), earlier), identified)
     return for_generation(identified, decision, points), decision
 
@@ -96,13 +97,12 @@ def choose_sweep_task(
 ) -> tuple[HpoConfig, Decision]:
     spec, decision = choose_sweep(config, config_path, backend, new_sweep=new_sweep, attach=attach)
     warm = spec.lineage.warm_points if spec.lineage else []
-    run_logger().info(
-        "sweep %s (generation %d): %s%s",
-        spec.sweep_name(),
-        spec.generation,
-        decision.reason,
-        f"; {len(warm)} earlier best value set(s) to try first" if warm and not decision.attach else "",
-    )
+    note = ""
+    if warm and not decision.attach:
+        note = f", warm-started: {len(warm)} earlier best value set(s) to try first"
+    elif spec.generation > 1 and not decision.attach and not registry.get(backend).warm_start:
+        note = f", cold: {backend} sweeps cannot warm-start"
+    run_logger().info("sweep %s (generation %d): %s%s", spec.sweep_name(), spec.generation, decision.reason, note)
     return spec, decision
 
 

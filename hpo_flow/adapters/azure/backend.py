@@ -9,5 +9,6 @@ BACKEND = BackendInfo(
     data_input="azureml:<asset>:<version>, a URI or a path: the job input of the same name",
     max_name_length=63,  # the sweep's display name; azure/plan.py derives the job name (255 at most) itself
     extra="hpo-flow[azure]",
+    warm_start=False,  # Azure ML sweeps have no warm start: a later generation starts cold (azure/plan.py)
     summary="an Azure ML sweep job",
 )
