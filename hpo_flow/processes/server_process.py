@@ -24,6 +24,8 @@ def main(argv: list[str]) -> int:
     with heap.loading() as load:
         import uvicorn
 
+        server_class = _one_start_at_a_time(uvicorn.Server)
+
         config = uvicorn.Config(
             create_app,
             factory=True,
@@ -35,8 +37,32 @@ def main(argv: list[str]) -> int:
         config.load()  # imports Prefect's server and builds the app; the database comes next, in serve
         load.keep()
     heap.skip_exit_collection()
-    uvicorn.Server(config).run()
+    server_class(config).run()
     return 0
+
+
+def _start_lock() -> str:
+    import os
+    from pathlib import Path
+
+    home = Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser()
+    home.mkdir(parents=True, exist_ok=True)
+    return str(home / ".hpo-flow-server-start.lock")
+
+
+def _one_start_at_a_time(server_class: Any) -> Any:
+    class OneStartAtATime(server_class):  # type: ignore[misc,valid-type]
+        """Two `hpo-flow run` at once (a schedule and an event) start two temporary servers on one
+        Prefect database: both migrating a fresh one at the same moment, one fails with a traceback
+        on the user's terminal. Start-up, migrations included, takes turns; serving does not."""
+
+        async def startup(self, sockets: Any = None) -> None:
+            from filelock import FileLock
+
+            with FileLock(_start_lock(), timeout=600):
+                await super().startup(sockets=sockets)
+
+    return OneStartAtATime
 
 
 if __name__ == "__main__":

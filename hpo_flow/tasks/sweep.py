@@ -17,7 +17,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from hpo_flow.adapters import get_adapter
-from hpo_flow.adapters.errors import ConfigError, CredentialsError, PlanError
+from hpo_flow.adapters.errors import ConfigError, CredentialsError, HpoFlowError, PlanError
 from hpo_flow.adapters.polling import Backoff
 from hpo_flow.adapters.port import (
     SweepAdapter,
@@ -126,7 +126,10 @@ def wait_for_sweep(adapter: SweepAdapter, ref: SweepRef, config: HpoConfig) -> S
                 )
                 time.sleep(RESUME_AFTER_S[resumes])
                 resumes += 1
-                adapter.submit(config)
+                try:
+                    adapter.submit(config)
+                except HpoFlowError as exc:  # the fault is still there (the database still down): poll, try again
+                    log.warning("resuming sweep %s failed (%s)", ref.name, exc)
                 continue
             if state.status.is_terminal:
                 terminal.close()

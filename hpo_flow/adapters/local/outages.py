@@ -117,14 +117,19 @@ def with_retries(storage: T) -> T:
     base = type(storage)
     if getattr(base, "_hpo_retrying", False):
         return storage
-    methods = {
-        name: _retrying(getattr(base, name), name)
-        for name in dir(base)
-        if (not name.startswith("_") or name in _PRIVATE_CALLS) and callable(getattr(base, name, None))
-    }
-    retrying = type(f"Retrying{base.__name__}", (base,), {**methods, "_hpo_retrying": True})
+    retrying = _RETRYING.get(base)
+    if retrying is None:
+        methods = {
+            name: _retrying(getattr(base, name), name)
+            for name in dir(base)
+            if (not name.startswith("_") or name in _PRIVATE_CALLS) and callable(getattr(base, name, None))
+        }
+        retrying = _RETRYING[base] = type(f"Retrying{base.__name__}", (base,), {**methods, "_hpo_retrying": True})
     storage.__class__ = retrying  # same state, same isinstance answers: Optuna sees its own storage
     return storage
+
+
+_RETRYING: dict[type, type] = {}  # one retrying class per storage class, made once
 
 
 def _retrying(method: Callable[..., Any], name: str) -> Callable[..., Any]:
