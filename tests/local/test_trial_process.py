@@ -51,8 +51,11 @@ def test_floats_keep_their_exact_value_and_type_on_the_command_line() -> None:
 
 def test_the_environment_of_a_trial(tmp_path: Path) -> None:
     spec = make_config({"training.environment": {"DATA": "/data", "HPO_TRIAL_ID": "user value loses"}})
-    env = trial_environment(spec, "trial-0007", tmp_path / "model", "2,3", base={"PATH": "/bin", "DATA": "old"})
-    assert env == {
+    env = trial_environment(
+        spec, "trial-0007", tmp_path / "model", "2,3", base={"PATH": "/bin", "DATA": "old"}, params={"lr": 0.02}
+    )
+    toolkit = {k: v for k, v in env.items() if k.startswith("SM_") and k != "SM_MODEL_DIR"}
+    assert {k: v for k, v in env.items() if k not in toolkit} == {
         "PATH": "/bin",
         "DATA": "/data",
         "HPO_TRIAL_ID": "trial-0007",
@@ -61,6 +64,10 @@ def test_the_environment_of_a_trial(tmp_path: Path) -> None:
         "CUDA_VISIBLE_DEVICES": "2,3",
         "PYTHONUNBUFFERED": "1",
     }
+    # and what the SageMaker training toolkit would set for this trial (tests/test_toolkit_env.py)
+    assert (toolkit["SM_NUM_GPUS"], toolkit["SM_CURRENT_HOST"], toolkit["SM_HOSTS"]) == ("2", "algo-1", '["algo-1"]')
+    assert toolkit["SM_HPS"] == '{"epochs":5,"lr":0.02}' and toolkit["SM_HP_LR"] == "0.02"
+    assert toolkit["SM_OUTPUT_DATA_DIR"] == str(tmp_path / "output" / "data")
 
 
 def test_every_match_is_one_step_of_its_metric_curve() -> None:
