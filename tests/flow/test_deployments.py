@@ -61,6 +61,14 @@ async def _runs_of(deployment_id: Any) -> list[Any]:
         return await client.read_flow_runs(deployment_filter=only_this)
 
 
+def _prefect(server: PrefectServer, *args: str) -> None:
+    """`prefect ARGS` from the repository root, as docs/pipeline.md has a user run it, against `server`."""
+    done = subprocess.run(
+        [str(VENV_BIN / "prefect"), *args], cwd=REPO, env=server.env(), capture_output=True, text=True, timeout=240
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
 def _wait_for_runs(deployment_id: Any, count: int, timeout: float = 90) -> list[Any]:
     deadline = time.monotonic() + timeout
     runs: list[Any] = []
@@ -77,15 +85,7 @@ def test_deploy_then_a_dataset_event_starts_a_flow_run(prefect_server: PrefectSe
 
     with temporary_settings({PREFECT_API_URL: prefect_server.api_url}):
         asyncio.run(_create_process_pool("hpo-local"))
-        deploy = subprocess.run(
-            [str(VENV_BIN / "prefect"), "--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml"],
-            cwd=REPO,
-            env=prefect_server.env(),
-            capture_output=True,
-            text=True,
-            timeout=240,
-        )
-        assert deploy.returncode == 0, deploy.stdout[-3000:] + deploy.stderr[-3000:]
+        _prefect(prefect_server, "--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml")
 
         nightly = asyncio.run(_deployment("nightly"))
         assert nightly.entrypoint == "hpo_flow/flows/hpo_sweep.py:hpo_sweep"
@@ -164,15 +164,7 @@ def test_the_shipped_automation_marks_a_run_whose_heartbeats_stopped_crashed(pre
     beat = int(pool_env["hpo_local"]["job_variables"]["env"]["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"])
     assert zombies["trigger"]["within"] >= 4 * beat, "a run is declared dead only after several missed heartbeats"
 
-    create = subprocess.run(
-        [str(VENV_BIN / "prefect"), "automation", "create", "--from-file", "deployments/automations.yaml"],
-        cwd=REPO,
-        env=prefect_server.env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert create.returncode == 0, create.stdout[-2000:] + create.stderr[-2000:]
+    _prefect(prefect_server, "automation", "create", "--from-file", "deployments/automations.yaml")
 
     quick = AutomationCore.model_validate({**zombies, "name": "quick", "trigger": {**zombies["trigger"], "within": 10}})
     with temporary_settings({PREFECT_API_URL: prefect_server.api_url}):
