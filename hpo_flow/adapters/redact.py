@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any
 
@@ -32,6 +32,15 @@ def redact_text(text: str) -> str:
     if "://" not in text:
         return text
     out: list[str] = []
+    done = 0
+    for found in _url_credentials(text):
+        out += [text[done : found.start("pw")], MASK]
+        done = found.end("pw")
+    return "".join(out) + text[done:]
+
+
+def _url_credentials(text: str) -> Iterator[re.Match[str]]:
+    """Each `user:password@` right after a URL's scheme, in order; the one rule for what is a URL password."""
     done = pos = 0
     while (sep := text.find("://", pos)) != -1:
         pos = sep + 3
@@ -43,9 +52,8 @@ def redact_text(text: str) -> str:
             start -= 1
         if not any(c.isalpha() for c in text[start:sep]):
             continue
-        out += [text[done : found.start("pw")], MASK]
+        yield found
         done = pos = found.end("pw")
-    return "".join(out) + text[done:]
 
 
 def redact(value: Any, key: str = "") -> Any:
@@ -82,15 +90,9 @@ def url_passwords(tree: Any) -> set[str]:
         return set().union(*(url_passwords(v) for v in tree.values()))
     if isinstance(tree, list | tuple):
         return set().union(*(url_passwords(v) for v in tree))
-    found: set[str] = set()
-    if isinstance(tree, str) and "://" in tree:
-        pos = 0
-        while (sep := tree.find("://", pos)) != -1:
-            pos = sep + 3
-            userinfo = _USERINFO.match(tree, pos)
-            if userinfo is not None and len(userinfo["pw"]) >= 4:
-                found.add(userinfo["pw"])
-    return found
+    if not isinstance(tree, str):
+        return set()
+    return {found["pw"] for found in _url_credentials(tree) if len(found["pw"]) >= 4}
 
 
 def environment_secrets(environ: Mapping[str, str]) -> set[str]:

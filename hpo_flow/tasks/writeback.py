@@ -70,8 +70,13 @@ def tuned_values(config_path: str | Path) -> dict[str, Any]:
         return {}
 
 
+def _body(data: Any) -> Any:
+    """The config's own mapping: seed 000's layout wraps the whole config in `tuning_config:`."""
+    return data["tuning_config"] if isinstance(data, dict) and set(data) == {"tuning_config"} else data
+
+
 def _hyperparameters_of(data: Any) -> dict[str, Any]:
-    body = data.get("tuning_config", data) if isinstance(data, dict) else {}
+    body = _body(data)
     training = body.get("training") if isinstance(body, dict) else None
     hyper = training.get("hyperparameters") if isinstance(training, dict) else None
     return dict(hyper) if isinstance(hyper, dict) else {}
@@ -351,7 +356,7 @@ def _verify(new: str, old_data: Any, values: dict[str, Any], source: str) -> Non
     from hpo_flow.adapters.errors import ConfigError
 
     expected = copy.deepcopy(old_data)
-    body = expected["tuning_config"] if set(expected) == {"tuning_config"} else expected
+    body = _body(expected)
     hyper = body["training"].get("hyperparameters") or {}
     hyper.update(values)
     body["training"]["hyperparameters"] = hyper
@@ -360,7 +365,7 @@ def _verify(new: str, old_data: Any, values: dict[str, Any], source: str) -> Non
         parse_config(got)
     except (yaml.YAMLError, ConfigError) as exc:
         raise HpoFlowError(f"{source}: write-back produced an invalid config ({exc}); file left unchanged") from exc
-    got_body = got["tuning_config"] if set(got) == {"tuning_config"} else got
+    got_body = _body(got)
     got_hyper = got_body["training"]["hyperparameters"]
     if got != expected or any(type(got_hyper[k]) is not type(v) for k, v in values.items()):
         raise HpoFlowError(f"{source}: write-back would change more than the winners; file left unchanged")

@@ -17,7 +17,8 @@ from hpo_flow.adapters.errors import ConfigError, Problem
 from hpo_flow.adapters.redact import is_secret_key, url_passwords
 
 _KEPT: dict[str, str] = {}
-_HANDLE = re.compile(r"<secret kept by hpo-flow run: ([0-9a-f]{16})>")
+_SHOWN = "<secret kept by hpo-flow run: {}>"  # what Prefect stores and shows in the value's place
+_HANDLE = re.compile(re.escape(_SHOWN).replace(r"\{\}", "([0-9a-f]{16})"))
 
 
 def is_secret_override(key: str, raw: str) -> bool:
@@ -32,7 +33,7 @@ def seal(overrides: list[str]) -> list[str]:
         if sep and is_secret_override(key.strip(), raw):
             handle = secrets.token_hex(8)
             _KEPT[handle] = raw
-            item = f"{key}=<secret kept by hpo-flow run: {handle}>"
+            item = f"{key}={_SHOWN.format(handle)}"
         shown.append(item)
     return shown
 
