@@ -406,3 +406,57 @@ def test_the_toolkit_passes_a_one_letter_name_as_every_backend_does(tmp_path: Pa
     assert sorted(zip(azure_argv[::2], azure_argv[1::2], strict=False)) == sorted(
         zip(toolkit_argv[::2], toolkit_argv[1::2], strict=False)
     )
+
+
+@pytest.mark.timeout(600)
+def test_an_azure_native_script_runs_unchanged_on_local_as_on_azure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """examples/azure-native/main.py, written as azureml-examples write them: argparse `--C` and
+    `--iris-csv` (a hyphen), metrics through MLflow only (autolog and mlflow.log_metric, never
+    printed), its model saved to ./outputs/model. Its command line is the config's
+    training.arguments; locally the objective is read from the trial's own MLflow run, as Azure ML
+    reads it from the job's. SageMaker's toolkit cannot call it so, and plan says why."""
+    from hpo_flow.adapters.errors import PlanError
+    from hpo_flow.adapters.sagemaker import SageMakerAdapter
+
+    code = tmp_path / "code"
+    shutil.copytree(EXAMPLES / "azure-native", code, ignore=shutil.ignore_patterns("iris.csv"))
+    data = tmp_path / "data" / "flowers.csv"  # our own rows (a shuffled subset), not the example's file
+    data.parent.mkdir()
+    rows = (EXAMPLES / "azure-native" / "iris.csv").read_text().splitlines()
+    order = np.random.default_rng(3).permutation(len(rows) - 1)[:120]
+    data.write_text("\n".join([rows[0], *(rows[1 + i] for i in order)]) + "\n")
+    raw = yaml.safe_load((EXAMPLES / "azure-native" / "config.yaml").read_text())
+    raw["training"].update(
+        source_dir=str(code), environment=dict(QUIET), inputs={"iris_csv": {"local": str(data), "azure": str(data)}}
+    )
+    raw["tuning"].update(
+        max_jobs=1, max_parallel_jobs=1, hyperparameter_ranges={"C": {"type": "categorical", "values": [0.5]}}
+    )
+    raw["mlflow"] = {"tracking_uri": f"sqlite:///{tmp_path / 'local-mlflow.db'}"}
+    raw["backends"] = {"local": {"gpus": []}, "sagemaker": SAGEMAKER, "azure": AZURE}
+    spec = parse_config(raw)
+    assert spec.training.metric_definitions == []  # nothing is read from the output
+
+    local, local_model = run_local(spec, tmp_path / "local", monkeypatch)
+    azure, azure_model = run_azure(spec, data, tmp_path)
+
+    assert local.params == azure.params == {"C": 0.5}
+    assert local.objective == azure.objective is not None and 0.5 < local.objective <= 1.0
+    assert local.metrics["accuracy"] == azure.metrics["accuracy"] == local.objective
+    for model in (local_model, azure_model):
+        assert (model / "MLmodel").is_file(), sorted(p.name for p in model.iterdir())
+    # The trial's own MLflow run holds what the script logged there: autolog's params and metrics.
+    import mlflow
+
+    assert local.tracking_run_id is not None
+    run = mlflow.MlflowClient(spec.mlflow.tracking_uri).get_run(local.tracking_run_id)
+    assert run.data.params["C"] == "0.5" and run.data.params["max_iter"] == "200"
+    assert run.data.metrics["accuracy"] == local.objective and "training_accuracy_score" in run.data.metrics
+    assert not (code / "outputs").exists() and not (code / "mlflow.db").exists(), "the trial wrote into the shared code"
+
+    with pytest.raises(PlanError) as refused:
+        SageMakerAdapter().plan(spec)
+    paths = {p.path for p in refused.value.problems}
+    assert {"training.arguments", "tuning.objective_metric"} <= paths, refused.value

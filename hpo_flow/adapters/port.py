@@ -58,6 +58,9 @@ class Trial:
     ended_at: datetime | None = None
     failure_reason: str | None = None
     log_path: str | None = None
+    # The trial's own run in the config's MLflow, where the backend gave it one before it started
+    # (MLFLOW_RUN_ID: what autolog and mlflow.log_metric in the script wrote to); recording adopts it.
+    tracking_run_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -136,6 +136,14 @@ def _wait_for_a_running_trial(adapter: Any, lines: list[str], proc: Any, timeout
     raise AssertionError("no trial started:\n" + "".join(lines)[-3000:])
 
 
+def _exit_code(proc: Any, timeout: float) -> int | None:
+    """The process's exit code, or None where it still runs after `timeout` (the assertion then shows its output)."""
+    try:
+        return int(proc.wait(timeout))
+    except subprocess.TimeoutExpired:
+        return None
+
+
 def _stop_everything(proc: Any, lines: list[str], adapter: Any) -> None:
     """The test's `hpo-flow run`, if still alive, and every sweep it submitted."""
     if proc.poll() is None:
@@ -185,6 +193,7 @@ def test_hpo_flow_run_killed_with_sigkill_then_run_again_finishes_the_same_sweep
         _stop_everything(proc, lines, adapter)
 
 
+@pytest.mark.timeout(900)
 def test_the_runner_killed_while_hpo_flow_run_lives_is_resumed_in_the_same_run(
     tmp_path: Path, mlflow_server: str, prefect_harness: None
 ) -> None:
@@ -205,7 +214,8 @@ def test_the_runner_killed_while_hpo_flow_run_lives_is_resumed_in_the_same_run(
         runner = read_runner_pid(SweepPaths(Path(ref.workdir or "")))
         assert runner is not None
         os.kill(runner, signal.SIGKILL)
-        assert proc.wait(240) == 0, "".join(lines)[-3000:]
+        # Generous: on a loaded 2-core CI machine the resumed runner's start-up alone took minutes.
+        assert _exit_code(proc, 600) == 0, "".join(lines)[-3000:]
         output = "".join(lines)
         assert "was interrupted" in output and "resuming it" in output, output[-3000:]
         state = adapter.poll(ref)

@@ -47,6 +47,7 @@ from hpo_flow.adapters.spec import (
     flag,
     input_env_vars,
 )
+from hpo_flow.adapters.spec.arguments import INPUTS, PLACEHOLDER, SEARCH_SPACE
 from hpo_flow.report import MODEL_DIR_VARS
 
 BACKEND = INFO.name
@@ -171,6 +172,12 @@ def sweep_job(spec: HpoConfig) -> dict[str, Any]:
     # Each input's mount path reaches the script as HPO_INPUT_<NAME> and SM_CHANNEL_<NAME>, as on the
     # other backends: job environment variables cannot hold ${{inputs.*}}, the command line can.
     argv = [*input_env, "python", shlex.quote(spec.training.entry_point)]
+    if spec.training.arguments is not None:  # the user's own command line, as their Azure ML command had it
+        expressions = {(SEARCH_SPACE, name): expression for name, expression in flags}
+        expressions.update({(INPUTS, name): expression for name, expression in fixed})
+        expressions.update({(INPUTS, name): _quoted("${{inputs." + name + "}}") for name in spec.training.inputs})
+        argv += [_command_word(argument, expressions) for argument in spec.training.arguments]
+        flags, fixed = [], []
     for name, expression in [*flags, *fixed, *input_flags]:
         argv += [flag(name), expression]
 
@@ -442,6 +449,21 @@ def _unsupported_tuning(spec: HpoConfig, problems: list[Problem]) -> None:
 
 
 # --------------------------------------------------------------------------- inputs
+
+
+def _command_word(argument: str, expressions: dict[tuple[str, str], str]) -> str:
+    """One argument of training.arguments as bash reads it: its literal parts quoted, each placeholder
+    the (quoted) expression Azure ML fills in, so the whole stays one argument."""
+    parts: list[str] = []
+    at = 0
+    for match in PLACEHOLDER.finditer(argument):
+        if match.start() > at:
+            parts.append(shlex.quote(argument[at : match.start()]))
+        parts.append(expressions[(match[1], match[2])])
+        at = match.end()
+    if at < len(argument) or not parts:
+        parts.append(shlex.quote(argument[at:]))
+    return "".join(parts)
 
 
 def _quoted(expression: str) -> str:

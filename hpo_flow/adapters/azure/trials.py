@@ -72,8 +72,10 @@ def trial_status(azure_status: str | None, sweep_canceled: bool, has_policy: boo
 def flag_names(command: str) -> dict[str, str]:
     """search-space key -> the hyperparameter's own name, read from the sweep's trial command
     (`--learning-rate ${{search_space.learning_rate}}`), so poll needs nothing but the job."""
-    pattern = r"(?:^|\s)--?([^\s=']+)\s+'?\$\{\{\s*search_space\.(\w+)\s*\}\}"
-    return {key: flag for flag, key in re.findall(pattern, command or "")}
+    pattern = r"(?:^|\s)--?([^\s=']+)(?:\s+|=)'?\$\{\{\s*search_space\.(\w+)\s*\}\}"
+    # A flag of the user's own (training.arguments: `--reg ${{search_space.C}}`) is not the name: the
+    # key is, where the flag is not the name it was made from.
+    return {key: flag for flag, key in re.findall(pattern, command or "") if re.sub(r"[^A-Za-z0-9_]", "_", flag) == key}
 
 
 def typed_value(raw: Any, dist: Any) -> Any:

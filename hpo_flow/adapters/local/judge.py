@@ -74,10 +74,13 @@ def judge(
     elif seen.exit_code != 0:
         tail = f": {seen.last_stderr[-300:]}" if seen.last_stderr else ""
         record.reason = redact_text(describe_exit + tail)
-    elif seen.objective is None:
+    elif seen.objective is None and objective_regex is None:
         record.reason = (
-            f"exited 0 without printing the objective metric {objective!r} (regex {objective_regex or '?'!r})"
+            f"exited 0 without logging the objective metric {objective!r} to its MLflow run (mlflow.log_metric or "
+            "autolog; no regex in training.metric_definitions reads it from the output)"
         )
+    elif seen.objective is None:
+        record.reason = f"exited 0 without printing the objective metric {objective!r} (regex {objective_regex!r})"
     elif not math.isfinite(seen.objective):
         record.reason = f"objective {objective} is {seen.objective}"
     else:

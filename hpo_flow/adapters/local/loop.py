@@ -49,16 +49,18 @@ from hpo_flow.adapters.local.storage import (
     storage_target,
     sync_storage,
 )
-from hpo_flow.adapters.local.trial_io import RunningTrial, start_trial
+from hpo_flow.adapters.local.trial_io import RunningTrial, count_files, start_trial
 from hpo_flow.adapters.port import SweepStatus
 from hpo_flow.adapters.redact import redact_text
 from hpo_flow.adapters.spec import HpoConfig
+from hpo_flow.adapters.trial_tracking import trial_tracking
 
 log = logging.getLogger("hpo_flow.local")
 
 CANCEL_GRACE_CAP_S = 5.0  # cancel must leave nothing running within 10 s, whatever kill_grace_seconds says
 IDLE_RECHECK_S = 1.0  # how often a loop with no work looks again (other workers may free or add work)
 STOP_CHECK_S = 1.0  # how often the study is asked whether a cancel arrived from another machine
+RUN_READ_S = 2.0  # how often a running trial's MLflow run is read for an objective no regex reads
 LIVE_FLUSH_S = 2.0  # how often a running trial's curves are written for poll
 SYNC_S = 1.0  # how often the journal file is fsynced: at most this much is lost to a power cut
 # SIGTERM this share of max_runtime_seconds (at least DEADLINE_MARGIN_MIN_S, at most kill_grace_seconds)
@@ -131,6 +133,9 @@ class SweepLoop:
             self.claim = ClaimLock(self.target, self.spec.sweep_name(), self.paths.root)
             self.allocator = SlotAllocator(self.slots)
             self.objective = self.spec.tuning.objective_metric
+            self.tracking = trial_tracking(self.spec)
+            # Without a regex the objective is what the script logs to its own MLflow run (Azure ML's way).
+            self.objective_from_run = self.spec.training.metric(self.objective) is None
             criteria = self.spec.tuning.completion_criteria
             if criteria and criteria.convergence_detected:
                 log.warning("completion_criteria.convergence_detected is SageMaker's own rule; ignored here")
@@ -285,7 +290,7 @@ class SweepLoop:
             assert slot is not None
             try:
                 params = self.search.suggest_params(trial, self.spec)
-                started = start_trial(self.spec, self.paths, self.cwd, trial, params, slot)
+                started = start_trial(self.spec, self.paths, self.cwd, trial, params, slot, self.tracking)
             except Exception as exc:  # a trial that cannot start is a failed trial, not a dead sweep
                 self.allocator.release(slot)
                 reason = redact_text(f"could not start: {type(exc).__name__}: {exc}")
@@ -344,6 +349,7 @@ class SweepLoop:
                 "slot": rt.slot.label,
                 "log_path": str(rt.log.name),
                 "model_dir": str(rt.model_dir),
+                "tracking_run": rt.tracking_run,
             },
         )
         if self.heartbeat:
@@ -354,6 +360,17 @@ class SweepLoop:
 
     def _read(self, rt: RunningTrial, fd: int) -> None:
         self._observe(rt, rt.read(self.selector, fd))
+
+    def _read_run(self, rt: RunningTrial, names: list[str] | None) -> list[tuple[str, int, float]]:
+        """New points of the metrics the script logged to its own MLflow run (all of them, or
+        `names`); a metric that a regex reads from the output is the output's."""
+        if rt.tracking_run is None or self.tracking is None:
+            return []
+        found: list[tuple[str, int, float]] = []
+        for name, points in self.tracking.histories(rt.tracking_run, names).items():
+            if self.spec.training.metric(name) is None:
+                found += rt.reader.merge(name, points)
+        return found
 
     def _observe(self, rt: RunningTrial, found: list[tuple[str, int, float]]) -> None:
         """Report the objective's new steps to the study, which may prune the trial."""
@@ -448,6 +465,7 @@ class SweepLoop:
                 rt.stop_everything()
                 rt.proc.wait()
                 self._observe(rt, rt.drain(self.selector))
+                self._observe(rt, self._read_run(rt, None))
                 self._finish_trial(rt)
 
     def _finish_trial(self, rt: RunningTrial) -> None:
@@ -461,7 +479,7 @@ class SweepLoop:
             metrics=rt.reader.final_metrics(),
             curves=rt.curves(),
             duration_s=time.monotonic() - rt.started,
-            model_files=rt.model_files(),
+            model_files=count_files(saved := rt.saved_model()),
             worker=self.worker_id,
             stop_reason=rt.stop_reason,
             retry=rt.retry,
@@ -477,6 +495,8 @@ class SweepLoop:
             trial_timeout_s=self.spec.tuning.trial_timeout_seconds,
             describe_exit=describe_exit(code),
         )
+        if saved != rt.model_dir:
+            verdict.record.model_path = str(saved)
         rt.trial.set_user_attr(RESULT_ATTR, verdict.record.to_attr())
         self._tell(rt.trial, verdict.state, verdict.value)
         if rt.retry and self.ending is None:
@@ -518,7 +538,10 @@ class SweepLoop:
             if self.heartbeat:
                 for rt in self.running.values():
                     optuna_access.record_heartbeat(self.study, rt.trial)
-        for rt in self.running.values():
+        for rt in list(self.running.values()):
+            if self.objective_from_run and rt.tracking_run is not None and now >= rt.next_tracking_read:
+                rt.next_tracking_read = now + RUN_READ_S
+                self._observe(rt, self._read_run(rt, [self.objective]))
             if rt.live_dirty and now - rt.live_written >= LIVE_FLUSH_S:
                 rt.live_dirty, rt.live_written = False, now
                 rt.trial.set_user_attr(LIVE_ATTR, {"curves": rt.curves()})

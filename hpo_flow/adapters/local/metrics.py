@@ -46,6 +46,21 @@ class MetricReader:
             found.append((name, step, value))
         return found
 
+    def merge(self, name: str, points: list[tuple[int, float]]) -> list[tuple[str, int, float]]:
+        """Points read elsewhere (the trial's own MLflow run), with the script's own steps: those
+        past the curve's last step are added and returned; a new value at the last step replaces
+        it (a script that logs without a step logs every value at step 0)."""
+        curve = self.curves.setdefault(name, [])
+        found: list[tuple[str, int, float]] = []
+        for step, value in points:
+            if curve and step <= curve[-1][0]:
+                if step == curve[-1][0]:
+                    curve[-1] = (step, value)
+                continue
+            curve.append((step, value))
+            found.append((name, step, value))
+        return found
+
     def last(self, name: str) -> float | None:
         curve = self.curves.get(name)
         return curve[-1][1] if curve else None

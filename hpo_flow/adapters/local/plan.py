@@ -65,7 +65,8 @@ def build_plan(spec: HpoConfig, cwd: Path | None = None) -> dict[str, Any]:
             "command": _redacted_command(trial_command(spec, params)),
             "params": redact(params),
             "params_are": "the first trial's" if seeded else "an example: without tuning.random_seed they are random",
-            "cwd": str((base / spec.training.source_dir).resolve()),
+            "cwd": str(paths.trial_dir(0) / "code"),
+            "cwd_holds": f"a link to every entry of {(base / spec.training.source_dir).resolve()}",
             # Added to the runner's own environment, exactly as the trial is launched (process.trial_variables).
             "environment": {
                 k: (MASK if is_secret_key(k) else redact(v))
@@ -73,9 +74,27 @@ def build_plan(spec: HpoConfig, cwd: Path | None = None) -> dict[str, Any]:
                     spec, trial_id(0), model_dir, slots[0].cuda_visible_devices, os.environ, params
                 ).items()
             },
+            **({"mlflow_run": run} if (run := _trial_run_note(spec)) else {}),
             "log": str(paths.trial_dir(0) / "output.log"),
         },
     }
+
+
+def _trial_run_note(spec: HpoConfig) -> str | None:
+    """What the trial's own MLflow run will be (it is opened when the trial starts, not by plan)."""
+    from hpo_flow.adapters.trial_tracking import trial_tracking
+
+    if trial_tracking(spec) is None:
+        return None
+    read = (
+        ""
+        if spec.training.metric(spec.tuning.objective_metric)
+        else f"; {spec.tuning.objective_metric} is read from it"
+    )
+    return (
+        f"a run of its own in experiment {spec.experiment_name} (MLFLOW_TRACKING_URI, MLFLOW_RUN_ID and "
+        f"MLFLOW_EXPERIMENT_ID set when it starts: mlflow.log_metric and autolog land there){read}"
+    )
 
 
 def _redacted_command(argv: list[str]) -> list[str]:

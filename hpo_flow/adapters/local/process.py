@@ -22,6 +22,7 @@ from typing import Any
 
 from hpo_flow.adapters.errors import Problem
 from hpo_flow.adapters.spec import HpoConfig, flag, input_env_vars
+from hpo_flow.adapters.spec.arguments import INPUTS, SEARCH_SPACE, render
 from hpo_flow.adapters.toolkit_env import toolkit_environment
 from hpo_flow.report import MODEL_DIR_VAR, SAGEMAKER_MODEL_DIR_VAR, TRIAL_ID_VAR
 
@@ -36,9 +37,15 @@ def format_value(value: Any) -> str:
 
 def trial_command(spec: HpoConfig, params: Mapping[str, Any], python: str | None = None) -> list[str]:
     """`[python, entry_point, --name, value, ...]`: fixed hyperparameters first, then the sampled ones,
-    then the inputs' paths where training.input_flags asks for them; one-letter names as `-C`."""
+    then the inputs' paths where training.input_flags asks for them; one-letter names as `-C`. Or, where
+    the config writes `training.arguments`, that template with the trial's values in it."""
     interpreter = python or spec.training.python or sys.executable
     argv = [interpreter, spec.training.entry_point]
+    if spec.training.arguments is not None:  # the command line the user wrote, Azure ML's way
+        values = {(SEARCH_SPACE, k): format_value(v) for k, v in params.items()}
+        values.update({(INPUTS, k): format_value(v) for k, v in spec.fixed_hyperparameters().items()})
+        values.update({(INPUTS, k): v for k, v in input_paths(spec).items()})
+        return argv + render(spec.training.arguments, values)
     merged: dict[str, Any] = dict(spec.fixed_hyperparameters())
     merged.update(params)
     if spec.training.input_flags:

@@ -545,8 +545,31 @@ def local_problems(spec: HpoConfig) -> list[Problem]:
     from hpo_flow.adapters.local.slots import slot_problems
     from hpo_flow.adapters.local.state import workdir_problems
 
-    problems += input_problems(spec) + slot_problems(spec) + workdir_problems(spec)
+    problems += input_problems(spec) + slot_problems(spec) + workdir_problems(spec) + objective_problems(spec)
     return problems
+
+
+def objective_problems(spec: HpoConfig) -> list[Problem]:
+    """An objective no regex reads comes from each trial's own MLflow run, which needs a store to be in."""
+    from hpo_flow.adapters.trial_tracking import trial_tracking
+
+    objective = spec.tuning.objective_metric
+    if spec.training.metric(objective) is not None or trial_tracking(spec) is not None:
+        return []
+    fix = (
+        "remove mlflow.trial_runs: false"
+        if spec.mlflow.trial_runs is False
+        else "reinstall hpo-flow (its hpo_flow.trial_tracking entry point is missing)"
+    )
+    return [
+        Problem(
+            "tuning.objective_metric",
+            objective,
+            "no regex in training.metric_definitions reads it from the output, so it is read from each trial's "
+            f"own MLflow run, which this trial would not have: {fix}; or add "
+            f'{{Name: {objective}, Regex: "{objective}: ([0-9.]+)"}} and print it',
+        )
+    ]
 
 
 __all__ = [

@@ -53,6 +53,7 @@ class TrialRecord:
     exit_code: int | None = None
     duration_s: float | None = None
     model_files: int = 0
+    model_path: str | None = None  # where the model is when not in HPO_MODEL_DIR (./outputs/model)
     worker: str | None = None
 
     def to_attr(self) -> dict[str, Any]:
@@ -282,7 +283,9 @@ def trial_status(frozen: optuna.trial.FrozenTrial) -> TrialStatus:
     if state == TrialState.FAIL:
         return TrialStatus.STOPPED if TrialRecord.of(frozen).stopped else TrialStatus.FAILED
     if state == TrialState.RUNNING:
-        return TrialStatus.RUNNING
+        # Claimed but not launched yet: no process, no run of its own to record it in (a record
+        # made now would be a second run beside the one the trial is about to get).
+        return TrialStatus.RUNNING if RUN_ATTR in frozen.user_attrs else TrialStatus.PENDING
     return TrialStatus.PENDING
 
 
@@ -303,7 +306,7 @@ def to_trial(frozen: optuna.trial.FrozenTrial, objective_metric: str) -> Trial:
         objective = frozen.value
     elif status == TrialStatus.PRUNED:
         objective = frozen.value if frozen.value is not None else result.objective
-    model_dir = run.get("model_dir")
+    model_dir = result.model_path or run.get("model_dir")
     return Trial(
         id=trial_id(frozen.number),
         params=dict(params),
@@ -316,6 +319,7 @@ def to_trial(frozen: optuna.trial.FrozenTrial, objective_metric: str) -> Trial:
         ended_at=_dt(frozen.datetime_complete),
         failure_reason=result.reason,
         log_path=run.get("log_path"),
+        tracking_run_id=run.get("tracking_run"),
     )
 
 

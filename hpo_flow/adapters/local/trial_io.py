@@ -26,6 +26,7 @@ from hpo_flow.adapters.local.slots import Slot
 from hpo_flow.adapters.local.state import SweepPaths, trial_id
 from hpo_flow.adapters.spec import HpoConfig
 from hpo_flow.adapters.toolkit_env import folders
+from hpo_flow.adapters.trial_tracking import TrialTracking
 
 _log = logging.getLogger("hpo_flow.local")
 
@@ -61,6 +62,9 @@ class RunningTrial:
     log_cap: int = 64 * 2**20  # bytes of output kept on disk: output.log and output.log.1 together
     log_bytes: int = 0  # in the current output.log
     log_dropped: int = 0  # bytes of output a full disk kept out of output.log
+    workdir: str = ""  # its working directory (`working_dir`)
+    tracking_run: str | None = None  # its own MLflow run's id (hpo_flow.adapters.trial_tracking)
+    next_tracking_read: float = 0.0  # monotonic: when to read that run's objective again
 
     @property
     def number(self) -> int:
@@ -151,16 +155,52 @@ class RunningTrial:
         return {name: [[s, v] for s, v in points] for name, points in self.reader.curves.items()}
 
     def model_files(self) -> int:
-        total = 0
-        for _, _, files in os.walk(self.model_dir):
-            total += len(files)
-        return total
+        return count_files(self.model_dir)
+
+    def saved_model(self) -> Path:
+        """Where the trial's model is: HPO_MODEL_DIR, or ./outputs/model where a script written for
+        Azure ML saved it there instead."""
+        outputs = Path(self.workdir) / OUTPUTS_MODEL
+        if self.workdir and not self.model_files() and count_files(outputs):
+            return outputs
+        return self.model_dir
+
+
+OUTPUTS = "outputs"  # Azure ML's folder for what a job keeps: a script writes ./outputs/... unasked
+OUTPUTS_MODEL = Path(OUTPUTS) / "model"  # where the Azure ML backend looks for a trial's model (HPO_MODEL_DIR there)
+
+
+def working_dir(source_dir: Path, trial_dir: Path, sweep_root: Path) -> Path:
+    """The trial's working directory: its own `code/` folder in the trial directory, holding a link to
+    every entry of source_dir, as each cloud trial runs in a copy of the code of its own.
+
+    A script finds its files where it expects them, and what it writes into its working directory
+    (Azure ML's ./outputs, a stray mlflow.db, checkpoints) stays the trial's, where in the shared
+    source_dir parallel trials would overwrite each other's. The sweep's own directory is left out
+    when it lies inside source_dir."""
+    code = trial_dir / "code"
+    code.mkdir(exist_ok=True)
+    for entry in os.scandir(source_dir):
+        target = Path(entry.path)
+        link = code / entry.name
+        if entry.name == OUTPUTS or sweep_root == target or target in sweep_root.parents:
+            continue
+        if not link.is_symlink():
+            link.symlink_to(target, target_is_directory=entry.is_dir())
+    return code
 
 
 def start_trial(
-    spec: HpoConfig, paths: SweepPaths, cwd: Path, trial: optuna.trial.Trial, params: dict[str, Any], slot: Slot
+    spec: HpoConfig,
+    paths: SweepPaths,
+    cwd: Path,
+    trial: optuna.trial.Trial,
+    params: dict[str, Any],
+    slot: Slot,
+    tracking: TrialTracking | None = None,
 ) -> RunningTrial:
-    """Launch one trial in its slot, its output going to the trial directory's `output.log`."""
+    """Launch one trial in its slot, its output going to the trial directory's `output.log`, with an
+    MLflow run of its own where `tracking` gives one."""
     number = trial.number
     tdir = paths.trial_dir(number)
     model_dir = tdir / "model"
@@ -169,10 +209,14 @@ def start_trial(
         Path(folder).mkdir(parents=True, exist_ok=True)
     argv = trial_command(spec, params)
     env = trial_environment(spec, trial_id(number), model_dir, slot.cuda_visible_devices, params=params)
+    run = tracking.open(spec.sweep_name(), trial_id(number)) if tracking is not None else None
+    if run is not None:
+        env.update(run.env)
     source_dir = (cwd / spec.training.source_dir).resolve()
+    workdir = working_dir(source_dir, tdir, paths.root)
     handle = open(tdir / "output.log", "ab", buffering=0)  # noqa: SIM115 - closed when the trial ends
     try:
-        proc = launch(argv, source_dir, env)
+        proc = launch(argv, workdir, env)
     except BaseException:
         handle.close()
         raise
@@ -189,4 +233,10 @@ def start_trial(
         timeout_at=now + timeout if timeout else None,
         reader=MetricReader(spec.training.metric_definitions),
         log_cap=spec.backends.local.output_log_mb * 2**20,
+        tracking_run=run.run_id if run is not None else None,
+        workdir=str(workdir),
     )
+
+
+def count_files(folder: Path) -> int:
+    return sum(len(files) for _, _, files in os.walk(folder))

@@ -223,6 +223,7 @@ def map_spec(spec: HpoConfig) -> TuningSpec:
             )
         )
     problems += _regex_problems(spec)
+    problems += _script_contract_problems(spec)
 
     strategy = tuning.strategy.value
     max_jobs: int | None = tuning.max_jobs
@@ -812,6 +813,34 @@ def _tag_problems(user_tags: dict[str, str], total: int) -> list[Problem]:
     if total > MAX_TAGS:
         found.append(
             Problem("backends.sagemaker.tags", f"{total} tags", f"AWS allows {MAX_TAGS} tags; 3 are hpo-flow's")
+        )
+    return found
+
+
+def _script_contract_problems(spec: HpoConfig) -> list[Problem]:
+    """What SageMaker's tuner cannot do for a script written for another home: its training toolkit
+    builds the command line, and the tuner reads the objective from the log, never from MLflow."""
+    found = []
+    if spec.training.arguments is not None:
+        found.append(
+            Problem(
+                "training.arguments",
+                " ".join(spec.training.arguments),
+                "SageMaker's training toolkit writes the command line itself (--name value for every "
+                "hyperparameter, -C for a one-letter name); remove training.arguments and let the script "
+                "take those flags, or run this sweep on another backend (--backend local or azure)",
+            )
+        )
+    objective = spec.tuning.objective_metric
+    if spec.training.metric(objective) is None:
+        found.append(
+            Problem(
+                "tuning.objective_metric",
+                objective,
+                "SageMaker reads the objective from the trial's log, not from MLflow; print it "
+                f"(hpo_flow.report(...) prints and logs it) and add {{Name: {objective}, "
+                f'Regex: "{objective}: ([0-9.]+)"}} to training.metric_definitions',
+            )
         )
     return found
 

@@ -216,6 +216,10 @@ class MlflowSettings(Strict):
     # better: the alias moves to a sweep's best only when it beats the version holding it; always: to
     # every sweep's best; never: register only. Every best is registered as a new version either way.
     promote: Literal["better", "always", "never"] = "better"
+    # Each local trial's own run in this store (MLFLOW_RUN_ID in its environment: autolog and
+    # mlflow.log_metric land there). None: where the objective is read from it, i.e. no regex in
+    # training.metric_definitions reads it from the output (Azure ML's way); true: for every trial.
+    trial_runs: bool | None = None
 
     @field_validator("tracking_uri")
     @classmethod

@@ -15,6 +15,7 @@ from pydantic import (
 )
 
 from hpo_flow.adapters.errors import ConfigError, Problem
+from hpo_flow.adapters.spec import arguments as arguments_template
 from hpo_flow.adapters.spec.backends import Backends, MlflowSettings
 from hpo_flow.adapters.spec.base import Scalar, Strict, _close, _masked
 from hpo_flow.adapters.spec.lineage import Lineage
@@ -132,6 +133,24 @@ class HpoConfig(Strict):
         return _masked(found)
 
 
+def _argument_problems(training: dict[str, Any], ranges: Any) -> list[Problem]:
+    """training.arguments names every tuned hyperparameter, input and fixed value, and nothing else."""
+    try:
+        arguments = arguments_template.split(training.get("arguments"))
+    except ValueError:
+        return []  # reported by the field itself
+    if not isinstance(arguments, list) or not all(isinstance(a, str) for a in arguments):
+        return []
+    tuned = [str(n) for n in ranges] if isinstance(ranges, dict) else []
+    given = training.get("hyperparameters")
+    fixed = [str(n) for n in given if n not in tuned] if isinstance(given, dict) else []
+    inputs = [str(n) for n in found] if isinstance(found := training.get("inputs"), dict) else []
+    return [
+        Problem(path, value, message)
+        for path, value, message in arguments_template.problems(arguments, tuned, fixed, inputs)
+    ]
+
+
 def cross_problems(data: Any) -> list[Problem]:
     """Checks that span sections. Defensive: runs on raw YAML too, so that a config with
     type errors elsewhere still gets these reported in the same pass."""
@@ -143,7 +162,9 @@ def cross_problems(data: Any) -> list[Problem]:
     defs = training.get("metric_definitions")
     names = [d.get("Name") for d in defs if isinstance(d, dict)] if isinstance(defs, list) else None
     objective = tuning.get("objective_metric")
-    if isinstance(objective, str) and names is not None and objective not in names:
+    # No definitions at all: every metric is read from the trial's MLflow run (Azure ML's way); with
+    # some, the objective must be one of them (a typo would otherwise go unread).
+    if isinstance(objective, str) and names and objective not in names:
         close = _close(objective, [n for n in names if isinstance(n, str)])
         hint = f"did you mean '{close}'? Or add" if close else "add"
         problems.append(
@@ -156,6 +177,7 @@ def cross_problems(data: Any) -> list[Problem]:
         )
     strategy = tuning.get("strategy")
     ranges = tuning.get("hyperparameter_ranges")
+    problems += _argument_problems(training, ranges)
     if isinstance(strategy, str) and strategy.strip().lower() == "grid" and isinstance(ranges, dict):
         for name, spec in ranges.items():
             if not isinstance(spec, dict):

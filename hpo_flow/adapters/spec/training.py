@@ -120,6 +120,16 @@ class Training(Strict):
     python: str | None = None  # interpreter for local trials; default: the one running hpo-flow
     inputs: dict[str, DataInput] = Field(default_factory=dict)
     input_flags: bool = False  # also pass each input's path as --<name> <path>, on every backend
+    # The trial's command line as an Azure ML command writes it (hpo_flow.adapters.spec.arguments);
+    # None: SageMaker's convention, `--name value` for every hyperparameter.
+    arguments: list[str] | None = None
+
+    @field_validator("arguments", mode="before")
+    @classmethod
+    def _split_arguments(cls, value: Any) -> Any:
+        from hpo_flow.adapters.spec.arguments import split
+
+        return split(value)
 
     @field_validator("inputs")
     @classmethod
@@ -169,6 +179,17 @@ class Training(Strict):
 
     @model_validator(mode="after")
     def _flags_distinct(self) -> Training:
+        if self.input_flags and self.arguments is not None:
+            raise SubProblems(
+                [
+                    (
+                        "input_flags",
+                        True,
+                        "training.arguments writes the whole command line; put each input in it as "
+                        "--<flag> ${{inputs.<name>}} and remove input_flags",
+                    )
+                ]
+            )
         if self.input_flags:
             both = [n for n in self.inputs if n in self.hyperparameters]
             if both:

@@ -198,6 +198,10 @@ def _record_trial(
     wanted = {**_trial_tags(trial, config), TRIAL_STATUS: trial.status.value}
     if is_best:
         wanted[BEST] = TRUE
+    if known is None and trial.tracking_run_id:
+        known = _adopted(client, trial.tracking_run_id)
+        if known is not None:
+            wanted[PARENT] = parent_id  # the runner opened it before the sweep had a parent run
     if known is None:
         # Its tags in the same request as the run: with MLflow's SQL store each request of a
         # batch's parts is a transaction of its own (on SQLite an fsync), most of a trial's cost.
@@ -236,6 +240,17 @@ def _record_trial(
         client.set_terminated(run_id, RUN_STATUS[trial.status], end_time=ms(trial.ended_at))
         known.status = RUN_STATUS[trial.status]
     return known
+
+
+def _adopted(client: MlflowClient, run_id: str) -> RunLedger | None:
+    """The trial's own run (opened by the backend before the trial started), where it is still there."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run = client.get_run(run_id)
+    except MlflowException:
+        return None  # deleted by hand: the trial gets a run of the flow's own
+    return RunLedger.of(run) if run.info.lifecycle_stage == "active" else None
 
 
 def _new_points(
