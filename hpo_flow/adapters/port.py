@@ -72,9 +72,12 @@ class SweepRef:
     cloud_id: str | None = None  # ARN, Azure job name, ...
     workdir: str | None = None  # local sweeps: the sweep's directory
     url: str | None = None  # where a person can look at it
+    # The credentials block the sweep was submitted with (its name, never a secret): any process
+    # that reaches the sweep by this handle (`hpo-flow status`, a cancellation hook) signs in the same way.
+    credentials_block: str | None = None
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        return json.dumps({k: v for k, v in asdict(self).items() if v is not None}, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> SweepRef:
@@ -141,6 +144,15 @@ class TakesWorkers(Protocol):
     def run_worker(self, spec: HpoConfig) -> int:
         """Run trials of the spec's running sweep in this process until it ends (`hpo-flow worker`):
         0 when the sweep completed, 1 when it failed or was stopped, 130 when the worker left."""
+        ...
+
+
+@runtime_checkable
+class FetchesModels(Protocol):
+    def fetch_model(self, spec: HpoConfig, trial: Trial, into: Path) -> bool:
+        """Put the trial's model files (`trial.model_uri`, unpacked) into the empty folder `into`, with
+        the config's credentials; False when there is nothing to fetch. Registration uses it to
+        give a cloud model a version that `mlflow.pyfunc.load_model` can load."""
         ...
 
 

@@ -226,7 +226,10 @@ def print_outcome(outcome: SweepOutcome, dry_run: bool, out: TextIO) -> None:
         say(f"  Model       {outcome.model_name} version {outcome.model_version} registered")
         say(f"              {'promoted' if outcome.promoted else 'not promoted'}: {outcome.promotion}")
         if outcome.alias_version:
-            say(f'              mlflow.pyfunc.load_model("models:/{outcome.model_name}@{outcome.model_alias}")')
+            hint = (
+                outcome.model_hint or f'mlflow.pyfunc.load_model("models:/{outcome.model_name}@{outcome.model_alias}")'
+            )
+            say(f"              {hint}")
     if outcome.best_trial is None:
         return
     held = "the winning values" if outcome.promoted is not False else f"the values of @{outcome.model_alias}"

@@ -14,6 +14,7 @@ from prefect import flow
 
 from hpo_flow.adapters.errors import HpoFlowError
 from hpo_flow.adapters.lifecycle import Decision, check_attached, coerce
+from hpo_flow.adapters.port import SweepAdapter, SweepRef, SweepStatus
 from hpo_flow.adapters.redact import redact, redact_text
 from hpo_flow.adapters.spec import HpoConfig
 from hpo_flow.tasks.artifacts import count_statuses, publish_results
@@ -51,6 +52,7 @@ class SweepOutcome:
     promoted: bool | None = None  # whether the alias moved to this sweep's model (None: nothing registered)
     promotion: str | None = None  # which happened and why
     alias_version: str | None = None  # the version the alias points to after this run
+    model_hint: str | None = None  # the line that loads the model the alias points to
     diff: str = ""
     config_written: bool = False
     config_note: str | None = None  # what write-back left alone and why (the user's edits, a read-only file)
@@ -135,6 +137,12 @@ def hpo_sweep(
     if attach is not None:
         check_attached(attach, spec)
     ref = submit_sweep(adapter, spec)
+    if decision.attach and attach is None and _found_stopped(adapter, ref):
+        # Stopped by a cancel or with its flow, and never recorded: recording it is not this night's
+        # tuning. Close its record, then tune the next generation in this same run.
+        _close_stopped_sweep(adapter, spec, ref)
+        spec, decision = choose_sweep_task(config, config_path, adapter.backend, False, None)
+        ref = submit_sweep(adapter, spec)
     state = wait_for_sweep(adapter, ref, spec)
     forget_sweep()  # the sweep has ended: nothing left for the exit hooks to stop
 
@@ -145,7 +153,7 @@ def hpo_sweep(
         # to it and resumes it with the budget it has left, instead of paying for a new one.
         raise SweepFailedError(_outcome(config_path, spec, result, parent_run_id, decision))
     if result.best is not None:
-        result = replace(result, model=register_best_task(spec, result, parent_run_id))
+        result = replace(result, model=register_best_task(spec, result, parent_run_id, adapter))
         result = _write_back(spec, config_path, result, dry_run, started_from)
         if result.written:  # the parent run keeps what was applied; a re-run's empty diff must not replace it
             log_config_diff_task(parent_run_id, result.diff, spec.mlflow.tracking_uri)
@@ -158,6 +166,27 @@ def hpo_sweep(
     return outcome
 
 
+def _found_stopped(adapter: SweepAdapter, ref: SweepRef) -> bool:
+    return adapter.poll(ref).status == SweepStatus.STOPPED
+
+
+def _close_stopped_sweep(adapter: SweepAdapter, spec: HpoConfig, ref: SweepRef) -> None:
+    """Record a sweep found stopped, register its best for lineage (the alias moves to it only with
+    mlflow.promote: always) and close its record; its values are not written back."""
+    state = wait_for_sweep(adapter, ref, spec)
+    result = SweepResult.of(spec, ref, state)
+    parent_run_id = record_sweep_task(spec, result)
+    if result.best is not None:
+        result = replace(result, model=register_best_task(spec, result, parent_run_id, adapter))
+    mark_recorded_task(spec.mlflow.tracking_uri, parent_run_id, _promotion_line(result))
+    run_logger().info(
+        "sweep %s had been stopped (%d trials) and is now recorded; %s",
+        ref.name,
+        len(state.trials),
+        result.model.promotion if result.model else "nothing registered",
+    )
+
+
 def _write_back(
     config: HpoConfig, config_path: str, result: SweepResult, dry_run: bool, started_from: dict[str, Any]
 ) -> SweepResult:
@@ -168,6 +197,10 @@ def _write_back(
     model = result.model
     if model is None or model.promoted:
         values: dict[str, Any] = {k: v for k, v in result.best.params.items() if k in tuned}
+    elif model.alias_version is None:
+        note = f"config.yaml left as it is: no version holds @{model.alias} ({model.reason})"
+        run_logger().info("%s", note)
+        return replace(result, config_note=note)
     else:
         values = {k: coerce(model.alias_params.get(k), r) for k, r in tuned.items()}
         if any(v is None for v in values.values()):
@@ -212,6 +245,7 @@ def _outcome(
         promoted=model.promoted if model else None,
         promotion=_promotion_line(result),
         alias_version=model.alias_version if model else None,
+        model_hint=model.load_hint if model else None,
         diff=result.diff,
         config_written=result.written,
         config_note=result.config_note,

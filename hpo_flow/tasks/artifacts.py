@@ -130,7 +130,7 @@ def summary_markdown(config: HpoConfig, result: SweepResult, config_path: str) -
                 f"`@{model.alias}` is version {held}:",
                 "",
                 "```python",
-                f'mlflow.pyfunc.load_model("models:/{model.name}@{model.alias}")',
+                model.load_hint,
                 "```",
             ]
     source = "the winning values" if model is None or model.promoted else f"the values of @{model.alias}'s version"

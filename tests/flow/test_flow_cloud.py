@@ -11,7 +11,10 @@ its test harness; the served services move a sweep on as the flow polls it.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -215,6 +218,64 @@ class TestFlowOnSageMaker(CloudFlowContract):
             return len(served.jobs)
 
         return count
+
+    def test_the_printed_load_line_loads_the_registered_model(
+        self, config_path: Path, backend: str, mlflow_server: str, tmp_path: Path
+    ) -> None:
+        """Issue 22, check 3: the script saved an MLflow model into SM_MODEL_DIR and SageMaker uploaded
+        it as model.tar.gz, which mlflow.pyfunc cannot read: the version registered for the best trial
+        holds the unpacked model, and the line the run prints loads it."""
+        import io
+        import tarfile
+
+        import mlflow
+        import mlflow.sklearn
+        import pandas as pd
+        from sklearn.linear_model import LogisticRegression
+
+        from hpo_flow.flows.hpo_sweep import hpo_sweep
+
+        saved = tmp_path / "sm-model"
+        fitted = LogisticRegression().fit(pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]}), [0, 0, 1, 1])
+        mlflow.sklearn.save_model(fitted, str(saved))
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w:gz") as tar:  # SageMaker packs SM_MODEL_DIR's contents
+            for path in saved.iterdir():
+                tar.add(path, arcname=path.name)
+        self.served.model_archive = archive.getvalue()
+
+        outcome = hpo_sweep(config_path=str(config_path), backend=backend)
+        assert outcome.model_hint == f'mlflow.pyfunc.load_model("models:/{outcome.model_name}@{outcome.model_alias}")'
+        # The line exactly as printed, in a Python of its own pointed at the tracking server, as a user runs it.
+        program = (
+            f"import mlflow, pandas; print(list({outcome.model_hint}.predict(pandas.DataFrame({{'x': [0.0, 3.0]}}))))"
+        )
+        env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server}
+        done = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.strip().splitlines()[-1] == "[0, 1]"
+
+    def test_a_model_archive_without_an_mlmodel_gets_the_line_that_fetches_it(
+        self, config_path: Path, backend: str
+    ) -> None:
+        """A model saved as plain files (joblib) is registered by its S3 URI, and the printed line says
+        how to get the files and why pyfunc cannot load them, instead of a load_model that fails."""
+        import io
+        import tarfile
+
+        from hpo_flow.flows.hpo_sweep import hpo_sweep
+
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+            data = b"not an MLflow model"
+            info = tarfile.TarInfo("model.joblib")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        self.served.model_archive = archive.getvalue()
+
+        outcome = hpo_sweep(config_path=str(config_path), backend=backend)
+        assert outcome.model_hint is not None and outcome.model_hint.startswith("mlflow.artifacts.download_artifacts(")
+        assert "no MLmodel" in outcome.model_hint
 
 
 class TestFlowOnAzureML(CloudFlowContract):

@@ -143,6 +143,76 @@ class TestFlowOnTheFakeAdapter(FlowContract):
         assert "COMPLETED, 4 trials" in text and "4 failed" in text and "Model " not in text
         assert "Where to look" in text and mlflow_server in text
 
+    def test_a_sweep_found_stopped_is_recorded_and_the_next_generation_tunes_in_the_same_run(
+        self, config_path: Path, fake: FakeWithModels, backend: str, mlflow_server: str
+    ) -> None:
+        """Issue 22: last night's sweep was cancelled (or stopped with its flow) and never recorded.
+        Tonight's run records it, registers its best for lineage without moving the alias, and then
+        tunes generation 2, which takes the alias and writes its values."""
+        from hpo_flow.flows.hpo_sweep import hpo_sweep
+        from hpo_flow.tasks.tracking import record_sweep
+        from tests.flow.flow_contract import _client, _runs, _versions, first_generation
+
+        first = first_generation(config_path)
+        ref = fake.submit(first)
+        fake.poll(ref)  # two trials finished
+        fake.cancel(ref)
+        record_sweep(first, ref, fake.poll(ref))  # as the stopped flow's exit hook records it: not closed
+        outcome = hpo_sweep(config_path=str(config_path), backend=backend)
+
+        assert (outcome.generation, outcome.status) == (2, "COMPLETED")
+        assert outcome.sweep.endswith("-g2") and fake.sweeps[ref.name].status == SweepStatus.STOPPED
+        parents = {
+            r.data.tags["hpo.sweep_name"]: r
+            for r in _runs(mlflow_server, first.experiment_name)
+            if "mlflow.parentRunId" not in r.data.tags
+        }
+        assert set(parents) == {ref.name, outcome.sweep}
+        assert parents[ref.name].data.tags["hpo.recorded"] == "true"
+        versions = _versions(mlflow_server, first.registered_model_name)
+        assert [v.tags["hpo.sweep_name"] for v in versions] == [ref.name, outcome.sweep]
+        assert versions[0].tags["hpo.promotion_basis"] == "stopped"
+        held = _client(mlflow_server).get_model_version_by_alias(first.registered_model_name, "challenger")
+        assert held.version == versions[1].version and outcome.config_written
+
+    @pytest.mark.parametrize("promote", ["better", "always"])
+    def test_a_sweep_cancelled_mid_run_moves_the_alias_and_config_only_with_promote_always(
+        self, config_path: Path, fake: FakeWithModels, register: Any, mlflow_server: str, promote: str
+    ) -> None:
+        """`hpo-flow cancel` mid-sweep: 2 of 6 trials finished. Their best is registered, but it did not
+        run the budget: the alias and config.yaml stay, and the run says so, unless promote: always."""
+        from hpo_flow.flows.hpo_sweep import hpo_sweep
+        from tests.flow.flow_contract import _client, _versions
+
+        data = yaml.safe_load(config_path.read_text())
+        data["tuning"]["max_jobs"] = 6
+        data["mlflow"]["promote"] = promote
+        config_path.write_text(yaml.safe_dump(data, sort_keys=False))
+        before = config_path.read_text()
+
+        class CancelledByUser(FakeWithModels):
+            backend = "cancelled"
+
+            def poll(self, ref: Any) -> SweepState:
+                state = super().poll(ref)
+                if len(state.trials) >= 2 and not state.status.is_terminal:
+                    self.cancel(ref)  # what `hpo-flow cancel` in another terminal does
+                    state = super().poll(ref)
+                return state
+
+        register("cancelled", CancelledByUser(per_poll=2, model_dir=fake.model_dir))
+        outcome = hpo_sweep(config_path=str(config_path), backend="cancelled")
+        assert outcome.status == "STOPPED" and outcome.trials == 2
+        (version,) = _versions(mlflow_server, outcome.model_name or "")
+        aliases = _client(mlflow_server).get_model_version(version.name, version.version).aliases
+        if promote == "always":
+            assert aliases == ["challenger"] and outcome.config_written and config_path.read_text() != before
+        else:
+            assert aliases == [] and version.tags["hpo.promotion_basis"] == "stopped"
+            assert not outcome.config_written and config_path.read_text() == before
+            assert "stopped before it finished" in (outcome.promotion or "")
+            assert "mlflow.promote: always" in (outcome.promotion or "")
+
     def test_a_dry_run_shows_the_diff_and_writes_nothing(self, config_path: Path, backend: str) -> None:
         before = config_path.read_text()
         out = io.StringIO()

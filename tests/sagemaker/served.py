@@ -24,6 +24,7 @@ import copy
 import json
 import math
 import random
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,6 +33,7 @@ from typing import Any
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
+TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"  # where SageMaker writes every training job's output
 PROVISIONING_S = 60  # InProgress before TrainingStartTime: instances launching, image downloading
 STOP_S = 20  # Stopping -> Stopped
 LAUNCH_GAP_S = 15  # between a slot freeing and the next training job's creation
@@ -317,6 +319,12 @@ class ServedSageMaker:
         self.role_allowed = True
         # For callers that poll in real time (a flow): simulated seconds that pass before each describe.
         self.auto_advance = 0.0
+        # What a completed training job uploads as its model.tar.gz (into moto's S3), where a test wants one.
+        self.model_archive: bytes | None = None
+        self._uploaded: set[str] = set()
+        # Whether each training job's output goes to moto's CloudWatch Logs when it ends, as SageMaker's does.
+        self.write_logs = False
+        self._logged: set[str] = set()
         self._model = botocore.session.get_session().get_service_model("sagemaker")
 
     # ------------------------------------------------------------------ the simulation
@@ -378,6 +386,33 @@ class ServedSageMaker:
         record.failure_reason = dyn.get("FailureReason")
         record.tuning_job_completion_details = None
         record.consumed_resources = None
+        if self.write_logs:
+            self._write_logs(served, now)
+
+    def _write_logs(self, tuning: ServedTuningJob, now: float) -> None:
+        """What SageMaker writes for each training job: a stream `<job>/algo-1-<epoch>` in the group
+        /aws/sagemaker/TrainingJobs, holding the container's output."""
+        from tests.sagemaker.conftest import new_session
+
+        logs = new_session(REGION).client("logs")
+        for job in tuning.jobs:
+            if job.name in self._logged or job.status(now) not in ("Completed", "Failed", "Stopped"):
+                continue
+            if not self._logged:
+                logs.create_log_group(logGroupName=TRAINING_LOG_GROUP)
+            self._logged.add(job.name)
+            stream = f"{job.name}/algo-1-{int(job.created)}"
+            logs.create_log_stream(logGroupName=TRAINING_LOG_GROUP, logStreamName=stream)
+            args = " ".join(f"--{k} {v}" for k, v in job.params.items())
+            lines = [
+                f"Invoking script with the following command: /usr/local/bin/python3.11 {tuning.entry_script()} {args}"
+            ]
+            lines += [f"epoch {e}: {tuning.objective_metric()} = {job.objective}" for e in (1, 2)]
+            if job.outcome == "Failed":
+                lines.append("ValueError: loss is nan")
+            start = int(time.time() * 1000)  # CloudWatch drops events older than 14 days: not the simulated clock's
+            events = [{"timestamp": start + i, "message": line} for i, line in enumerate(lines)]
+            logs.put_log_events(logGroupName=TRAINING_LOG_GROUP, logStreamName=stream, logEvents=events)
 
     # ------------------------------------------------------------------ the API
 
@@ -438,6 +473,16 @@ class ServedSageMaker:
             out["NextToken"] = base64.b64encode(str(start + size).encode()).decode()
         return out
 
+    def _upload_model(self, uri: str) -> None:
+        """SageMaker uploads SM_MODEL_DIR as model.tar.gz when the job completes: here, `model_archive`."""
+        if self.model_archive is None or self.moto is None or uri in self._uploaded:
+            return
+        from tests.sagemaker.conftest import new_session
+
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        new_session(REGION).client("s3").put_object(Bucket=bucket, Key=key, Body=self.model_archive)
+        self._uploaded.add(uri)
+
     def _describe_training(self, name: str) -> dict[str, Any]:
         now = self.clock.now
         self.adopt_from_moto()
@@ -478,6 +523,8 @@ class ServedSageMaker:
                 for key in ("TrainingStartTime", "TrainingEndTime", "FailureReason"):
                     if key in summary:
                         out[key] = summary[key]
+                if status == "Completed":
+                    self._upload_model(out["ModelArtifacts"]["S3ModelArtifacts"])
                 return out
         raise ServiceError("ValidationException", f"Requested resource not found: training job {name}")
 

@@ -26,6 +26,7 @@ from hpo_flow.adapters.azure import plan as azure_plan
 from hpo_flow.adapters.azure.trials import TrialReader, child_order, flag_names, sweep_status, trial_status
 from hpo_flow.adapters.azure.workspace import (
     Workspace,
+    block_credential,
     check_credential,
     default_credential,
     ml_client,
@@ -96,13 +97,20 @@ class AzureMLAdapter:
                         raise
         _check_same_sweep(existing, spec, name)
         url = getattr(existing, "studio_url", None) or workspace.studio_url(name)
-        return SweepRef(backend=self.backend, name=spec.sweep_name(), cloud_id=workspace.job_id(name), url=url)
+        block = spec.backends.azure.credentials_block if spec.backends.azure else None
+        return SweepRef(
+            backend=self.backend,
+            name=spec.sweep_name(),
+            cloud_id=workspace.job_id(name),
+            url=url,
+            credentials_block=block if self._credential is None else None,
+        )
 
     # ---------------------------------------------------------------- poll
 
     def poll(self, ref: SweepRef) -> SweepState:
         workspace, name = Workspace.from_job_id(ref.cloud_id or "")
-        client = self._client(workspace)
+        client = self._client(workspace, ref.credentials_block)
         job = self._get(client, name)
         if job is None:
             raise BackendError(f"Azure ML has no job {name!r} in workspace {workspace.name!r}; submit the sweep again")
@@ -129,7 +137,7 @@ class AzureMLAdapter:
 
     def cancel(self, ref: SweepRef) -> None:
         workspace, name = Workspace.from_job_id(ref.cloud_id or "")
-        client = self._client(workspace)
+        client = self._client(workspace, ref.credentials_block)
         job = self._get(client, name)
         if job is None or job.status in _TERMINAL or job.status == "CancelRequested":
             return  # nothing left to stop; cancelling twice is a no-op
@@ -148,12 +156,17 @@ class AzureMLAdapter:
 
     # ---------------------------------------------------------------- helpers
 
-    def _client(self, workspace: Workspace) -> Any:
+    def _client(self, workspace: Workspace, credentials_block: str | None = None) -> Any:
+        """The workspace's client, signed in as submit did, else with the ref's block, else the default chain."""
         with self._lock:
             client = self._clients.get(workspace)
             if client is not None:
                 return client
-            credential = self._credentials.get(workspace) or self._credential or default_credential()
+            credential = self._credentials.get(workspace) or self._credential
+        if credential is None and credentials_block:
+            credential, _ = block_credential(credentials_block)
+        if credential is None:
+            credential = default_credential()
         check_credential(credential)
         client = ml_client(workspace, credential, **self._client_kwargs)
         with self._lock:

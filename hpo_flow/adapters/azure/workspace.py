@@ -66,7 +66,7 @@ def resolve(spec: HpoConfig, credential: Any | None) -> tuple[Workspace, Any]:
         "workspace": azure.workspace,
     }
     if credential is None and azure.credentials_block:
-        credential, from_block = _block_credential(azure.credentials_block)
+        credential, from_block = block_credential(azure.credentials_block)
         for key, value in from_block.items():
             fields[key] = fields[key] or value
     missing = [f"backends.azure.{key}" for key, value in fields.items() if not value]
@@ -98,7 +98,7 @@ def check_credential(credential: Any) -> None:
         raise CredentialsError(NO_CREDENTIAL) from None
 
 
-def _block_credential(block_name: str) -> tuple[Any, dict[str, str | None]]:
+def block_credential(block_name: str) -> tuple[Any, dict[str, str | None]]:
     """A ClientSecretCredential from a prefect-azure AzureMlCredentials block, and the workspace
     fields the block holds (used where config.yaml leaves them out)."""
     try:

@@ -27,6 +27,9 @@ PAGE_SIZE = 100  # the most ListTrainingJobsForHyperParameterTuningJob returns p
 SessionFactory = Callable[[str | None, str | None], Any]  # (region, credentials_block) -> boto3.Session
 
 
+TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"  # SageMaker writes every training job's output here
+
+
 @dataclass
 class _SweepCache:
     """What one sweep's earlier polls learnt: terminal trials never change, so they are not fetched again."""
@@ -89,7 +92,13 @@ class SageMakerAdapter:
                 key = "training.source_dir" if missing.startswith("training.source_dir") else "training.entry_point"
                 raise PlanError(BACKEND, [Problem(key, MISSING, f"{missing}; submit uploads the code from there")])
             arn = self._create(tuning, session, client, spec.training.source_dir)
-        ref = SweepRef(backend=BACKEND, name=name, cloud_id=arn, url=console_url(region, name))
+        ref = SweepRef(
+            backend=BACKEND,
+            name=name,
+            cloud_id=arn,
+            url=console_url(region, name),
+            credentials_block=tuning.credentials_block,
+        )
         with self._lock:
             self._sessions[name] = session
             self._clients[name] = client
@@ -204,18 +213,91 @@ class SageMakerAdapter:
                     raise
                 log.info("tuning job %s is %s; nothing to stop", ref.name, status)
 
+    # ------------------------------------------------------------------ models
+
+    def fetch_model(self, spec: HpoConfig, trial: Trial, into: Path) -> bool:
+        """Download the trial's `model.tar.gz` (what SageMaker uploads from SM_MODEL_DIR) and unpack it."""
+        import tarfile
+
+        uri = trial.model_uri or ""
+        if not uri.startswith("s3://"):
+            return False
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        section = spec.backends.sagemaker
+        session = self._session_factory(
+            section.region if section else None, section.credentials_block if section else None
+        )
+        with aws.aws_errors(f"downloading {uri}"), tempfile.TemporaryFile() as archive:
+            aws.client(session, "s3").download_fileobj(bucket, key, archive)
+            archive.seek(0)
+            try:
+                with tarfile.open(fileobj=archive, mode="r:*") as tar:
+                    tar.extractall(into, filter="data")  # refuses links and paths out of `into`
+            except (tarfile.TarError, OSError) as exc:
+                raise BackendError(f"{uri} is not a model archive this machine can unpack ({exc})") from None
+        return True
+
+    # ------------------------------------------------------------------ logs
+
+    def trial_log(self, ref: SweepRef, trial: Trial) -> Path | None:
+        """The training job's output from CloudWatch Logs (the group SageMaker writes every training
+        job to, one stream per instance), kept in a file of this machine's; None when it has none yet."""
+        session = self._sessions.get(ref.name) or self._session_factory(
+            _arn_region(ref.cloud_id), ref.credentials_block
+        )
+        logs = aws.client(session, "logs")
+        with aws.aws_errors(f"reading the logs of training job {trial.id}"):
+            from botocore.exceptions import ClientError
+
+            try:
+                found = logs.describe_log_streams(logGroupName=TRAINING_LOG_GROUP, logStreamNamePrefix=f"{trial.id}/")
+            except ClientError as exc:
+                if aws.error_code(exc) == "ResourceNotFoundException":
+                    return None  # no training job of this account has written a log yet
+                raise
+            streams = sorted(s["logStreamName"] for s in found.get("logStreams", []))
+            if not streams:
+                return None
+            kept = Path(tempfile.gettempdir()) / "hpo-flow-logs" / ref.name / f"{trial.id}.log"
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            with kept.open("w", encoding="utf-8") as out:
+                for stream in streams:
+                    for message in _stream_lines(logs, stream):
+                        out.write(message.rstrip("\n") + "\n")
+        return kept
+
     # ------------------------------------------------------------------ clients
+
+    def _session(self, ref: SweepRef) -> Any:
+        """The session submit used; for a ref from another process, one in the region of its ARN
+        signed in with the block the sweep was submitted with (the ref names it), else the default chain."""
+        with self._lock:
+            known = self._sessions.get(ref.name)
+        return known or self._session_factory(_arn_region(ref.cloud_id), ref.credentials_block)
 
     def _client(self, ref: SweepRef) -> Any:
         with self._lock:
             existing = self._clients.get(ref.name)
             if existing is not None:
                 return existing
-            # A ref from another process: the region is in the ARN, the credentials are the default chain's.
-            session = self._sessions.get(ref.name) or self._session_factory(_arn_region(ref.cloud_id), None)
-            made = aws.client(session)
+            made = aws.client(self._session(ref))
             self._clients[ref.name] = made
             return made
+
+
+def _stream_lines(logs: Any, stream: str) -> Any:
+    """Every message of one log stream, oldest first (GetLogEvents pages until its token repeats)."""
+    token = None
+    while True:
+        args: dict[str, Any] = {"logGroupName": TRAINING_LOG_GROUP, "logStreamName": stream, "startFromHead": True}
+        if token:
+            args["nextToken"] = token
+        page = logs.get_log_events(**args)
+        for event in page.get("events", []):
+            yield event["message"]
+        if not page.get("events") or page.get("nextForwardToken") in (None, token):
+            return
+        token = page["nextForwardToken"]
 
 
 def _offline_request(spec: HpoConfig, tuning: TuningSpec, region: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ adds nothing. `register_best_task` at the bottom is what the flow uses.
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from hpo_flow.adapters.errors import HpoFlowError
-from hpo_flow.adapters.port import Trial
+from hpo_flow.adapters.port import FetchesModels, SweepAdapter, SweepStatus, Trial
 from hpo_flow.adapters.spec import HpoConfig, Objective
 from hpo_flow.tasks.result import SweepResult
 from hpo_flow.tasks.tracking import ledger
@@ -66,11 +67,22 @@ class RegisteredModel:
     alias_version: str | None = None  # the version holding the alias after the decision
     alias_params: dict[str, str] = field(default_factory=dict)  # that version's tuned values, as recorded
     verdict: PromotionVerdict | None = None  # the decision as stored on the version
+    loadable: bool | None = None  # the version's files hold an MLmodel (None: not known, a cloud URI)
 
     @property
     def uri(self) -> str:
         """What `mlflow.pyfunc.load_model` takes to load this model by its alias."""
         return f"models:/{self.name}@{self.alias}"
+
+    @property
+    def load_hint(self) -> str:
+        """The line that loads the model by its alias, as the summary and the artifact print it."""
+        if self.loadable is False and self.promoted:
+            return (
+                f'mlflow.artifacts.download_artifacts("{self.uri}")  # the files the trial saved; no MLmodel, so '
+                "pyfunc cannot load them: save the model with mlflow.<flavor>.save_model to make it loadable"
+            )
+        return f'mlflow.pyfunc.load_model("{self.uri}")'
 
     @property
     def promotion(self) -> str:
@@ -92,10 +104,18 @@ class Holder:
 
 
 def decide_promotion(
-    policy: str, objective: Objective, metric: str, value: float, version: str, holder: Holder | None, alias: str = ""
+    policy: str,
+    objective: Objective,
+    metric: str,
+    value: float,
+    version: str,
+    holder: Holder | None,
+    alias: str = "",
+    stopped: bool = False,
 ) -> PromotionVerdict:
     """Whether the alias moves to the new best, and on what basis: the promotion gate (mlflow.promote).
-    `explain` puts the verdict in words."""
+    The best of a `stopped` sweep (cancelled, or stopped with its flow) is registered for lineage, but
+    has not run its budget: only `always` moves the alias to it. `explain` puts the verdict in words."""
 
     def verdict(promoted: bool, basis: PromotionBasis) -> PromotionVerdict:
         compared = holder if holder is not None and holder.version != version else None
@@ -112,6 +132,8 @@ def decide_promotion(
         return verdict(True, PromotionBasis.HOLDS_ALREADY)
     if policy == "never":
         return verdict(False, PromotionBasis.NEVER)
+    if stopped and policy != "always":
+        return verdict(False, PromotionBasis.STOPPED)
     if holder is None:
         return verdict(True, PromotionBasis.NO_HOLDER)
     if policy == "always":
@@ -138,6 +160,11 @@ def explain(verdict: PromotionVerdict, objective: Objective, metric: str, value:
         return f"version {held} is newer (a re-run of an older sweep never takes the alias back)"
     if basis == PromotionBasis.ALWAYS:
         return f"mlflow.promote is always ({metric} = {value:.6g})"
+    if basis == PromotionBasis.STOPPED:
+        return (
+            f"the sweep was stopped before it finished ({metric} = {value:.6g}): its best is registered for "
+            "lineage, and the alias and config.yaml move to a stopped sweep's best only with mlflow.promote: always"
+        )
     if basis == PromotionBasis.NOT_COMPARABLE or against is None:
         return f"version {held} has no recorded {metric} to compare with ({metric} = {value:.6g})"
     if basis == PromotionBasis.BEATS:
@@ -148,7 +175,9 @@ def explain(verdict: PromotionVerdict, objective: Objective, metric: str, value:
     )
 
 
-def register_best(config: HpoConfig, result: SweepResult, parent_run_id: str) -> RegisteredModel | None:
+def register_best(
+    config: HpoConfig, result: SweepResult, parent_run_id: str, adapter: SweepAdapter | None = None
+) -> RegisteredModel | None:
     """Register the result's best trial as a new version, and move the alias only as mlflow.promote
     says (`decide_promotion`); safe to repeat.
 
@@ -161,11 +190,16 @@ def register_best(config: HpoConfig, result: SweepResult, parent_run_id: str) ->
     # Find-or-create of the version, in turn with every other recorder of this sweep on this machine:
     # two runs of one config fired together register one version, not two.
     with ledger.one_record_at_a_time(config.mlflow.tracking_uri, ref.name, config.config_hash()):
-        return _register(config, result, parent_run_id, best, float(best.objective))
+        return _register(config, result, parent_run_id, best, float(best.objective), adapter)
 
 
 def _register(
-    config: HpoConfig, result: SweepResult, parent_run_id: str, best: Trial, value: float
+    config: HpoConfig,
+    result: SweepResult,
+    parent_run_id: str,
+    best: Trial,
+    value: float,
+    adapter: SweepAdapter | None,
 ) -> RegisteredModel | None:
     ref = result.ref
     if not best.model_uri:
@@ -189,7 +223,7 @@ def _register(
     )
     if version is None:
         _ensure_registered_model(client, name, config)
-        source = _model_source(client, child_id, best)
+        source = _model_source(client, child_id, best, config, adapter)
         version = client.create_model_version(
             name,
             source,
@@ -208,7 +242,8 @@ def _register(
         )
         version = _wait_ready(client, name, version)
     number, tags = str(version.version), dict(version.tags or {})
-    verdict = decide_promotion(config.mlflow.promote, config.objective, metric, value, number, holder, alias)
+    stopped = result.state.status == SweepStatus.STOPPED
+    verdict = decide_promotion(config.mlflow.promote, config.objective, metric, value, number, holder, alias, stopped)
     earlier = PromotionVerdict.from_tags(tags)
     if verdict.promoted and earlier is not None and earlier.promoted and earlier.alias == alias:
         verdict = earlier  # a re-run keeps the first why
@@ -237,6 +272,7 @@ def _register(
         alias_version=alias_version,
         alias_params=alias_params,
         verdict=verdict,
+        loadable=_loadable(client, str(version.source), best),
     )
 
 
@@ -288,14 +324,18 @@ def _params_of(client: MlflowClient, run_id: str | None) -> dict[str, str]:
         return {}
 
 
-def _model_source(client: MlflowClient, child_id: str, trial: Trial) -> str:
+def _model_source(
+    client: MlflowClient, child_id: str, trial: Trial, config: HpoConfig, adapter: SweepAdapter | None = None
+) -> str:
     """Where the version's files come from: a local model is copied into the trial's run first
-    (so the registry never points at a directory that a later sweep may delete); a cloud URI is
-    used as it is."""
+    (so the registry never points at a directory that a later sweep may delete); a cloud model is
+    too where its backend can fetch it and it is an MLflow model (SageMaker's model.tar.gz holding
+    an MLmodel: the version then loads with mlflow.pyfunc, which cannot read the archive); any
+    other cloud URI is used as it is."""
     uri = str(trial.model_uri)
     parsed = urlparse(uri)
     if parsed.scheme not in ("", "file") and len(parsed.scheme) > 1:  # one letter: a Windows drive
-        return uri
+        return _cloud_model_source(client, child_id, trial, config, adapter)
     path = Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(uri)
     if not path.exists():
         raise HpoFlowError(f"best trial {trial.id}'s model {path} does not exist; was the sweep's workdir cleaned?")
@@ -306,6 +346,38 @@ def _model_source(client: MlflowClient, child_id: str, trial: Trial) -> str:
     else:
         client.log_artifact(child_id, str(path), "model")
     return f"runs:/{child_id}/model"
+
+
+def _cloud_model_source(
+    client: MlflowClient, child_id: str, trial: Trial, config: HpoConfig, adapter: SweepAdapter | None
+) -> str:
+    uri = str(trial.model_uri)
+    if not isinstance(adapter, FetchesModels):
+        return uri
+    with tempfile.TemporaryDirectory(prefix="hpo-flow-model-") as folder:
+        try:
+            fetched = adapter.fetch_model(config, trial, Path(folder))
+        except HpoFlowError as exc:  # registered all the same, by its URI: the model is not lost
+            log.warning("best trial %s's model %s not fetched (%s); registered by its URI", trial.id, uri, exc)
+            return uri
+        if not fetched or not (Path(folder) / "MLmodel").is_file():
+            log.warning("%s holds no MLmodel file: registered by its URI, but mlflow.pyfunc cannot load it", uri)
+            return uri
+        client.log_artifacts(child_id, folder, "model")
+    return f"runs:/{child_id}/model"
+
+
+def _loadable(client: MlflowClient, source: str, trial: Trial) -> bool | None:
+    """Whether the version's files hold an MLmodel: known for what was copied into the trial's run."""
+    from mlflow.exceptions import MlflowException
+
+    if not source.startswith("runs:/"):
+        return False if str(trial.model_uri).endswith((".tar.gz", ".tgz")) else None
+    run_id = source.removeprefix("runs:/").split("/", 1)[0]
+    try:
+        return any(f.path == "model/MLmodel" for f in client.list_artifacts(run_id, "model"))
+    except MlflowException:
+        return None
 
 
 def _ensure_registered_model(client: MlflowClient, name: str, config: HpoConfig) -> None:
@@ -347,8 +419,10 @@ def _wait_ready(client: MlflowClient, name: str, version: ModelVersion, timeout:
 
 
 @task(name="register-best-model", retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)
-def register_best_task(config: HpoConfig, result: SweepResult, parent_run_id: str) -> RegisteredModel | None:
-    model = register_best(config, result, parent_run_id)
+def register_best_task(
+    config: HpoConfig, result: SweepResult, parent_run_id: str, adapter: SweepAdapter | None = None
+) -> RegisteredModel | None:
+    model = register_best(config, result, parent_run_id, adapter)
     if model is None:
         get_run_logger().warning("MLflow: no model registered (no successful trial, or the best left no model)")
     else:

@@ -61,6 +61,7 @@ class PromotionBasis(StrEnum):
     HOLDER_NEWER = "holder_newer"  # always: the holder is a newer version (never taken back)
     ALWAYS = "always"  # always: the alias moves to every sweep's best
     NEVER = "never"  # never: the alias is moved by hand
+    STOPPED = "stopped"  # better: the sweep was stopped (a cancel, a signal) before it finished
 
 
 RULES = ("better", "always", "never")  # the values of `hpo.promotion_rule` (`mlflow.promote`)
