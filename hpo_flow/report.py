@@ -20,6 +20,7 @@ installed; it depends on the standard library alone and imports MLflow only when
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -34,6 +35,8 @@ MODEL_DIR_VAR = "HPO_MODEL_DIR"
 SAGEMAKER_MODEL_DIR_VAR = "SM_MODEL_DIR"  # the SageMaker training toolkit's name, set beside ours
 MODEL_DIR_VARS = (MODEL_DIR_VAR, SAGEMAKER_MODEL_DIR_VAR)
 TRIAL_ID_VAR = "HPO_TRIAL_ID"
+# The metrics hpo_flow.launch reads from the printed lines and logs to MLflow itself (Azure ML trials).
+BRIDGED_VAR = "HPO_METRICS_FROM_OUTPUT"
 
 
 def input_vars(name: str) -> tuple[str, str]:
@@ -90,7 +93,10 @@ def _log_to_mlflow(metrics: dict[str, float], step: int | None) -> None:
         return
     if mlflow.active_run() is None and not os.environ.get("MLFLOW_RUN_ID"):
         return
-    mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
+    bridged = set(json.loads(os.environ.get(BRIDGED_VAR) or "[]"))  # logged once, by the launcher
+    logged = {k: float(v) for k, v in metrics.items() if k not in bridged}
+    if logged:
+        mlflow.log_metrics(logged, step=step)
     _log_sweep_params(mlflow)
 
 

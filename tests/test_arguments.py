@@ -89,7 +89,10 @@ def test_the_azure_command_gives_the_script_the_same_arguments(tmp_path: Path) -
     assert "${{" not in filled
     show = f"{sys.executable} -c 'import json, sys; print(json.dumps(sys.argv[1:]))'"
     done = subprocess.run(
-        ["bash", "-c", filled.replace("python train.py", show, 1)], capture_output=True, text=True, check=True
+        ["bash", "-c", filled.replace("python -m hpo_flow.launch train.py", show, 1)],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert json.loads(done.stdout) == trial_command(spec, {"lr": 0.001, "batch_size": 32}, python="p")[2:]
 

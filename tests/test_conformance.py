@@ -345,12 +345,14 @@ def test_one_script_reports_the_same_on_every_backend(
 
 
 @pytest.mark.timeout(600)
-def test_a_sagemaker_native_script_runs_unchanged_on_local_as_on_sagemaker(
+def test_a_sagemaker_native_script_runs_unchanged_on_every_backend(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """examples/sagemaker-native/train.py reads SM_HOSTS, SM_CURRENT_HOST, SM_NUM_GPUS,
-    SM_CHANNEL_TRAINING, SM_MODEL_DIR and SM_OUTPUT_DATA_DIR (a KeyError without them) and takes
-    `-C`: on the local backend it gets them from hpo-flow, in the container from the toolkit."""
+    SM_CHANNEL_TRAINING, SM_MODEL_DIR and SM_OUTPUT_DATA_DIR (a KeyError without them), takes `-C`,
+    and only prints its accuracy: on the local backend it gets them from hpo-flow, in the container
+    from the toolkit, on Azure ML from the trial command's launcher (hpo_flow.launch), which also logs
+    what the metric regex reads from the output to the trial's MLflow run, where Azure ML reads it."""
     case = Case(
         "sagemaker-native",
         "train.py",
@@ -362,10 +364,12 @@ def test_a_sagemaker_native_script_runs_unchanged_on_local_as_on_sagemaker(
     spec, data = make_spec(case, tmp_path)
     local, local_model = run_local(spec, tmp_path / "local", monkeypatch)
     sagemaker, sm_model = run_sagemaker(spec, data, tmp_path / "opt-ml")
+    azure, azure_model = run_azure(spec, data, tmp_path)
 
-    assert local.params == sagemaker.params == case.sampled
-    assert local.metrics == sagemaker.metrics and local.objective == sagemaker.objective is not None
-    for model in (local_model, sm_model):
+    assert local.params == sagemaker.params == azure.params == case.sampled
+    assert local.metrics == sagemaker.metrics == azure.metrics
+    assert local.objective == sagemaker.objective == azure.objective is not None
+    for model in (local_model, sm_model, azure_model):
         assert (model / case.model_file).is_file()
     # SM_OUTPUT_DATA_DIR was the trial's own: what the script wrote there is beside its model
     evaluation = json.loads((local_model.parent / "output" / "data" / "evaluation.json").read_text())

@@ -1,5 +1,5 @@
 """The SageMaker training toolkit's environment as hpo-flow gives it to a trial off SageMaker
-(hpo_flow.adapters.toolkit_env), held to the toolkit's own output (`sagemaker-training`'s
+(hpo_flow.toolkit_env), held to the toolkit's own output (`sagemaker-training`'s
 Environment.to_env_vars) for the same trial laid out as a training container: every variable the
 toolkit sets, with the same value."""
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from hpo_flow.adapters.toolkit_env import folders, toolkit_environment
+from hpo_flow.toolkit_env import folders, toolkit_environment
 
 TOOLKIT = """
 import json

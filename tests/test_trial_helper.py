@@ -88,7 +88,12 @@ def test_model_dir_and_input_path_follow_the_backend_variables(tmp_path: Path, m
 def test_the_helper_imports_with_the_standard_library_alone(tmp_path: Path) -> None:
     from hpo_flow.adapters.trial_code import add_helper
 
-    assert add_helper(tmp_path) == ["hpo_flow/__init__.py", "hpo_flow/report.py"]
+    assert add_helper(tmp_path) == [
+        "hpo_flow/__init__.py",
+        "hpo_flow/report.py",
+        "hpo_flow/toolkit_env.py",
+        "hpo_flow/launch.py",
+    ]
     code = (
         "import sys, hpo_flow; from hpo_flow.report import report; report(loss=4.2e-05); "
         "print(hpo_flow.__version__, sorted(m for m in sys.modules if m.startswith('hpo_flow')))"

@@ -17,13 +17,16 @@ from pathlib import Path
 import hpo_flow
 
 PACKAGE = "hpo_flow"
-_FILES = ("report.py",)  # the helper needs only the standard library; nothing else ships
+# The helper needs only the standard library; nothing else ships. `launch` starts a script with the
+# SageMaker toolkit's environment where the backend does not set it (Azure ML).
+_FILES = ("report.py", "toolkit_env.py", "launch.py")
 
 # Written in place of hpo_flow/__init__.py, whose lazy names (the flow, the tasks) would point at
 # modules that are not shipped, and whose imports a bare container need not run.
 _SHIPPED_INIT = f'''"""hpo-flow's trial helper, shipped with the training code: `from hpo_flow.report import report`.
 
-Only hpo_flow.report is here, and it needs nothing but the standard library.
+Only the trial's side is here (hpo_flow.report, and hpo_flow.launch with the SageMaker toolkit's
+environment it sets), and it needs nothing but the standard library.
 """
 
 __version__ = "{hpo_flow.__version__}"

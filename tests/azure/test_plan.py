@@ -98,7 +98,13 @@ def test_the_plan_loads_into_a_sweep_job_equal_to_the_one_built_with_the_sdk() -
         environment="azureml:sklearn-env:3",
         compute="azureml:cpu-cluster",
         inputs={"data": Input(type="uri_folder", path="azureml:digits:1"), "lr": 0.01, "batch_size": 16},
-        environment_variables={"HPO_MODEL_DIR": "outputs/model", "SM_MODEL_DIR": "outputs/model"},
+        environment_variables={
+            "HPO_MODEL_DIR": "outputs/model",
+            "SM_MODEL_DIR": "outputs/model",
+            "HPO_FIXED_HYPERPARAMETERS": '{"epochs":5}',
+            "HPO_METRIC_DEFINITIONS": '[{"Name":"accuracy","Regex":"accuracy: ([0-9.]+)"},'
+            '{"Name":"loss","Regex":"loss: ([0-9.eE+-]+)"}]',
+        },
         instance_count=1,
         experiment_name="unit-proj",
     )
@@ -306,6 +312,9 @@ def test_the_trial_carries_code_command_environment_inputs_and_tags() -> None:
         "LOG_LEVEL": "debug",
         "HPO_MODEL_DIR": "outputs/model",
         "SM_MODEL_DIR": "outputs/model",
+        "HPO_FIXED_HYPERPARAMETERS": '{"epochs":5,"note":"two words"}',
+        "HPO_METRIC_DEFINITIONS": '[{"Name":"accuracy","Regex":"accuracy: ([0-9.]+)"},'
+        '{"Name":"loss","Regex":"loss: ([0-9.eE+-]+)"}]',
     }
     inputs_env = " ".join(
         f"{var}='${{{{inputs.{name}}}}}'"
@@ -313,7 +322,8 @@ def test_the_trial_carries_code_command_environment_inputs_and_tags() -> None:
         for var in (f"HPO_INPUT_{name.upper()}", f"SM_CHANNEL_{name.upper()}")
     )
     assert trial["command"] == (
-        f"{inputs_env} python train.py --lr '${{{{search_space.lr}}}}' --batch_size '${{{{search_space.batch_size}}}}' "
+        f"{inputs_env} python -m hpo_flow.launch train.py --lr '${{{{search_space.lr}}}}' "
+        "--batch_size '${{search_space.batch_size}}' "
         "--epochs 5 --note 'two words' --train '${{inputs.train}}' --extra '${{inputs.extra}}' "
         "--folder '${{inputs.folder}}'"
     )

@@ -173,11 +173,22 @@ def test_the_shipped_automation_marks_a_run_whose_heartbeats_stopped_crashed(pre
             async with get_client() as client:
                 await client.create_automation(quick)
 
+        async def delete_both() -> None:
+            async with get_client() as client:
+                for automation in await client.read_automations():
+                    if automation.name in (quick.name, zombies["name"]):
+                        await client.delete_automation(automation.id)
+
         asyncio.run(create_quick())
-        run_id = asyncio.run(_silent_run_after_one_heartbeat("zombie-check"))
-        deadline = time.monotonic() + 90
-        state = asyncio.run(_state_of(run_id))
-        while state.type.value != "CRASHED" and time.monotonic() < deadline:
-            time.sleep(1)
+        try:
+            run_id = asyncio.run(_silent_run_after_one_heartbeat("zombie-check"))
+            deadline = time.monotonic() + 90
             state = asyncio.run(_state_of(run_id))
-        assert state.type.value == "CRASHED", f"still {state.type.value}: the silent run holds its slot"
+            while state.type.value != "CRASHED" and time.monotonic() < deadline:
+                time.sleep(1)
+                state = asyncio.run(_state_of(run_id))
+            assert state.type.value == "CRASHED", f"still {state.type.value}: the silent run holds its slot"
+        finally:
+            # The server is the session's: a 10 s window left behind would crash a later test's
+            # flow run between two of its heartbeats.
+            asyncio.run(delete_both())

@@ -759,6 +759,13 @@ def test_the_code_archive_is_reproducible_and_leaves_caches_out(code_dir: Path, 
     assert first.read_bytes() == second.read_bytes()
     with tarfile.open(first) as tar:
         # the trial helper ships with the code, so `import hpo_flow.report` works in any training image
-        assert sorted(tar.getnames()) == ["helpers.py", "hpo_flow/__init__.py", "hpo_flow/report.py", "train.py"]
+        assert sorted(tar.getnames()) == [
+            "helpers.py",
+            "hpo_flow/__init__.py",
+            "hpo_flow/launch.py",
+            "hpo_flow/report.py",
+            "hpo_flow/toolkit_env.py",
+            "train.py",
+        ]
         shipped = tar.extractfile("hpo_flow/report.py")
         assert shipped is not None and shipped.read() == (REPO / "hpo_flow" / "report.py").read_bytes()

@@ -27,6 +27,7 @@ round(uniform(min, max) / q) * q can fall outside [min, max] (min 0.1, q 0.2 giv
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import shlex
@@ -48,7 +49,10 @@ from hpo_flow.adapters.spec import (
     input_env_vars,
 )
 from hpo_flow.adapters.spec.arguments import INPUTS, PLACEHOLDER, SEARCH_SPACE
+from hpo_flow.launch import FIXED_VAR, METRICS_VAR
 from hpo_flow.report import MODEL_DIR_VARS
+
+LAUNCHER = "hpo_flow.launch"  # shipped with the code (hpo_flow.adapters.trial_code)
 
 BACKEND = INFO.name
 SCHEMA_URL = "https://azuremlschemas.azureedge.net/latest/sweepJob.schema.json"
@@ -171,7 +175,9 @@ def sweep_job(spec: HpoConfig) -> dict[str, Any]:
 
     # Each input's mount path reaches the script as HPO_INPUT_<NAME> and SM_CHANNEL_<NAME>, as on the
     # other backends: job environment variables cannot hold ${{inputs.*}}, the command line can.
-    argv = [*input_env, "python", shlex.quote(spec.training.entry_point)]
+    # Through the shipped launcher (hpo_flow.launch): it sets the SageMaker training toolkit's
+    # variables from the trial's values, so a script written for SageMaker runs here unchanged.
+    argv = [*input_env, "python", "-m", LAUNCHER, shlex.quote(spec.training.entry_point)]
     if spec.training.arguments is not None:  # the user's own command line, as their Azure ML command had it
         expressions = {(SEARCH_SPACE, name): expression for name, expression in flags}
         expressions.update({(INPUTS, name): expression for name, expression in fixed})
@@ -184,6 +190,11 @@ def sweep_job(spec: HpoConfig) -> dict[str, Any]:
     env = {**spec.training.environment, **azure.environment_variables}
     for var in MODEL_DIR_VARS:
         env.setdefault(var, MODEL_DIR)
+    if spec.fixed_hyperparameters():  # the toolkit's SM_HPS holds them beside the sampled ones
+        env[FIXED_VAR] = json.dumps(spec.fixed_hyperparameters(), sort_keys=True, separators=(",", ":"))
+    if spec.training.metric_definitions:  # read from the output and logged to the trial's run, as Azure reads it
+        definitions = [{"Name": m.Name, "Regex": m.Regex} for m in spec.training.metric_definitions]
+        env[METRICS_VAR] = json.dumps(definitions, separators=(",", ":"))
 
     trial: dict[str, Any] = {
         "code": spec.training.source_dir,

@@ -193,7 +193,9 @@ class LocalAdapter:
         for t in frozen:
             if t.state != TrialState.RUNNING:
                 continue
-            run = t.user_attrs.get(RUN_ATTR) or {}
+            run = t.user_attrs.get(RUN_ATTR)
+            if run is None:
+                continue  # claimed, never launched: its claimer died between the two (recovery fails it)
             if run.get("host") != host or lock_held(run.get("owner_lock", "")):
                 return True
         return False

@@ -23,8 +23,8 @@ from typing import Any
 from hpo_flow.adapters.errors import Problem
 from hpo_flow.adapters.spec import HpoConfig, flag, input_env_vars
 from hpo_flow.adapters.spec.arguments import INPUTS, SEARCH_SPACE, render
-from hpo_flow.adapters.toolkit_env import toolkit_environment
 from hpo_flow.report import MODEL_DIR_VAR, SAGEMAKER_MODEL_DIR_VAR, TRIAL_ID_VAR
+from hpo_flow.toolkit_env import toolkit_environment
 
 _HAS_PROC = Path("/proc/self/stat").exists()
 

@@ -25,8 +25,8 @@ from hpo_flow.adapters.local.process import kill_leftovers, launch, signal_group
 from hpo_flow.adapters.local.slots import Slot
 from hpo_flow.adapters.local.state import SweepPaths, trial_id
 from hpo_flow.adapters.spec import HpoConfig
-from hpo_flow.adapters.toolkit_env import folders
 from hpo_flow.adapters.trial_tracking import TrialTracking
+from hpo_flow.toolkit_env import folders
 
 _log = logging.getLogger("hpo_flow.local")
 

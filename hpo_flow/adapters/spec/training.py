@@ -16,6 +16,7 @@ from pydantic import (
 from hpo_flow.adapters.errors import Problem
 from hpo_flow.adapters.spec.base import ParamName, ScalarValue, Strict, SubProblems
 from hpo_flow.report import GENERAL_REGEX_GROUP, format_number, input_vars
+from hpo_flow.toolkit_env import flag
 
 
 class MetricDefinition(Strict):
@@ -47,12 +48,6 @@ class MetricDefinition(Strict):
         from hpo_flow.adapters import user_regex
 
         return user_regex.search(self.Regex, line)
-
-
-def flag(name: str) -> str:
-    """How a hyperparameter reaches the script, on every backend: `--name`, and `-C` for a one-letter
-    name, because that is what SageMaker's training toolkit passes (sagemaker_training.mapping)."""
-    return f"-{name}" if len(name) == 1 else f"--{name}"
 
 
 INPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")

@@ -11,6 +11,9 @@ SageMaker adapter never does (ours would override the real ones).
 Names and value formats follow the toolkit (`sagemaker_training.environment.Environment.to_env_vars`):
 strings as they are, everything else as JSON; `SM_HP_<NAME>` upper-cased. tests/test_toolkit_env.py
 holds this module to the toolkit's own output for the same trial.
+
+It ships with the training code (hpo_flow.adapters.trial_code), so it needs the standard library
+alone: `hpo_flow.launch` sets these variables inside an Azure ML trial.
 """
 
 from __future__ import annotations
@@ -21,10 +24,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hpo_flow.adapters.spec import flag
-
 HOST = "algo-1"  # the toolkit's name for the first (here: the only) host of a training job
 NETWORK_INTERFACE = "eth0"
+
+
+def flag(name: str) -> str:
+    """How a hyperparameter reaches the script, on every backend: `--name`, and `-C` for a one-letter
+    name, because that is what SageMaker's training toolkit passes (sagemaker_training.mapping)."""
+    return f"-{name}" if len(name) == 1 else f"--{name}"
 
 
 def toolkit_environment(
