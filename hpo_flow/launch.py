@@ -30,7 +30,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 
-from hpo_flow.report import BRIDGED_VAR, MODEL_DIR_VAR
+from hpo_flow.report import BRIDGED_VAR, MODEL_DIR_VAR, matched_number
 from hpo_flow.toolkit_env import toolkit_environment
 
 FIXED_VAR = "HPO_FIXED_HYPERPARAMETERS"  # the trial's fixed hyperparameters, as JSON
@@ -108,7 +108,7 @@ def run_logging_metrics(argv: list[str], env: dict[str, str], definitions: list[
         sys.stdout.write(line)
         sys.stdout.flush()
         for name, pattern in patterns:
-            value = _number(pattern.search(line))
+            value = matched_number(pattern.search(line))
             if value is None:
                 continue
             steps[name] = steps.get(name, 0) + 1
@@ -120,15 +120,6 @@ def run_logging_metrics(argv: list[str], env: dict[str, str], definitions: list[
                 failed = True
     code = proc.wait()
     return 128 - code if code < 0 else code
-
-
-def _number(match: re.Match[str] | None) -> float | None:
-    if match is None or match.group(1) is None:
-        return None
-    try:
-        return float(match.group(1))
-    except ValueError:
-        return None
 
 
 if __name__ == "__main__":

@@ -67,6 +67,16 @@ def report(step: int | None = None, *, stream: Any = None, sep: str = ": ", **me
     _log_to_mlflow(metrics, step)
 
 
+def matched_number(match: Any) -> float | None:
+    """The number a metric regex's first group read from a line; None without a match or a number."""
+    if match is None or match.group(1) is None:
+        return None
+    try:
+        return float(match.group(1))
+    except ValueError:
+        return None
+
+
 def model_dir(default: str = "model") -> str:
     """Where this trial saves its model: HPO_MODEL_DIR on every backend (SageMaker's SM_MODEL_DIR
     where only that is set), else `default`; the directory exists when this returns."""

@@ -15,6 +15,16 @@ from hpo_flow.adapters.spec import HpoConfig, parse_config
 from tests.helpers import config_dict
 from tests.sagemaker.served import ACCOUNT, REGION, ServedSageMaker
 
+# What sourcedir.tar.gz holds for the `code_dir` fixture: its files and the shipped trial helper.
+ARCHIVED_CODE = [
+    "helpers.py",
+    "hpo_flow/__init__.py",
+    "hpo_flow/launch.py",
+    "hpo_flow/report.py",
+    "hpo_flow/toolkit_env.py",
+    "train.py",
+]
+
 # The SDK's import noise: docstrings with invalid escapes (compiled when no .pyc is cached) and its own
 # deprecated-module shim, which its ModelTrainer still imports.
 SDK_NOISE = [

@@ -19,7 +19,7 @@ from hpo_flow.adapters.errors import CredentialsError, PlanError
 from hpo_flow.adapters.sagemaker import SageMakerAdapter
 from hpo_flow.adapters.sagemaker.build import write_code_archive
 from hpo_flow.adapters.spec import parse_config
-from tests.sagemaker.conftest import BUCKET, ROLE, SDK_NOISE, sm_config, sm_data
+from tests.sagemaker.conftest import ARCHIVED_CODE, BUCKET, ROLE, SDK_NOISE, sm_config, sm_data
 from tests.sagemaker.served import ACCOUNT, REGION
 
 pytestmark = [pytest.mark.unit, *SDK_NOISE]
@@ -759,13 +759,6 @@ def test_the_code_archive_is_reproducible_and_leaves_caches_out(code_dir: Path, 
     assert first.read_bytes() == second.read_bytes()
     with tarfile.open(first) as tar:
         # the trial helper ships with the code, so `import hpo_flow.report` works in any training image
-        assert sorted(tar.getnames()) == [
-            "helpers.py",
-            "hpo_flow/__init__.py",
-            "hpo_flow/launch.py",
-            "hpo_flow/report.py",
-            "hpo_flow/toolkit_env.py",
-            "train.py",
-        ]
+        assert sorted(tar.getnames()) == ARCHIVED_CODE
         shipped = tar.extractfile("hpo_flow/report.py")
         assert shipped is not None and shipped.read() == (REPO / "hpo_flow" / "report.py").read_bytes()

@@ -15,7 +15,7 @@ import pytest
 from hpo_flow.adapters.errors import CredentialsError, PlanError
 from hpo_flow.adapters.port import SweepRef, SweepStatus, TrialStatus, best_trial
 from hpo_flow.adapters.sagemaker import SageMakerAdapter
-from tests.sagemaker.conftest import BUCKET, SDK_NOISE, new_session, sm_config
+from tests.sagemaker.conftest import ARCHIVED_CODE, BUCKET, SDK_NOISE, new_session, sm_config
 from tests.sagemaker.served import REGION, ServedSageMaker
 
 pytestmark = [pytest.mark.integration, *SDK_NOISE]
@@ -44,14 +44,7 @@ def test_submit_sends_the_planned_request_uploads_the_code_and_attaches_after(
     archive = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         # the trial helper ships with the code
-        assert sorted(tar.getnames()) == [
-            "helpers.py",
-            "hpo_flow/__init__.py",
-            "hpo_flow/launch.py",
-            "hpo_flow/report.py",
-            "hpo_flow/toolkit_env.py",
-            "train.py",
-        ]
+        assert sorted(tar.getnames()) == ARCHIVED_CODE
     drivers = next(c for c in planned["TrainingJobDefinition"]["InputDataConfig"] if c["ChannelName"] == "sm_drivers")
     prefix = drivers["DataSource"]["S3DataSource"]["S3Uri"].removeprefix(f"s3://{BUCKET}/")
     listed = {o["Key"].removeprefix(prefix + "/") for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)["Contents"]}

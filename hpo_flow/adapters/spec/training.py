@@ -15,7 +15,7 @@ from pydantic import (
 
 from hpo_flow.adapters.errors import Problem
 from hpo_flow.adapters.spec.base import ParamName, ScalarValue, Strict, SubProblems
-from hpo_flow.report import GENERAL_REGEX_GROUP, format_number, input_vars
+from hpo_flow.report import GENERAL_REGEX_GROUP, format_number, input_vars, matched_number
 from hpo_flow.toolkit_env import flag
 
 
@@ -243,13 +243,7 @@ _NON_NEGATIVE = re.compile(
 
 
 def _read(metric: MetricDefinition, line: str) -> float | None:
-    match = metric.search(line)
-    if match is None or match.group(1) is None:
-        return None
-    try:
-        return float(match.group(1))
-    except ValueError:
-        return None
+    return matched_number(metric.search(line))
 
 
 def _suggested(sep: str, name: str) -> str:
