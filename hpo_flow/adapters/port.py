@@ -156,6 +156,14 @@ class FetchesModels(Protocol):
         ...
 
 
+@runtime_checkable
+class ExportsJob(Protocol):
+    def export_job(self, spec: HpoConfig, folder: Path) -> str:
+        """Write the sweep as the service's own job file into `folder`, with everything it refers to
+        (the code with the trial helper), for submitting it by hand; returns the command that does."""
+        ...
+
+
 def best_trial(trials: list[Trial], objective: Objective) -> Trial | None:
     """The trial with the best objective among those that produced one.
 

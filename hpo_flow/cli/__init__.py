@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from hpo_flow.adapters.errors import ConfigError, HpoFlowError, PlanError
@@ -96,6 +97,12 @@ def _parser() -> argparse.ArgumentParser:
     add_backend(plan, "plan for")
     plan.add_argument(
         "--format", choices=["text", "json", "yaml"], default="text", help="output format (default: text)"
+    )
+    plan.add_argument(
+        "--out",
+        metavar="DIR",
+        help="write the service's own job file and the code it refers to into DIR, to submit by hand "
+        "(azure: sweep.yml and code/ for `az ml job create --file DIR/sweep.yml`)",
     )
     add_overrides(plan)
 
@@ -199,13 +206,21 @@ def summary(config: Any) -> list[str]:
 def cmd_plan(args: argparse.Namespace) -> int:
     from hpo_flow.adapters import get_adapter
     from hpo_flow.adapters.lifecycle import identify
+    from hpo_flow.adapters.port import ExportsJob
     from hpo_flow.adapters.redact import mask_values, redact, secret_values
     from hpo_flow.adapters.spec import load_config
 
     # The first generation's request; a later one differs in its name and warm start (docs/pipeline.md).
     config = identify(load_config(args.config, args.overrides), args.config)
     backend = args.backend or config.tuning.backend
-    plan = redact(get_adapter(backend).plan(config))
+    adapter = get_adapter(backend)
+    if args.out:
+        if not isinstance(adapter, ExportsJob):
+            raise HpoFlowError(f"the {backend} backend has no job file to submit by hand; `hpo-flow run` submits it")
+        submit = adapter.export_job(config, Path(args.out))
+        print(f"wrote the {backend} job and the code it runs into {args.out}; submit it with: {submit}")
+        return EXIT_OK
+    plan = redact(adapter.plan(config))
     # A secret can sit where no key says so: the values of a categorical range named api_token.
     print(mask_values(_render(plan, args.format), secret_values(config.model_dump(mode="json"))))
     return EXIT_OK

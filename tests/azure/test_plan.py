@@ -499,3 +499,28 @@ def test_azure_service_limits_are_plan_problems(key: str, value: int, message: s
 def test_the_largest_sweep_azure_takes_passes_its_schema() -> None:
     doc = sweep_job(config(max_jobs=1000, max_parallel_jobs=1000))
     assert rest(loaded(doc))["properties"]["limits"]["maxTotalTrials"] == 1000
+
+
+def test_plan_out_writes_a_job_az_ml_submits_as_it_is_from_anywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`hpo-flow plan --backend azure --out DIR`: DIR/sweep.yml and DIR/code (the training code and the
+    trial helper its command starts), read by the SDK's own `load_job` (what `az ml job create --file`
+    runs) from another directory: every path resolves, the helper is in the code it uploads."""
+    from azure.ai.ml import load_job
+
+    from hpo_flow.cli import main
+
+    repo = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(repo)
+    out = tmp_path / "by-hand"
+    assert main(["plan", "examples/azure-hyperdrive/config.yaml", "--backend", "azure", "--out", str(out)]) == 0
+    assert f"az ml job create --file {out / 'sweep.yml'}" in capsys.readouterr().out
+
+    monkeypatch.chdir(tmp_path)
+    job = load_job(source=out / "sweep.yml")
+    code = (Path(job.base_path) / job.trial.code).resolve()  # where the SDK uploads it from
+    assert code == (out / "code").resolve()
+    assert (code / "train.py").is_file() and (code / "hpo_flow" / "launch.py").is_file()
+    assert job.trial.command.split("python -m hpo_flow.launch train.py", 1)[1].startswith(" --")
+    assert "conda_file: conda.yaml" in (out / "sweep.yml").read_text() and (out / "conda.yaml").is_file()

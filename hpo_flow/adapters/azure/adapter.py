@@ -154,6 +154,34 @@ class AzureMLAdapter:
                     return  # it ended (or was cancelled) between the two calls
                 raise
 
+    # ---------------------------------------------------------------- by hand
+
+    def export_job(self, spec: HpoConfig, folder: Path) -> str:
+        """`sweep.yml` and its `code/` (source_dir and the trial helper: the command starts the script
+        through hpo_flow.launch) for `az ml job create --file`, which reads paths relative to the file."""
+        import yaml
+
+        doc = self.plan(spec)
+        folder.mkdir(parents=True, exist_ok=True)
+        code = folder / "code"
+        if code.exists():
+            shutil.rmtree(code)
+        with code_with_helper(spec.training.source_dir) as staged:
+            shutil.copytree(staged, code, ignore=shutil.ignore_patterns(*CODE_IGNORE), symlinks=True)
+        doc["trial"]["code"] = "code"
+        environment = doc["trial"].get("environment")
+        if isinstance(environment, dict) and environment.get("conda_file"):
+            conda = Path(environment["conda_file"])
+            shutil.copyfile(conda, folder / conda.name)
+            environment["conda_file"] = conda.name
+        for value in (doc.get("inputs") or {}).values():
+            place = value.get("path", "")
+            if "://" not in place and not place.startswith("azureml:") and Path(place).exists():
+                value["path"] = str(Path(place).resolve())  # a local file the CLI uploads, from anywhere
+        job_file = folder / "sweep.yml"
+        job_file.write_text(yaml.safe_dump(doc, sort_keys=False))
+        return f"az ml job create --file {job_file}"
+
     # ---------------------------------------------------------------- helpers
 
     def _client(self, workspace: Workspace, credentials_block: str | None = None) -> Any:
