@@ -30,7 +30,7 @@ from tests.azure.served import RG, SUB, WS, ChildPlan, ServedWorkspace, plain_ml
 from tests.flow.flow_contract import FlowContract, _client, _runs, _versions, first_generation
 from tests.sagemaker import conftest as sagemaker_fixtures
 from tests.sagemaker.conftest import SDK_NOISE, new_session
-from tests.sagemaker.served import REGION, ServedSageMaker
+from tests.sagemaker.served import REGION, ServedSageMaker, model_archive
 
 pytestmark = [
     pytest.mark.integration,
@@ -225,9 +225,6 @@ class TestFlowOnSageMaker(CloudFlowContract):
         """Issue 22, check 3: the script saved an MLflow model into SM_MODEL_DIR and SageMaker uploaded
         it as model.tar.gz, which mlflow.pyfunc cannot read: the version registered for the best trial
         holds the unpacked model, and the line the run prints loads it."""
-        import io
-        import tarfile
-
         import mlflow
         import mlflow.sklearn
         import pandas as pd
@@ -238,18 +235,13 @@ class TestFlowOnSageMaker(CloudFlowContract):
         saved = tmp_path / "sm-model"
         fitted = LogisticRegression().fit(pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]}), [0, 0, 1, 1])
         mlflow.sklearn.save_model(fitted, str(saved))
-        archive = io.BytesIO()
-        with tarfile.open(fileobj=archive, mode="w:gz") as tar:  # SageMaker packs SM_MODEL_DIR's contents
-            for path in saved.iterdir():
-                tar.add(path, arcname=path.name)
-        self.served.model_archive = archive.getvalue()
+        self.served.model_archive = model_archive({path.name: path.read_bytes() for path in saved.iterdir()})
 
         outcome = hpo_sweep(config_path=str(config_path), backend=backend)
         assert outcome.model_hint == f'mlflow.pyfunc.load_model("models:/{outcome.model_name}@{outcome.model_alias}")'
         # The line exactly as printed, in a Python of its own pointed at the tracking server, as a user runs it.
-        program = (
-            f"import mlflow, pandas; print(list({outcome.model_hint}.predict(pandas.DataFrame({{'x': [0.0, 3.0]}}))))"
-        )
+        rows = "pandas.DataFrame({'x': [0.0, 3.0]})"
+        program = f"import mlflow, pandas; print([int(v) for v in {outcome.model_hint}.predict({rows})])"
         env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server}
         done = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]
@@ -260,18 +252,9 @@ class TestFlowOnSageMaker(CloudFlowContract):
     ) -> None:
         """A model saved as plain files (joblib) is registered by its S3 URI, and the printed line says
         how to get the files and why pyfunc cannot load them, instead of a load_model that fails."""
-        import io
-        import tarfile
-
         from hpo_flow.flows.hpo_sweep import hpo_sweep
 
-        archive = io.BytesIO()
-        with tarfile.open(fileobj=archive, mode="w:gz") as tar:
-            data = b"not an MLflow model"
-            info = tarfile.TarInfo("model.joblib")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-        self.served.model_archive = archive.getvalue()
+        self.served.model_archive = model_archive({"model.joblib": b"not an MLflow model"})
 
         outcome = hpo_sweep(config_path=str(config_path), backend=backend)
         assert outcome.model_hint is not None and outcome.model_hint.startswith("mlflow.artifacts.download_artifacts(")

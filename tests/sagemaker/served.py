@@ -287,6 +287,20 @@ OUTCOMES = [
 ]
 
 
+def model_archive(files: dict[str, bytes]) -> bytes:
+    """A model.tar.gz as SageMaker packs SM_MODEL_DIR: each file at the archive's top level."""
+    import io
+    import tarfile
+
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return packed.getvalue()
+
+
 class ServiceError(Exception):
     def __init__(self, code: str, message: str, status: int = 400) -> None:
         super().__init__(f"{code}: {message}")
