@@ -30,6 +30,8 @@ from azure.core.credentials import AccessToken
 from azure.core.pipeline.transport import HttpResponse, HttpTransport
 
 ARM = "https://management.azure.com"
+AAD_HOST = "login.microsoftonline.com"
+TRIAL_LOG = "user_logs/std_log.txt"  # where Azure ML keeps a command job's output, in its run
 API = "https://westeurope.api.azureml.ms"
 SUB, RG, WS = "00000000-0000-0000-0000-000000000000", "ml-rg", "ml-ws"
 WS_PATH = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.MachineLearningServices/workspaces/{WS}"
@@ -107,6 +109,10 @@ class ServedWorkspace(HttpTransport):
         # For callers that poll in real time (a flow): when set, each listing of a sweep's children (one
         # per poll) first moves the sweep one step on (`advance`), its trials run from these plans.
         self.auto_advance: list[ChildPlan] | None = None
+        # Microsoft Entra ID's part: service principals (client id -> secret) it signs in, and the
+        # tokens it issued them. With any registered, every workspace request must carry one.
+        self.service_principals: dict[str, str] = {}
+        self.issued: dict[str, str] = {}  # token -> client id
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------ transport protocol
@@ -126,6 +132,12 @@ class ServedWorkspace(HttpTransport):
     def send(self, request: Any, **kwargs: Any) -> _Response:
         with self._lock:
             url = urlparse(request.url)
+            if url.hostname == AAD_HOST:
+                return self._sign_in(request, url.path)
+            if self.service_principals and url.path != "/discovery":  # discovery is public, as Azure's is
+                token = (request.headers.get("Authorization") or "").removeprefix("Bearer ")
+                if token not in self.issued:
+                    return _error(request, 401, "InvalidAuthenticationToken", "the access token is invalid")
             self.requests.append((request.method, url.path))
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
             body = request.data if isinstance(request.data, str | bytes) else request.body
@@ -134,6 +146,33 @@ class ServedWorkspace(HttpTransport):
                 if method == request.method and (m := re.fullmatch(pattern, url.path, re.I)):
                     return handler(request, query, payload, **m.groupdict())
             return _error(request, 404, "NotFound", f"no route {request.method} {url.path}")
+
+    def _sign_in(self, request: Any, path: str) -> _Response:
+        """Entra ID's OpenID metadata and its client-credentials token endpoint (what azure-identity's
+        ClientSecretCredential asks, with `disable_instance_discovery` or not)."""
+        tenant = path.strip("/").split("/")[0]
+        base = f"https://{AAD_HOST}/{tenant}"
+        if path.endswith("/.well-known/openid-configuration"):
+            return _Response(
+                request,
+                200,
+                {
+                    "token_endpoint": f"{base}/oauth2/v2.0/token",
+                    "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                    "issuer": f"{base}/v2.0",
+                },
+            )
+        if path.endswith("/discovery/instance"):
+            return _Response(
+                request, 200, {"tenant_discovery_endpoint": f"{base}/v2.0/.well-known/openid-configuration"}
+            )
+        form = request.data if isinstance(request.data, dict) else dict(parse_qs(str(request.body or "")))
+        client_id, secret = str(form.get("client_id", "")), str(form.get("client_secret", ""))
+        if self.service_principals.get(client_id) != secret or not secret:
+            return _Response(request, 401, {"error": "invalid_client", "error_description": "AADSTS7000215"})
+        token = f"entra-{client_id}-{len(self.issued)}"
+        self.issued[token] = client_id
+        return _Response(request, 200, {"access_token": token, "expires_in": 3600, "token_type": "Bearer"})
 
     def _routes(self) -> list[tuple[str, str, Callable[..., _Response]]]:
         ws = re.escape(WS_PATH)
@@ -336,6 +375,7 @@ class ServedWorkspace(HttpTransport):
         if child.plan.save_model and status in ("Completed", "Canceled") and not by_user:
             _upload_outputs(client, child.run_id)
         ending = {"Completed": "FINISHED", "Canceled": "KILLED"}.get(status, "FAILED")
+        client.log_text(child.run_id, f"Starting trial {child.run_id}\n{child.run_id} ended {status}\n", TRIAL_LOG)
         client.set_terminated(child.run_id, ending)
         child.status = status
 

@@ -1,10 +1,12 @@
-"""Issue 22, check 2: a SageMaker sweep operated from anywhere with only a credentials block.
+"""Issue 22, check 2: a cloud sweep operated from anywhere with only a credentials block.
 
-The sweep is submitted with `backends.sagemaker.credentials_block` (a real prefect-aws
-AwsCredentials block, saved in Prefect's test server) and no AWS variable or file in the
-environment. Then `hpo-flow status`, `logs` and `cancel` run as a second process would: a fresh
-adapter that never saw the submit, reaching the sweep by the handle recorded in MLflow. They sign
-in with the block the handle names; `logs` reads the training job's output from CloudWatch Logs.
+Each sweep is submitted with its backend's `credentials_block` (a real prefect-aws AwsCredentials or
+prefect-azure AzureMlCredentials block, saved in Prefect's test server) and no AWS or Azure variable
+in the environment. Then `hpo-flow status`, `logs` and `cancel` run as a second process would: a
+fresh adapter that never saw the submit, reaching the sweep by the handle recorded in MLflow. They
+sign in with the block the handle names (Azure: the block's service principal, signed in by the
+served workspace's Entra ID endpoint); `logs` reads the trial's own log where the service keeps it
+(SageMaker: CloudWatch Logs; Azure ML: the trial job's user_logs/std_log.txt).
 """
 
 from __future__ import annotations
@@ -21,17 +23,40 @@ from hpo_flow.adapters.registry import registered
 from hpo_flow.adapters.spec import load_config
 from hpo_flow.cli import main
 from hpo_flow.tasks.tracking import record_sweep
+from tests.azure import conftest as azure_fixtures
+from tests.azure.conftest import job_name
+from tests.azure.served import RG, SUB, WS, ChildPlan, ServedWorkspace
 from tests.helpers import in_process_backend
 from tests.sagemaker import conftest as sagemaker_fixtures
 from tests.sagemaker.conftest import SDK_NOISE, new_session
 from tests.sagemaker.served import REGION, ServedSageMaker
 
-pytestmark = [pytest.mark.integration, *SDK_NOISE]
+pytestmark = [
+    pytest.mark.integration,
+    *SDK_NOISE,
+    # azure-ai-ml passes marshmallow's deprecated `context` on every schema it builds
+    pytest.mark.filterwarnings("ignore::marshmallow.warnings.RemovedInMarshmallow4Warning"),
+    pytest.mark.filterwarnings("ignore::marshmallow.warnings.ChangedInMarshmallow4Warning"),
+    pytest.mark.filterwarnings("ignore:'locale.getdefaultlocale' is deprecated:DeprecationWarning"),
+]
 
 moto_url, served = sagemaker_fixtures.moto_url, sagemaker_fixtures.served
 _no_ambient_aws = sagemaker_fixtures._no_ambient_aws
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sagemaker-mnist"
+mlflow_uri, workspace = azure_fixtures.mlflow_uri, azure_fixtures.workspace
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLE = EXAMPLES / "sagemaker-mnist"
 BLOCK = "team-aws"
+
+
+def _operate(capsys: pytest.CaptureFixture[str], sweep: str, trial: str, tracking_uri: str) -> list[str]:
+    """What `hpo-flow status`, `logs` and `cancel` print for the sweep, each run as a user types it."""
+    printed = []
+    for command in (["status", sweep], ["logs", sweep, trial], ["cancel", sweep]):
+        code = main([*command, "--tracking-uri", tracking_uri])
+        out, err = capsys.readouterr()
+        assert code == 0, f"hpo-flow {command[0]}: {err}"
+        printed.append(out)
+    return printed
 
 
 def test_status_logs_and_cancel_sign_in_with_the_sweeps_credentials_block(
@@ -81,19 +106,71 @@ def test_status_logs_and_cancel_sign_in_with_the_sweeps_credentials_block(
 
     asked.clear()
     with registered(in_process_backend("sagemaker", SageMakerAdapter(signed_in))):  # another process's adapter
-        code = main(["status", ref.name, "--tracking-uri", mlflow_server])
-        out, err = capsys.readouterr()
-        assert code == 0, err
-        assert f"Sweep {ref.name} on sagemaker: RUNNING" in out
-
-        code = main(["logs", ref.name, ended.id, "--tracking-uri", mlflow_server])
-        out, err = capsys.readouterr()
-        assert code == 0, err
-        assert out.startswith("Invoking script with the following command: ") and "epoch 2: " in out
-
-        code = main(["cancel", ref.name, "--tracking-uri", mlflow_server])
-        out, err = capsys.readouterr()
-        assert code == 0, err
-        assert f"cancelled sweep {ref.name} on sagemaker: now STOPPING" in out
+        status, log, cancel = _operate(capsys, ref.name, ended.id, mlflow_server)
+        assert f"Sweep {ref.name} on sagemaker: RUNNING" in status
+        assert log.startswith("Invoking script with the following command: ") and "epoch 2: " in log
+        assert f"cancelled sweep {ref.name} on sagemaker: now STOPPING" in cancel
     assert asked and set(asked) == {BLOCK}, asked
     assert served.jobs[ref.name].status(served.clock.now) in ("Stopping", "Stopped")
+
+
+def test_azure_status_logs_and_cancel_sign_in_with_the_sweeps_credentials_block(
+    tmp_path: Path,
+    workspace: ServedWorkspace,
+    mlflow_server: str,
+    prefect_harness: None,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from prefect_azure.credentials import AzureMlCredentials
+
+    from hpo_flow.adapters.azure import AzureMLAdapter
+
+    for name in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "AZURE_USERNAME", "AZURE_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    workspace.service_principals = {"team-sp": "sp-secret"}  # no other identity gets a token
+    AzureMlCredentials(
+        tenant_id="team-tenant",
+        service_principal_id="team-sp",
+        service_principal_password="sp-secret",
+        subscription_id=SUB,
+        resource_group=RG,
+        workspace_name=WS,
+    ).save("team-azure", overwrite=True)
+
+    def adapter() -> AzureMLAdapter:
+        """hpo-flow's own sign-in (no credential given: the ref's block), on the served workspace."""
+        return AzureMLAdapter(client_kwargs={"transport": workspace}, credential_kwargs={"transport": workspace})
+
+    raw = yaml.safe_load((EXAMPLES / "azure-hyperdrive" / "config.yaml").read_text())
+    raw["project"] = f"creds-az-{time.time_ns() % 10**8}"
+    raw["training"]["source_dir"] = str(EXAMPLES / "azure-hyperdrive")
+    raw["tuning"]["max_jobs"] = 4
+    raw["backends"]["azure"] = {
+        "credentials_block": "team-azure",  # the workspace's names come from the block too
+        "compute": "cpu-cluster",
+        "environment": "azureml:sklearn-env:1",
+    }
+    raw["mlflow"] = {"tracking_uri": mlflow_server}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    config = identify(load_config(path), path)
+
+    submitter = adapter()
+    ref = submitter.submit(config)
+    assert ref.credentials_block == "team-azure" and "sp-secret" not in ref.to_json()
+    workspace.start(
+        job_name(ref), [ChildPlan("Completed"), ChildPlan("Failed", save_model=False), ChildPlan("Running")]
+    )
+    state = submitter.poll(ref)
+    record_sweep(config, ref, state, plots=False)
+    ended = next(t for t in state.trials if t.status.is_terminal)
+
+    workspace.issued.clear()
+    with registered(in_process_backend("azure", adapter())):  # another process's adapter
+        status, log, cancel = _operate(capsys, ref.name, ended.id, mlflow_server)
+        assert f"Sweep {ref.name} on azure: RUNNING" in status
+        assert log.startswith(f"Starting trial {ended.id}")
+        assert f"cancelled sweep {ref.name} on azure" in cancel
+    assert set(workspace.issued.values()) == {"team-sp"}, "signed in as the block's service principal"
+    assert workspace.jobs[job_name(ref)]["properties"]["status"] in ("CancelRequested", "Canceled")

@@ -35,11 +35,12 @@ from hpo_flow.adapters.azure.workspace import (
 )
 from hpo_flow.adapters.code import CODE_IGNORE
 from hpo_flow.adapters.errors import BackendError
-from hpo_flow.adapters.port import SweepRef, SweepState, TrialStatus
+from hpo_flow.adapters.port import SweepRef, SweepState, Trial, TrialStatus
 from hpo_flow.adapters.spec import HpoConfig
 from hpo_flow.adapters.trial_code import PACKAGE, add_helper
 
 _TERMINAL = {"Completed", "Failed", "Canceled"}
+TRIAL_LOG = "user_logs/std_log.txt"  # where Azure ML keeps a command job's output, among its run's artifacts
 
 
 class AzureMLAdapter:
@@ -58,9 +59,11 @@ class AzureMLAdapter:
         credential: Any | None = None,
         client_kwargs: dict[str, Any] | None = None,
         mlflow_tracking_uri: str | None = None,
+        credential_kwargs: dict[str, Any] | None = None,
     ) -> None:
         self._credential = credential
         self._client_kwargs = dict(client_kwargs or {})
+        self._credential_kwargs = dict(credential_kwargs or {})  # for a block's credential
         self._mlflow_uri = mlflow_tracking_uri
         self._lock = threading.Lock()
         self._clients: dict[Workspace, Any] = {}
@@ -77,7 +80,7 @@ class AzureMLAdapter:
     def submit(self, spec: HpoConfig) -> SweepRef:
         doc = self.plan(spec)
         name = doc["name"]
-        workspace, credential = resolve(spec, self._credential)
+        workspace, credential = resolve(spec, self._credential, **self._credential_kwargs)
         with self._lock:
             self._credentials[workspace] = credential
         client = self._client(workspace)
@@ -154,6 +157,24 @@ class AzureMLAdapter:
                     return  # it ended (or was cancelled) between the two calls
                 raise
 
+    # ---------------------------------------------------------------- logs
+
+    def trial_log(self, ref: SweepRef, trial: Trial) -> Path | None:
+        """The trial job's own log (`user_logs/std_log.txt`, what Azure ML studio shows under "Outputs +
+        logs"), downloaded from its run; None while it has none."""
+        from mlflow.exceptions import MlflowException
+
+        workspace, _ = Workspace.from_job_id(ref.cloud_id or "")
+        reader = self._reader(workspace, self._client(workspace, ref.credentials_block))
+        kept = Path(tempfile.gettempdir()) / "hpo-flow-logs" / ref.name / trial.id
+        kept.mkdir(parents=True, exist_ok=True)
+        with service_errors(f"read the log of trial {trial.id}"):
+            try:
+                found = reader.client.download_artifacts(trial.id, TRIAL_LOG, str(kept))
+            except (MlflowException, OSError):
+                return None
+        return Path(found) if Path(found).is_file() else None
+
     # ---------------------------------------------------------------- by hand
 
     def export_job(self, spec: HpoConfig, folder: Path) -> str:
@@ -192,7 +213,7 @@ class AzureMLAdapter:
                 return client
             credential = self._credentials.get(workspace) or self._credential
         if credential is None and credentials_block:
-            credential, _ = block_credential(credentials_block)
+            credential, _ = block_credential(credentials_block, **self._credential_kwargs)
         if credential is None:
             credential = default_credential()
         check_credential(credential)

@@ -57,7 +57,7 @@ class Workspace:
         return cls(match["sub"], match["rg"], match["ws"]), match["name"]
 
 
-def resolve(spec: HpoConfig, credential: Any | None) -> tuple[Workspace, Any]:
+def resolve(spec: HpoConfig, credential: Any | None, **credential_kwargs: Any) -> tuple[Workspace, Any]:
     """The workspace and credential for this config; one CredentialsError naming every missing field."""
     azure = spec.backends.azure or AzureBackend()
     fields = {
@@ -66,7 +66,7 @@ def resolve(spec: HpoConfig, credential: Any | None) -> tuple[Workspace, Any]:
         "workspace": azure.workspace,
     }
     if credential is None and azure.credentials_block:
-        credential, from_block = block_credential(azure.credentials_block)
+        credential, from_block = block_credential(azure.credentials_block, **credential_kwargs)
         for key, value in from_block.items():
             fields[key] = fields[key] or value
     missing = [f"backends.azure.{key}" for key, value in fields.items() if not value]
@@ -98,9 +98,10 @@ def check_credential(credential: Any) -> None:
         raise CredentialsError(NO_CREDENTIAL) from None
 
 
-def block_credential(block_name: str) -> tuple[Any, dict[str, str | None]]:
+def block_credential(block_name: str, **credential_kwargs: Any) -> tuple[Any, dict[str, str | None]]:
     """A ClientSecretCredential from a prefect-azure AzureMlCredentials block, and the workspace
-    fields the block holds (used where config.yaml leaves them out)."""
+    fields the block holds (used where config.yaml leaves them out); `credential_kwargs` go to the
+    credential (azure-core's `transport=`, proxies)."""
     try:
         from prefect_azure.credentials import AzureMlCredentials  # type: ignore[import-not-found]
     except ImportError:
@@ -126,6 +127,7 @@ def block_credential(block_name: str) -> tuple[Any, dict[str, str | None]]:
         tenant_id=block.tenant_id,
         client_id=block.service_principal_id,
         client_secret=secret.get_secret_value() if hasattr(secret, "get_secret_value") else secret,
+        **credential_kwargs,
     )
     found = {
         "subscription_id": getattr(block, "subscription_id", None),
