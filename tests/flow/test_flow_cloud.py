@@ -247,19 +247,6 @@ class TestFlowOnSageMaker(CloudFlowContract):
         assert done.returncode == 0, done.stderr[-2000:]
         assert done.stdout.strip().splitlines()[-1] == "[0, 1]"
 
-    def test_a_model_archive_without_an_mlmodel_gets_the_line_that_fetches_it(
-        self, config_path: Path, backend: str
-    ) -> None:
-        """A model saved as plain files (joblib) is registered by its S3 URI, and the printed line says
-        how to get the files and why pyfunc cannot load them, instead of a load_model that fails."""
-        from hpo_flow.flows.hpo_sweep import hpo_sweep
-
-        self.served.model_archive = model_archive({"model.joblib": b"not an MLflow model"})
-
-        outcome = hpo_sweep(config_path=str(config_path), backend=backend)
-        assert outcome.model_hint is not None and outcome.model_hint.startswith("mlflow.artifacts.download_artifacts(")
-        assert "no MLmodel" in outcome.model_hint
-
 
 class TestFlowOnAzureML(CloudFlowContract):
     """Seed 004's config; of the served trials one fails and one is stopped by the Bandit policy."""

@@ -91,6 +91,21 @@ def test_summary_names_the_winner_its_values_the_model_and_the_diff() -> None:
     assert "| trials | 4 (2 completed, 1 failed, 1 pruned) |" in text
 
 
+def test_a_model_pyfunc_cannot_load_gets_the_line_that_fetches_its_files() -> None:
+    """A cloud model registered by its archive's URI (SageMaker's model.tar.gz holding no MLmodel):
+    the printed line fetches the files and says why, instead of a load_model that fails."""
+    from hpo_flow.tasks.tracking import RegisteredModel
+
+    model = RegisteredModel(
+        name="unit-proj", version="1", alias="challenger", source="s3://b/m/model.tar.gz", trial_id="t1", objective=0.9
+    )
+    assert model.load_hint == 'mlflow.pyfunc.load_model("models:/unit-proj@challenger")'  # not known: the usual line
+    unloadable = replace(model, loadable=False)
+    assert unloadable.load_hint.startswith('mlflow.artifacts.download_artifacts("models:/unit-proj@challenger")')
+    assert "no MLmodel" in unloadable.load_hint
+    assert replace(unloadable, promoted=False).load_hint.startswith("mlflow.pyfunc.load_model(")  # @alias is another's
+
+
 def test_summary_without_a_winner_says_so() -> None:
     failed = SweepState(status=SweepStatus.FAILED, trials=[_trial(1, TrialStatus.FAILED, None, "boom")], message="x")
     text = summary_markdown(make_config(), SweepResult.of(make_config(), REF, failed), "config.yaml")
