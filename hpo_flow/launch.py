@@ -37,6 +37,8 @@ FIXED_VAR = "HPO_FIXED_HYPERPARAMETERS"  # the trial's fixed hyperparameters, as
 METRICS_VAR = "HPO_METRIC_DEFINITIONS"  # training.metric_definitions, as JSON
 SWEEP_PREFIX = "AZUREML_SWEEP_"  # Azure ML gives a sweep trial each sampled value in one of these
 INPUT_PREFIX = "HPO_INPUT_"
+QUICK_MLFLOW = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "10", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1"}
+MAX_FAILURES = 3  # in a row: then the tracking store is gone, and the script is left to run
 OUTPUTS = "outputs"  # Azure ML uploads this folder: the toolkit's output folders go inside it
 
 
@@ -93,12 +95,15 @@ def run_logging_metrics(argv: list[str], env: dict[str, str], definitions: list[
     """Run the script, its output passed through line by line, and log to its MLflow run each value a
     metric definition reads from that output, step by step (what the local runner and SageMaker read):
     Azure ML reads a sweep's objective from MLflow, and a script written for SageMaker only prints it."""
+    # This process's own requests only (the script's environment is `env`, built before): an MLflow
+    # outage must not stall the output the script writes into our pipe, and so the script itself.
+    os.environ.update(QUICK_MLFLOW)
     from mlflow import MlflowClient
 
     client, run_id = MlflowClient(), env["MLFLOW_RUN_ID"]
     patterns = [(d["Name"], re.compile(d["Regex"])) for d in definitions]
     steps: dict[str, int] = {}
-    failed = False
+    failures = 0
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE)
     for sig in (signal.SIGTERM, signal.SIGINT):  # Azure ML's cancel and early termination reach the script
         signal.signal(sig, lambda number, _: proc.send_signal(number))
@@ -112,12 +117,18 @@ def run_logging_metrics(argv: list[str], env: dict[str, str], definitions: list[
             if value is None:
                 continue
             steps[name] = steps.get(name, 0) + 1
+            if failures >= MAX_FAILURES:
+                continue
             try:
                 client.log_metric(run_id, name, value, step=steps[name])
+                failures = 0
             except Exception as exc:  # the trial goes on; its output still holds every value
-                if not failed:
-                    print(f"hpo_flow.launch: metrics not logged to MLflow ({type(exc).__name__})", file=sys.stderr)
-                failed = True
+                failures += 1
+                if failures == MAX_FAILURES:
+                    print(
+                        f"hpo_flow.launch: MLflow unreachable ({type(exc).__name__}); metrics no longer logged",
+                        file=sys.stderr,
+                    )
     code = proc.wait()
     return 128 - code if code < 0 else code
 

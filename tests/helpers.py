@@ -144,3 +144,14 @@ class PluginInstalled:
 
         sys.path.remove(str(PLUGIN_DIST))
         registry.refresh()
+
+
+def azure_job_run(folder: Path, experiment: str) -> tuple[Any, str, dict[str, str]]:
+    """An MLflow run as Azure ML gives a job (a store of the test's own): its client, its id, and
+    the variables the job's process finds it by."""
+    import mlflow
+
+    uri = f"sqlite:///{folder / 'workspace-mlflow.db'}"
+    client = mlflow.MlflowClient(uri)
+    run_id = client.create_run(client.create_experiment(experiment)).info.run_id
+    return client, run_id, {"MLFLOW_TRACKING_URI": uri, "MLFLOW_RUN_ID": run_id}

@@ -39,6 +39,7 @@ from hpo_flow.adapters.local import LocalAdapter
 from hpo_flow.adapters.local.metrics import MetricReader
 from hpo_flow.adapters.port import Trial, TrialStatus
 from hpo_flow.adapters.spec import HpoConfig, MetricDefinition, parse_config
+from tests.helpers import azure_job_run
 from tests.local.sweep_helpers import finish
 
 pytestmark = pytest.mark.integration
@@ -250,7 +251,6 @@ def run_sagemaker(spec: HpoConfig, data: Path, base: Path) -> tuple[Trial, Path]
 
 
 def run_azure(spec: HpoConfig, data: Path, root: Path) -> tuple[Trial, Path]:
-    import mlflow
 
     from hpo_flow.adapters.azure import AzureMLAdapter
     from hpo_flow.adapters.azure.adapter import code_with_helper, load_sweep_job
@@ -266,15 +266,12 @@ def run_azure(spec: HpoConfig, data: Path, root: Path) -> tuple[Trial, Path]:
         command = command.replace("${{inputs." + name + "}}", str(data))
     assert "${{" not in command
 
-    uri = f"sqlite:///{root / 'workspace-mlflow.db'}"
-    client = mlflow.MlflowClient(uri)
-    run_id = client.create_run(client.create_experiment("conformance")).info.run_id
+    client, run_id, job_run = azure_job_run(root, "conformance")
     env = {
         **QUIET,
         "PATH": os.environ["PATH"],
         **doc["trial"]["environment_variables"],
-        "MLFLOW_TRACKING_URI": uri,
-        "MLFLOW_RUN_ID": run_id,
+        **job_run,
         **{f"AZUREML_SWEEP_{k}": str(v) for k, v in sampled.items()},
     }
     command = command.replace("python ", f"{sys.executable} ", 1)  # the environment's python
@@ -290,7 +287,7 @@ def run_azure(spec: HpoConfig, data: Path, root: Path) -> tuple[Trial, Path]:
         name=run_id, status="Completed", tags={"hyperparameters": json.dumps(sampled)}, creation_context=None
     )
     objective = doc["objective"]["primary_metric"]
-    trial = TrialReader(mlflow.MlflowClient(uri)).trial(
+    trial = TrialReader(client).trial(
         child, TrialStatus.COMPLETED, job.search_space, flag_names(doc["trial"]["command"]), objective
     )
     assert trial.model_uri == f"azureml://jobs/{run_id}/outputs/artifacts/paths/outputs/model"

@@ -7,12 +7,15 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hpo_flow.adapters.trial_code import add_helper
 from hpo_flow.launch import environment
+from tests.helpers import azure_job_run
 
 
 @pytest.mark.unit
@@ -38,10 +41,33 @@ def test_the_toolkit_variables_come_from_the_trials_values_and_the_jobs_own_win(
 
 @pytest.mark.integration
 def test_printed_metrics_reach_the_trials_mlflow_run_once_and_the_exit_code_is_the_scripts(tmp_path: Path) -> None:
-    import mlflow
+    _write_script(tmp_path)
+    client, run_id, job_run = azure_job_run(tmp_path, "launch")
+    done = _launch(tmp_path, job_run)
+    assert done.returncode == 3, done.stderr
+    assert done.stdout.splitlines() == ["accuracy: 0.5", "loss: 0.5", "accuracy: 0.75", "loss: 0.25", "done"]
+    # accuracy: logged by the launcher from the output, once per line; loss: by report() itself
+    assert [(m.step, m.value) for m in client.get_metric_history(run_id, "accuracy")] == [(1, 0.5), (2, 0.75)]
+    assert [(m.step, m.value) for m in client.get_metric_history(run_id, "loss")] == [(1, 0.5), (2, 0.25)]
 
-    add_helper(tmp_path)
-    (tmp_path / "train.py").write_text(
+
+@pytest.mark.integration
+def test_an_mlflow_outage_costs_the_metrics_never_the_trial(tmp_path: Path) -> None:
+    """Nothing listens where the run's store should be: the script's output and exit code are its own,
+    and the launcher gives up logging after a few tries instead of stalling the script on its pipe."""
+    _write_script(tmp_path)
+    started = time.monotonic()
+    gone = {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9", "MLFLOW_RUN_ID": "0" * 32}
+    done = _launch(tmp_path, gone, read=("accuracy", "loss"))  # all logged by the launcher, none by report()
+    assert done.returncode == 3 and done.stdout.splitlines()[-1] == "done", done.stderr[-2000:]
+    assert "MLflow unreachable" in done.stderr and "metrics no longer logged" in done.stderr
+    assert time.monotonic() - started < 90
+
+
+def _write_script(folder: Path) -> None:
+    """A trial that reports two epochs with the helper, then exits 3."""
+    add_helper(folder)
+    (folder / "train.py").write_text(
         "import os, sys\n"
         "from hpo_flow.report import report\n"
         "assert os.environ['SM_HOSTS'] == '[\"algo-1\"]'\n"
@@ -50,25 +76,17 @@ def test_printed_metrics_reach_the_trials_mlflow_run_once_and_the_exit_code_is_t
         "print('done')\n"
         "sys.exit(3)\n"
     )
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = mlflow.MlflowClient(uri)
-    run_id = client.create_run(client.create_experiment("launch")).info.run_id
-    env = {
-        "PATH": os.environ["PATH"],
-        "MLFLOW_TRACKING_URI": uri,
-        "MLFLOW_RUN_ID": run_id,
-        "HPO_METRIC_DEFINITIONS": json.dumps([{"Name": "accuracy", "Regex": "accuracy: ([0-9.]+)"}]),
-    }
-    done = subprocess.run(
+
+
+def _launch(folder: Path, job_run: dict[str, str], read: tuple[str, ...] = ("accuracy",)) -> Any:
+    """`python -m hpo_flow.launch train.py` as the Azure ML command runs it, the `read` metrics read by regexes."""
+    definitions = [{"Name": name, "Regex": f"{name}: ([0-9.]+)"} for name in read]
+    env = {"PATH": os.environ["PATH"], **job_run, "HPO_METRIC_DEFINITIONS": json.dumps(definitions)}
+    return subprocess.run(
         [sys.executable, "-m", "hpo_flow.launch", "train.py"],
-        cwd=tmp_path,
+        cwd=folder,
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
     )
-    assert done.returncode == 3, done.stderr
-    assert done.stdout.splitlines() == ["accuracy: 0.5", "loss: 0.5", "accuracy: 0.75", "loss: 0.25", "done"]
-    # accuracy: logged by the launcher from the output, once per line; loss: by report() itself
-    assert [(m.step, m.value) for m in client.get_metric_history(run_id, "accuracy")] == [(1, 0.5), (2, 0.75)]
-    assert [(m.step, m.value) for m in client.get_metric_history(run_id, "loss")] == [(1, 0.5), (2, 0.25)]

@@ -15,7 +15,6 @@ import signal
 import sys
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from hpo_flow.adapters.errors import PlanError
@@ -251,12 +250,12 @@ def print_outcome(outcome: SweepOutcome, dry_run: bool, out: TextIO) -> None:
 
 def mlflow_ui_hint(tracking_uri: str, experiment: str | None = None) -> str:
     """How to open the MLflow UI on this store, at the experiment's runs when it can be found."""
-    from hpo_flow.tasks.tracking.store import runs_view_path
+    from hpo_flow.tasks.tracking.store import absolute_uri, runs_view_path
 
     page = runs_view_path(tracking_uri, experiment) if experiment else ""
     if tracking_uri.startswith(("http://", "https://")):
         return f"open {tracking_uri.rstrip('/')}{page}"
-    if tracking_uri.startswith("sqlite:///") and not tracking_uri.startswith("sqlite:////"):
+    if tracking_uri.startswith("sqlite:///"):
         # a relative SQLite path is relative to where the command runs: say so with the absolute one
-        tracking_uri = f"sqlite:///{Path(tracking_uri.removeprefix('sqlite:///')).resolve()}"
+        tracking_uri = absolute_uri(tracking_uri)
     return f"mlflow ui --backend-store-uri {tracking_uri}   (then open http://127.0.0.1:5000{page})"

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from hpo_flow.adapters.spec import MetricDefinition
 from hpo_flow.adapters.user_regex import SlowRegex
+from hpo_flow.report import matched_number
 
 log = logging.getLogger("hpo_flow.local")
 
@@ -35,9 +36,7 @@ class MetricReader:
                     log.warning("metric %s: %s; lines it cannot read in time are skipped", name, exc)
                     self.slow.add(name)
                 continue
-            if match is None:
-                continue
-            value = parse_number(match.group(1))
+            value = matched_number(match)
             if value is None:
                 continue
             curve = self.curves.setdefault(name, [])
@@ -67,12 +66,3 @@ class MetricReader:
 
     def final_metrics(self) -> dict[str, float]:
         return {name: curve[-1][1] for name, curve in self.curves.items() if curve}
-
-
-def parse_number(text: str | None) -> float | None:
-    if text is None:
-        return None
-    try:
-        return float(text.strip())  # "nan" and "inf" stay: a diverged trial is worth knowing about
-    except ValueError:
-        return None

@@ -41,6 +41,18 @@ MAX_TAG = 5000
 _MAX_LOG_BYTES = 10 * 1024 * 1024
 
 
+def absolute_uri(tracking_uri: str) -> str:
+    """A tracking URI that names the same store from any working directory: a relative SQLite or
+    file store (`sqlite:///mlflow.db`, the default) is relative to where hpo-flow runs."""
+    if tracking_uri.startswith("sqlite:///") and not tracking_uri.startswith("sqlite:////"):
+        return f"sqlite:///{Path(tracking_uri.removeprefix('sqlite:///')).resolve()}"
+    if tracking_uri.startswith("file:") and not tracking_uri.startswith("file:/"):
+        return f"file:{Path(tracking_uri.removeprefix('file:')).resolve()}"
+    if "://" not in tracking_uri and not tracking_uri.startswith("file:"):
+        return str(Path(tracking_uri).resolve())
+    return tracking_uri
+
+
 def client_for(tracking_uri: str | None) -> MlflowClient:
     import os
 

@@ -8,12 +8,16 @@ Its tags are the ones every trial run carries, so `hpo-flow` and the MLflow UI f
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from hpo_flow.adapters.trial_tracking import TrialRun, log
+from hpo_flow.adapters.trial_tracking import TrialRun
 from hpo_flow.tasks.tracking.schema import RUN_KIND, SWEEP_NAME, TRIAL_ID, TRIAL_KIND
+from hpo_flow.tasks.tracking.store import absolute_uri
+
+log = logging.getLogger("hpo_flow.local")  # it runs in the local runner, and speaks in its log
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -25,19 +29,10 @@ _QUICK = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "10", "MLFLOW_HTTP_REQUEST_MAX_RETRIES"
 
 
 def tracking_uri(spec: HpoConfig) -> str | None:
-    """Where the trials' runs go: the config's store, else MLFLOW_TRACKING_URI; a relative SQLite or
-    file store made absolute, since the trial runs in its code folder (a stray mlflow.db there is
-    where autolog once wrote)."""
+    """Where the trials' runs go: the config's store, else MLFLOW_TRACKING_URI; absolute, since the
+    trial runs in a folder of its own (a stray mlflow.db there is where autolog once wrote)."""
     uri = spec.mlflow.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-    if not uri:
-        return None
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        return "sqlite:///" + os.path.abspath(uri[len("sqlite:///") :])
-    if uri.startswith("file:") and not uri.startswith("file:/"):
-        return "file:" + os.path.abspath(uri[len("file:") :])
-    if "://" not in uri:
-        return os.path.abspath(uri)
-    return uri
+    return absolute_uri(uri) if uri else None
 
 
 class MlflowTrialRuns:
