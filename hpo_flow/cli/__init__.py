@@ -217,7 +217,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.out:
         if not isinstance(adapter, ExportsJob):
             raise HpoFlowError(f"the {backend} backend has no job file to submit by hand; `hpo-flow run` submits it")
-        submit = adapter.export_job(config, Path(args.out))
+        out = Path(args.out)
+        if out.exists() and not out.is_dir():
+            raise HpoFlowError(f"--out {out}: a file is there; name a folder (it is made if missing)")
+        try:
+            submit = adapter.export_job(config, out)
+        except OSError as exc:
+            raise HpoFlowError(
+                f"--out {out}: cannot write there ({exc.strerror}); name a folder you can write"
+            ) from None
         print(f"wrote the {backend} job and the code it runs into {args.out}; submit it with: {submit}")
         return EXIT_OK
     plan = redact(adapter.plan(config))

@@ -524,3 +524,21 @@ def test_plan_out_writes_a_job_az_ml_submits_as_it_is_from_anywhere(
     assert (code / "train.py").is_file() and (code / "hpo_flow" / "launch.py").is_file()
     assert job.trial.command.split("python -m hpo_flow.launch train.py", 1)[1].startswith(" --")
     assert "conda_file: conda.yaml" in (out / "sweep.yml").read_text() and (out / "conda.yaml").is_file()
+
+
+def test_plan_out_names_a_file_or_an_unwritable_place_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hpo_flow.cli import main
+
+    config = str(Path(__file__).resolve().parents[2] / "examples" / "azure-hyperdrive" / "config.yaml")
+    taken = tmp_path / "notes.txt"
+    taken.write_text("mine")
+    assert main(["plan", config, "--backend", "azure", "--out", str(taken)]) == 1
+    err = capsys.readouterr().err
+    assert "a file is there; name a folder" in err and "Traceback" not in err
+    assert taken.read_text() == "mine"
+    blocked = taken / "under-a-file"  # a path no one can create a folder at
+    assert main(["plan", config, "--backend", "azure", "--out", str(blocked)]) == 1
+    err = capsys.readouterr().err
+    assert "cannot write there" in err and "Traceback" not in err
