@@ -39,8 +39,10 @@ from hpo_flow.adapters.local import LocalAdapter
 from hpo_flow.adapters.local.metrics import MetricReader
 from hpo_flow.adapters.port import Trial, TrialStatus
 from hpo_flow.adapters.spec import HpoConfig, MetricDefinition, parse_config
+from tests.contract import with_overrides
 from tests.helpers import azure_job_run
 from tests.local.sweep_helpers import finish
+from tests.ray.cluster import LocalRayCluster
 
 pytestmark = pytest.mark.integration
 
@@ -146,16 +148,35 @@ def readers(spec: HpoConfig) -> MetricReader:
 # --------------------------------------------------------------------------- (a) the local backend
 
 
-def run_local(spec: HpoConfig, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Trial, Path]:
+def run_local(
+    spec: HpoConfig, workdir: Path, monkeypatch: pytest.MonkeyPatch, adapter: LocalAdapter | None = None
+) -> tuple[Trial, Path]:
     workdir.mkdir()
     monkeypatch.chdir(workdir)
-    adapter = LocalAdapter()
+    adapter = adapter or LocalAdapter()
     state = finish(adapter, adapter.submit(spec), timeout=240)
     assert len(state.trials) == 1, (state.status, state.message)
     (trial,) = state.trials
     assert trial.status == TrialStatus.COMPLETED, trial.failure_reason
     assert trial.model_uri is not None
     return trial, Path(trial.model_uri)
+
+
+def run_ray(
+    spec: HpoConfig, workdir: Path, monkeypatch: pytest.MonkeyPatch, cluster: LocalRayCluster
+) -> tuple[Trial, Path]:
+    """The same sweep with its trial placed by Ray on the two-node cluster (the input read at its
+    `local` place, which a node on this machine sees): the code reaches the node as Ray's working_dir."""
+    from hpo_flow.adapters.ray.adapter import RayAdapter
+
+    on_ray = with_overrides(
+        spec,
+        {
+            "tuning.backend": "ray",
+            "backends.ray": {"address": cluster.address, "gpus_per_trial": 0.5, "cpus_per_trial": 0},
+        },
+    )
+    return run_local(on_ray, workdir, monkeypatch, RayAdapter())
 
 
 # --------------------------------------------------------------------------- (b) SageMaker's toolkit
@@ -319,23 +340,30 @@ def fallback_metrics(spec: HpoConfig, case: Case, root: Path) -> dict[str, float
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("name", list(CASES))
 def test_one_script_reports_the_same_on_every_backend(
-    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ray_cluster: LocalRayCluster
 ) -> None:
     case = CASES[name]
     spec, data = make_spec(case, tmp_path)
     local, local_model = run_local(spec, tmp_path / "local", monkeypatch)
+    ray, ray_model = run_ray(spec, tmp_path / "ray", monkeypatch, ray_cluster)
     sagemaker, sm_model = run_sagemaker(spec, data, tmp_path / "opt-ml")
     azure, azure_model = run_azure(spec, data, tmp_path)
 
-    assert local.params == sagemaker.params == azure.params == case.sampled
+    assert local.params == ray.params == sagemaker.params == azure.params == case.sampled
     objective = spec.tuning.objective_metric
     assert set(local.metrics) == {d.Name for d in spec.training.metric_definitions}
-    assert local.metrics == sagemaker.metrics == azure.metrics, (local.metrics, sagemaker.metrics, azure.metrics)
-    assert local.objective == sagemaker.objective == azure.objective == local.metrics[objective]
+    assert local.metrics == ray.metrics == sagemaker.metrics == azure.metrics, (
+        local.metrics,
+        ray.metrics,
+        sagemaker.metrics,
+        azure.metrics,
+    )
+    assert local.objective == ray.objective == sagemaker.objective == azure.objective == local.metrics[objective]
     # the curve too: one value per epoch, the same values
     assert [v for _, v in local.curves[objective]] == [v for _, v in azure.curves[objective]]
+    assert [v for _, v in local.curves[objective]] == [v for _, v in ray.curves[objective]]
     assert len(local.curves[objective]) == EPOCHS
-    for model in (local_model, sm_model, azure_model):
+    for model in (local_model, ray_model, sm_model, azure_model):
         assert (model / case.model_file).is_file(), sorted(p.name for p in model.iterdir())
     # the same data, and it was read: the script's fallback data gives other numbers
     assert fallback_metrics(spec, case, tmp_path)[objective] != local.metrics[objective]
@@ -343,7 +371,7 @@ def test_one_script_reports_the_same_on_every_backend(
 
 @pytest.mark.timeout(600)
 def test_a_sagemaker_native_script_runs_unchanged_on_every_backend(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ray_cluster: LocalRayCluster
 ) -> None:
     """examples/sagemaker-native/train.py reads SM_HOSTS, SM_CURRENT_HOST, SM_NUM_GPUS,
     SM_CHANNEL_TRAINING, SM_MODEL_DIR and SM_OUTPUT_DATA_DIR (a KeyError without them), takes `-C`,
@@ -360,13 +388,14 @@ def test_a_sagemaker_native_script_runs_unchanged_on_every_backend(
     )
     spec, data = make_spec(case, tmp_path)
     local, local_model = run_local(spec, tmp_path / "local", monkeypatch)
+    ray, ray_model = run_ray(spec, tmp_path / "ray", monkeypatch, ray_cluster)
     sagemaker, sm_model = run_sagemaker(spec, data, tmp_path / "opt-ml")
     azure, azure_model = run_azure(spec, data, tmp_path)
 
-    assert local.params == sagemaker.params == azure.params == case.sampled
-    assert local.metrics == sagemaker.metrics == azure.metrics
-    assert local.objective == sagemaker.objective == azure.objective is not None
-    for model in (local_model, sm_model, azure_model):
+    assert local.params == ray.params == sagemaker.params == azure.params == case.sampled
+    assert local.metrics == ray.metrics == sagemaker.metrics == azure.metrics
+    assert local.objective == ray.objective == sagemaker.objective == azure.objective is not None
+    for model in (local_model, ray_model, sm_model, azure_model):
         assert (model / case.model_file).is_file()
     # SM_OUTPUT_DATA_DIR was the trial's own: what the script wrote there is beside its model
     evaluation = json.loads((local_model.parent / "output" / "data" / "evaluation.json").read_text())
@@ -411,7 +440,7 @@ def test_the_toolkit_passes_a_one_letter_name_as_every_backend_does(tmp_path: Pa
 
 @pytest.mark.timeout(600)
 def test_an_azure_native_script_runs_unchanged_on_local_as_on_azure(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ray_cluster: LocalRayCluster
 ) -> None:
     """examples/azure-native/main.py, written as azureml-examples write them: argparse `--C` and
     `--iris-csv` (a hyphen), metrics through MLflow only (autolog and mlflow.log_metric, never
@@ -441,12 +470,13 @@ def test_an_azure_native_script_runs_unchanged_on_local_as_on_azure(
     assert spec.training.metric_definitions == []  # nothing is read from the output
 
     local, local_model = run_local(spec, tmp_path / "local", monkeypatch)
+    ray, ray_model = run_ray(spec, tmp_path / "ray", monkeypatch, ray_cluster)
     azure, azure_model = run_azure(spec, data, tmp_path)
 
-    assert local.params == azure.params == {"C": 0.5}
-    assert local.objective == azure.objective is not None and 0.5 < local.objective <= 1.0
-    assert local.metrics["accuracy"] == azure.metrics["accuracy"] == local.objective
-    for model in (local_model, azure_model):
+    assert local.params == ray.params == azure.params == {"C": 0.5}
+    assert local.objective == ray.objective == azure.objective is not None and 0.5 < local.objective <= 1.0
+    assert local.metrics["accuracy"] == ray.metrics["accuracy"] == azure.metrics["accuracy"] == local.objective
+    for model in (local_model, ray_model, azure_model):
         assert (model / "MLmodel").is_file(), sorted(p.name for p in model.iterdir())
     # The trial's own MLflow run holds what the script logged there: autolog's params and metrics.
     import mlflow

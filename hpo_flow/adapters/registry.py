@@ -49,6 +49,9 @@ class BackendInfo:
     # plugins must stay loaded; a backend that opens none lets a run skip their SDK imports.
     needs_mlflow_plugins: bool = True
     summary: str = ""  # one line for `--help` and docs
+    # A backend whose sweeps the local runner drives, its trials placed elsewhere (Ray): the
+    # "module:factory" of its placement (hpo_flow.adapters.local.hosts), called (spec, paths, cwd).
+    trial_placement: str | Callable[..., Any] | None = None
 
     def sweep_name(self, spec: HpoConfig) -> str:
         """The sweep's name on this backend: the config's name rule within the service's limit."""
@@ -57,6 +60,9 @@ class BackendInfo:
     def section_model(self) -> type[BaseModel]:
         found = _resolve(self.section, self)
         return found  # type: ignore[no-any-return]
+
+    def create_placement(self, *args: Any) -> Any:
+        return _resolve(self.trial_placement, self)(*args)
 
     def create_adapter(self) -> SweepAdapter:
         factory = _resolve(self.adapter, self)

@@ -71,8 +71,10 @@ def submit_sweep(adapter: SweepAdapter, config: HpoConfig) -> SweepRef:
     """Start the sweep, or re-attach to the one already running or finished under its name."""
     ref = adapter.submit(config)
     remember_sweep(adapter, ref, cancel_on_exit=config.tuning.cancel_on_flow_exit, config=config)
-    where = ref.url or ref.cloud_id or ref.workdir or ""
-    run_logger().info("sweep %s on %s (new, or re-attached if it existed) %s", ref.name, ref.backend, where)
+    where = ref.workdir or ref.cloud_id or ref.url or ""
+    # A sweep with a directory here and a page elsewhere (a Ray sweep's dashboard): both are where to look.
+    also = f" (look at it in {ref.url})" if ref.url and ref.url != where else ""
+    run_logger().info("sweep %s on %s (new, or re-attached if it existed) %s%s", ref.name, ref.backend, where, also)
     return ref
 
 

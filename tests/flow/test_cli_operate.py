@@ -15,12 +15,13 @@ import yaml
 from hpo_flow.adapters.lifecycle import identify
 from hpo_flow.adapters.port import SweepRef, SweepStatus, Trial, TrialStatus
 from hpo_flow.adapters.registry import registered
-from hpo_flow.adapters.spec import HpoConfig, load_config
+from hpo_flow.adapters.spec import HpoConfig, apply_overrides, load_config
 from hpo_flow.cli import main
 from hpo_flow.tasks.tracking import record_sweep
 from tests.fakes import FakeAdapter, _Sweep
 from tests.flow.test_flow_local import local_config
 from tests.helpers import config_dict, in_process_backend
+from tests.ray.cluster import LocalRayCluster
 
 pytestmark = pytest.mark.integration
 
@@ -173,12 +174,32 @@ def test_status_logs_cancel_on_the_local_backend(
     """A real local sweep, recorded as the flow records it, operated from the CLI while it runs."""
     from hpo_flow.adapters.local import LocalAdapter
 
-    data = local_config(tmp_path)
+    _operate_a_running_sweep(tmp_path, mlflow_server, capsys, LocalAdapter(), {})
+
+
+def test_status_logs_cancel_on_the_ray_backend(
+    tmp_path: Path, mlflow_server: str, capsys: pytest.CaptureFixture[str], ray_cluster: LocalRayCluster
+) -> None:
+    """The same on Ray: the trials run on the tests' two-node cluster; status says where its dashboard is."""
+    from hpo_flow.adapters.ray.adapter import RayAdapter
+
+    ray = {"address": ray_cluster.address, "gpus_per_trial": 0.5, "cpus_per_trial": 0}
+    out = _operate_a_running_sweep(
+        tmp_path, mlflow_server, capsys, RayAdapter(), {"tuning.backend": "ray", "backends.ray": ray}
+    )
+    assert f"ray: {ray_cluster.dashboard}" in out
+
+
+def _operate_a_running_sweep(
+    tmp_path: Path, mlflow_server: str, capsys: pytest.CaptureFixture[str], adapter: Any, overrides: dict[str, Any]
+) -> str:
+    """status, logs, list and cancel of a running sweep; returns what status printed."""
+    backend = adapter.backend
+    data = apply_overrides(local_config(tmp_path), overrides)
     data["training"]["hyperparameters"]["step_seconds"] = 1.0  # a sweep that outlives the test's reads
     data["tuning"]["max_jobs"] = 6
     path = _config_file(tmp_path, mlflow_server, data)
     config = _as_run_submits_it(path)
-    adapter = LocalAdapter()
     ref = adapter.submit(config)
     try:
         deadline = time.monotonic() + 120
@@ -189,20 +210,22 @@ def test_status_logs_cancel_on_the_local_backend(
         assert state.finished_trials and not state.status.is_terminal
         record_sweep(config, ref, state, plots=False)
 
-        code, out, _ = _run(capsys, "status", str(path))
-        assert code == 0 and f"Sweep {ref.name} on local: RUNNING" in out and f"sweep directory {ref.workdir}" in out
+        code, status, _ = _run(capsys, "status", str(path))
+        assert code == 0 and f"Sweep {ref.name} on {backend}: RUNNING" in status
+        assert f"sweep directory {ref.workdir}" in status
 
         first = state.finished_trials[0].id
         code, out, _ = _run(capsys, "logs", ref.name, first, "--tracking-uri", mlflow_server)
         assert code == 0 and "accuracy: " in out
 
         code, out, _ = _run(capsys, "list", str(path))
-        assert code == 0 and any(row.startswith(f"{ref.name} ") and " local " in row for row in out.splitlines())
+        assert code == 0 and any(row.startswith(f"{ref.name} ") and f" {backend} " in row for row in out.splitlines())
 
         code, out, _ = _run(capsys, "cancel", str(path))
-        assert code == 0 and f"cancelled sweep {ref.name} on local: now STOPPED" in out
+        assert code == 0 and f"cancelled sweep {ref.name} on {backend}: now STOPPED" in out
         after = adapter.poll(ref)
         assert after.status == SweepStatus.STOPPED
         assert not [t for t in after.trials if t.status in (TrialStatus.RUNNING, TrialStatus.PENDING)]
     finally:
         adapter.cancel(ref)
+    return status

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from hpo_flow.adapters.port import SweepRef, SweepStatus, TrialStatus
+from hpo_flow.adapters.spec import apply_overrides
 from tests.flow.flow_contract import FlowContract, wait_until_ended
 from tests.helpers import config_dict, start_hpo_flow
 
@@ -52,8 +53,10 @@ class TestFlowOnTheLocalBackend(FlowContract):
         return local_config(tmp_path)
 
 
-def _config_file(tmp_path: Path, mlflow_server: str, project: str | None = None) -> Path:
-    data = local_config(tmp_path)
+def _config_file(
+    tmp_path: Path, mlflow_server: str, project: str | None = None, overrides: dict[str, Any] | None = None
+) -> Path:
+    data = apply_overrides(local_config(tmp_path), overrides or {})
     if project:  # an MLflow experiment of the test's own
         data["project"] = f"{project}-{time.time_ns() % 10**8}"
     data["training"]["hyperparameters"]["step_seconds"] = 1.0  # slow enough to be interrupted mid-trial
@@ -129,7 +132,7 @@ def _wait_for_a_running_trial(adapter: Any, lines: list[str], proc: Any, timeout
         if ref is None:
             found = next((m for line in list(lines) if (m := _SUBMITTED.search(line))), None)
             if found:
-                ref = SweepRef(backend="local", name=found["name"], workdir=found["workdir"])
+                ref = SweepRef(backend=found["backend"], name=found["name"], workdir=found["workdir"])
         if ref is not None and any(t.status == TrialStatus.RUNNING for t in adapter.poll(ref).trials):
             return ref
         time.sleep(0.2)
@@ -150,11 +153,13 @@ def _stop_everything(proc: Any, lines: list[str], adapter: Any) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
     for left in (m for line in lines if (m := _SUBMITTED.search(line))):
-        adapter.cancel(SweepRef(backend="local", name=left["name"], workdir=left["workdir"]))
+        adapter.cancel(SweepRef(backend=left["backend"], name=left["name"], workdir=left["workdir"]))
 
 
 _TEMPORARY_SERVER = re.compile(r"Starting a temporary Prefect server on (?P<url>http://\S+/api)")
-_SUBMITTED = re.compile(r"sweep (?P<name>\S+) on local \(new, or re-attached if it existed\) (?P<workdir>/\S+)")
+_SUBMITTED = re.compile(
+    r"sweep (?P<name>\S+) on (?P<backend>\w+) \(new, or re-attached if it existed\) (?P<workdir>/\S+)"
+)
 
 
 def test_hpo_flow_run_killed_with_sigkill_then_run_again_finishes_the_same_sweep(
@@ -163,15 +168,19 @@ def test_hpo_flow_run_killed_with_sigkill_then_run_again_finishes_the_same_sweep
     """Issue 9, check 2: `kill -9` leaves no hook to run; the detached runner goes on. Running the
     config again attaches to that sweep (it was never recorded): the same sweep, exactly max_jobs
     trials that count, one parent run in MLflow."""
+    from hpo_flow.adapters.local import LocalAdapter
+
+    killed_then_run_again(_config_file(tmp_path, mlflow_server, "killed"), mlflow_server, LocalAdapter())
+
+
+def killed_then_run_again(config_path: Path, mlflow_server: str, adapter: Any) -> None:
+    """`hpo-flow run` killed with SIGKILL while a trial runs, then the flow run again: the same sweep."""
     from prefect.settings import PREFECT_API_URL
 
-    from hpo_flow.adapters.local import LocalAdapter
     from hpo_flow.flows.hpo_sweep import hpo_sweep
     from tests.flow.flow_contract import _runs, first_generation
 
-    config_path = _config_file(tmp_path, mlflow_server, "killed")
     proc, lines = _start_hpo_flow_run(config_path, str(PREFECT_API_URL.value()))
-    adapter = LocalAdapter()
     try:
         ref = _wait_for_a_running_trial(adapter, lines, proc)
         os.killpg(proc.pid, signal.SIGKILL)

@@ -24,10 +24,15 @@ class TestLocalAdapter(AdapterContract):
         return LocalAdapter()
 
     @pytest.fixture
-    def spec(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> HpoConfig:
+    def backend_keys(self) -> dict[str, object]:
+        """Config keys of a backend that reuses the local runner (tests/ray/test_ray_contract.py)."""
+        return {}
+
+    @pytest.fixture
+    def spec(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend_keys: dict[str, object]) -> HpoConfig:
         monkeypatch.chdir(tmp_path)
         write_trial_script(tmp_path)
-        return local_config(tmp_path, {"tuning.max_jobs": 3})
+        return local_config(tmp_path, {"tuning.max_jobs": 3, **backend_keys})
 
     @pytest.fixture
     def finish(self, adapter: LocalAdapter) -> Iterator[Callable[[SweepRef], None]]:
@@ -42,7 +47,14 @@ class TestLocalAdapter(AdapterContract):
             adapter.cancel(ref)
 
     @pytest.fixture
-    def faulty(self, adapter: LocalAdapter, spec: HpoConfig, tmp_path: Path, finish: Callable[[SweepRef], None]):
+    def faulty(
+        self,
+        adapter: LocalAdapter,
+        spec: HpoConfig,
+        tmp_path: Path,
+        finish: Callable[[SweepRef], None],
+        backend_keys: dict[str, object],
+    ):
         def run() -> SweepRef:
             spec = local_config(
                 tmp_path,
@@ -55,6 +67,7 @@ class TestLocalAdapter(AdapterContract):
                         "delay_evaluation": 2,
                     },
                     "training.hyperparameters": {"steps": 20, "sleep": 0.02, "mode": "mixed"},
+                    **backend_keys,
                 },
             )
             ref = adapter.submit(spec)
@@ -64,8 +77,11 @@ class TestLocalAdapter(AdapterContract):
         return run
 
     @pytest.fixture
-    def long_spec(self, spec: HpoConfig, tmp_path: Path) -> HpoConfig:
-        return local_config(tmp_path, {"tuning.max_jobs": 3, "training.hyperparameters": {"steps": 20, "sleep": 0.5}})
+    def long_spec(self, spec: HpoConfig, tmp_path: Path, backend_keys: dict[str, object]) -> HpoConfig:
+        hyperparameters = {"steps": 20, "sleep": 0.5}
+        return local_config(
+            tmp_path, {"tuning.max_jobs": 3, "training.hyperparameters": hyperparameters, **backend_keys}
+        )
 
     @pytest.fixture
     def advance(self) -> Callable[[SweepRef], None]:

@@ -61,17 +61,16 @@ class LocalAdapter:
     def plan(self, spec: HpoConfig) -> dict[str, Any]:
         from hpo_flow.adapters.local.plan import build_plan
 
-        return build_plan(spec)
+        return build_plan(spec, problems=self.problems(spec), backend=self.backend)
 
     # ------------------------------------------------------------------ submit
 
     def submit(self, spec: HpoConfig) -> SweepRef:
         from filelock import FileLock
 
-        from hpo_flow.adapters.local.search import local_problems
-        from hpo_flow.adapters.local.warm import enqueue_warm_points, warm_start_problems
+        from hpo_flow.adapters.local.warm import enqueue_warm_points
 
-        problems = local_problems(spec) + warm_start_problems(spec)
+        problems = self.problems(spec)
         if problems:
             raise PlanError(self.backend, problems)
         cwd = Path.cwd()
@@ -104,12 +103,20 @@ class LocalAdapter:
             self._start_runner(paths, cwd)
         return ref
 
+    def problems(self, spec: HpoConfig) -> list[Problem]:
+        """What this backend cannot run as configured, each naming the key, the value and the fix."""
+        from hpo_flow.adapters.local.search import local_problems
+        from hpo_flow.adapters.local.warm import warm_start_problems
+
+        return local_problems(spec) + warm_start_problems(spec)
+
     def _start_runner(self, paths: SweepPaths, cwd: Path) -> None:
         with open(paths.runner_log, "ab") as log:
             proc = subprocess.Popen(
                 # -P: the user's folder is the runner's working directory, not a place to import from; a
                 # package of theirs must not shadow one of ours (or of Optuna's) in the runner.
-                [sys.executable, "-P", "-m", RUNNER_MODULE, str(paths.root)],
+                [sys.executable, "-P", "-m", RUNNER_MODULE, str(paths.root)]
+                + ([] if self.backend == "local" else ["--backend", self.backend]),
                 cwd=str(cwd),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -281,10 +288,9 @@ class LocalAdapter:
 
     # ------------------------------------------------------------------ helpers
 
-    @staticmethod
-    def _paths(ref: SweepRef) -> SweepPaths:
-        if ref.backend != "local" or not ref.workdir:
-            raise BackendError(f"not a local sweep reference: {ref.to_json()}")
+    def _paths(self, ref: SweepRef) -> SweepPaths:
+        if ref.backend != self.backend or not ref.workdir:
+            raise BackendError(f"not a {self.backend} sweep reference: {ref.to_json()}")
         paths = SweepPaths(Path(ref.workdir))
         if not paths.spec.exists():
             raise BackendError(f"no local sweep at {paths.root} (spec.json is missing); submit the config again")

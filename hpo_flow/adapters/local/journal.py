@@ -71,9 +71,13 @@ def journal_file(path: str) -> Any:
                 os.fsync(self._fd)
 
         def __del__(self) -> None:
-            with contextlib.suppress(OSError, AttributeError):
+            # try, not contextlib: a journal kept alive to interpreter exit (Ray's atexit hooks hold
+            # the runner's frames) is finalized after module globals such as contextlib are gone.
+            try:
                 self.sync()
                 os.close(self._fd)
+            except (OSError, AttributeError, TypeError):
+                pass
 
     return JournalFile(path)
 

@@ -28,6 +28,7 @@ class TrialExit:
     model_files: int = 0
     worker: str | None = None
     stop_reason: str | None = None  # the runner stopped it, and why
+    lost: str | None = None  # its place went (a node died) and it was already a retry: a failure that counts
     retry: bool = False  # ... because its worker is leaving: it runs again elsewhere
     pruned: bool = False
     timed_out: bool = False
@@ -61,7 +62,9 @@ def judge(
         counts=True,
     )
     state, value = TrialState.FAIL, None
-    if seen.stop_reason is not None:
+    if seen.lost is not None:
+        record.reason = f"failed: {seen.lost}"
+    elif seen.stop_reason is not None:
         retried = " (it will be retried)" if seen.retry else ""
         record.reason = f"stopped: {seen.stop_reason}{retried}"
         record.stopped, record.counts = not seen.retry, False

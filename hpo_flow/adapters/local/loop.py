@@ -25,13 +25,15 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo_flow.adapters.local import limits, optuna_access, recovery
+from hpo_flow.adapters.local.hosts import PlacementFailed, PlacementLost, TrialPlacement, placement_for
 from hpo_flow.adapters.local.judge import TrialExit, judge
-from hpo_flow.adapters.local.process import describe_exit, has_exited, signal_group
-from hpo_flow.adapters.local.slots import Slot, SlotAllocator, slots_for
+from hpo_flow.adapters.local.process import describe_exit
+from hpo_flow.adapters.local.slots import Slot, SlotAllocator
 from hpo_flow.adapters.local.state import (
     END_ATTR,
     LIVE_ATTR,
     RESULT_ATTR,
+    RETRY_ATTR,
     RUN_ATTR,
     START_ATTR,
     STOP_ATTR,
@@ -49,7 +51,7 @@ from hpo_flow.adapters.local.storage import (
     storage_target,
     sync_storage,
 )
-from hpo_flow.adapters.local.trial_io import RunningTrial, count_files, start_trial
+from hpo_flow.adapters.local.trial_io import RunningTrial, count_files
 from hpo_flow.adapters.port import SweepStatus
 from hpo_flow.adapters.redact import redact_text
 from hpo_flow.adapters.spec import HpoConfig
@@ -82,6 +84,7 @@ class SweepLoop:
         *,
         role: str = "primary",
         slots: list[Slot] | None = None,
+        backend: str | None = None,
     ) -> None:
         self.spec = spec
         self.paths = paths
@@ -91,9 +94,11 @@ class SweepLoop:
         self.worker_id = f"{self.host}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.owner_lock = HeldLock(paths.owners / f"{self.worker_id}.lock")
         self.target = storage_target(spec, paths.root)
-        local = spec.backends.local
-        self.slots = slots if slots is not None else slots_for(local, spec.tuning.max_parallel_jobs)
-        self.grace = local.kill_grace_seconds
+        self._given_slots = slots
+        # Whose placement runs the trials: the adapter that started this runner says (`--backend`),
+        # a worker goes by the config.
+        self.backend = backend or spec.tuning.backend
+        self.grace = spec.backends.local.kill_grace_seconds
         self.running: dict[int, RunningTrial] = {}
         self.ending: limits.Verdict | None = None  # the sweep ends: stop trials, then write the end record
         self.leaving: str | None = None  # this worker leaves: stop its trials, retry them elsewhere
@@ -131,7 +136,6 @@ class SweepLoop:
             self.heartbeat = optuna_access.heartbeats(self.study)
             self.prune_enabled = not isinstance(pruner, optuna.pruners.NopPruner)
             self.claim = ClaimLock(self.target, self.spec.sweep_name(), self.paths.root)
-            self.allocator = SlotAllocator(self.slots)
             self.objective = self.spec.tuning.objective_metric
             self.tracking = trial_tracking(self.spec)
             # Without a regex the objective is what the script logs to its own MLflow run (Azure ML's way).
@@ -148,6 +152,14 @@ class SweepLoop:
                     self.study.set_user_attr(START_ATTR, time.time())
                     attrs = self.study.user_attrs
                 self.sweep_start = float(attrs[START_ATTR])
+            try:
+                self.placement: TrialPlacement = placement_for(
+                    self.spec, self.paths, self.cwd, self.backend, self._given_slots
+                )
+                self.allocator = SlotAllocator(self.placement.first_slots())
+            except PlacementFailed as exc:
+                log.error("%s", exc)
+                return self._write_end(SweepStatus.FAILED, str(exc))
             self._setup_deadline()
             self._setup_wakeup()
             log.info(
@@ -156,7 +168,7 @@ class SweepLoop:
                 self.worker_id,
                 self.spec.sweep_name(),
                 self.allocator.size,
-                [s.label for s in self.slots],
+                self.allocator.labels,
                 self.target.describe(),
             )
             return self._loop()
@@ -207,7 +219,9 @@ class SweepLoop:
 
     def _shutdown(self) -> None:
         for rt in list(self.running.values()):  # only on an unexpected error: leave nothing behind
-            signal_group(rt.proc.pid, signal.SIGKILL)
+            rt.signal(signal.SIGKILL)
+        if hasattr(self, "placement"):
+            self.placement.close()
         if getattr(self, "_wake_r", None) is not None:
             signal.set_wakeup_fd(self._old_wakeup)
             signal.signal(signal.SIGCHLD, self._old_chld)
@@ -227,6 +241,7 @@ class SweepLoop:
             self._handle_signals()
             self._check_stop_requests(now)
             self._check_exits()
+            self._check_slots()
             self._check_timers(now)
             self._maintain(now)
             self._recover(now)
@@ -290,7 +305,14 @@ class SweepLoop:
             assert slot is not None
             try:
                 params = self.search.suggest_params(trial, self.spec)
-                started = start_trial(self.spec, self.paths, self.cwd, trial, params, slot, self.tracking)
+                started = self.placement.start(self.spec, self.paths, self.cwd, trial, params, slot, self.tracking)
+            except PlacementLost as exc:  # its place went, not its code: run it again in another slot
+                self.allocator.retire(slot)
+                self.placement.lost(slot)
+                log.warning("trial %s: %s; retried as a new trial", trial.number, exc)
+                trial.set_user_attr(RESULT_ATTR, TrialRecord(reason=f"{exc}; retried as a new trial").to_attr())
+                self._tell(trial, TrialState.FAIL)
+                recovery.enqueue_retry(self.study, trial, params)
             except Exception as exc:  # a trial that cannot start is a failed trial, not a dead sweep
                 self.allocator.release(slot)
                 reason = redact_text(f"could not start: {type(exc).__name__}: {exc}")
@@ -333,7 +355,6 @@ class SweepLoop:
 
     def _register(self, rt: RunningTrial) -> None:
         """Track a started trial, and record where it runs so any process can find or recover it."""
-        proc = rt.proc
         rt.watch(self.selector)
         self.running[rt.number] = rt
         self.started_local += 1
@@ -344,8 +365,7 @@ class SweepLoop:
                 "worker": self.worker_id,
                 "host": self.host,
                 "owner_lock": str(self.owner_lock.path),
-                "pid": proc.pid,
-                "pgid": proc.pid,  # start_new_session: the trial leads its own group
+                **rt.proc.where(),  # pid and process group here; a Ray trial's node
                 "slot": rt.slot.label,
                 "log_path": str(rt.log.name),
                 "model_dir": str(rt.model_dir),
@@ -389,7 +409,7 @@ class SweepLoop:
     def _signal_stop(self, rt: RunningTrial, grace: float) -> None:
         if rt.kill_at is not None:
             return
-        signal_group(rt.proc.pid, signal.SIGTERM)
+        rt.signal(signal.SIGTERM)
         rt.kill_at = time.monotonic() + grace
 
     def _stop(self, rt: RunningTrial, reason: str, grace: float, retry: bool = False) -> None:
@@ -454,19 +474,40 @@ class SweepLoop:
                 log.info("trial %d timed out", rt.number)
                 self._signal_stop(rt, self.grace)
             if rt.kill_at is not None and now >= rt.kill_at and rt.proc.returncode is None:
-                signal_group(rt.proc.pid, signal.SIGKILL)
+                rt.signal(signal.SIGKILL)
 
     # ------------------------------------------------------------------ finishing trials
 
     def _check_exits(self) -> None:
         for rt in list(self.running.values()):
-            if has_exited(rt.proc):
+            if rt.proc.exited():
                 # Before reaping, so the group id cannot have been reused: leave no child behind.
                 rt.stop_everything()
                 rt.proc.wait()
+                if rt.proc.lost is not None:
+                    self._lost(rt, rt.proc.lost)
                 self._observe(rt, rt.drain(self.selector))
                 self._observe(rt, self._read_run(rt, None))
                 self._finish_trial(rt)
+
+    def _lost(self, rt: RunningTrial, reason: str) -> None:
+        """Its place went (a Ray node died): run it again once, elsewhere; a retry lost too is not retried."""
+        self.placement.lost(rt.slot)
+        self.allocator.retire(rt.slot)
+        if rt.stop_reason is not None or rt.pruned or rt.timed_out:
+            return  # it was being stopped anyway: that is its end
+        if RETRY_ATTR in rt.trial.user_attrs:  # once: a configuration that loses its place again counts
+            rt.lost = f"{reason}, and it was already a retry: not retried again"
+        else:
+            rt.stop_reason, rt.retry = reason, True
+
+    def _check_slots(self) -> None:
+        """Take the slots a placement found since, and stop using those that went."""
+        for slot in self.placement.new_slots():
+            self.allocator.add(slot)
+            self.no_work_until = 0.0
+        for slot in self.placement.take_retired():
+            self.allocator.retire(slot)
 
     def _finish_trial(self, rt: RunningTrial) -> None:
         del self.running[rt.number]
@@ -482,6 +523,7 @@ class SweepLoop:
             model_files=count_files(saved := rt.saved_model()),
             worker=self.worker_id,
             stop_reason=rt.stop_reason,
+            lost=rt.lost,
             retry=rt.retry,
             pruned=rt.pruned,
             timed_out=rt.timed_out,

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hpo_flow.adapters.errors import PlanError
+from hpo_flow.adapters.errors import PlanError, Problem
 from hpo_flow.adapters.local.process import trial_command, trial_variables
 from hpo_flow.adapters.local.slots import slots_for
 from hpo_flow.adapters.local.state import SweepPaths, trial_id
@@ -21,15 +21,18 @@ from hpo_flow.adapters.redact import MASK, is_secret_key, redact
 from hpo_flow.adapters.spec import HpoConfig
 
 
-def build_plan(spec: HpoConfig, cwd: Path | None = None) -> dict[str, Any]:
+def build_plan(
+    spec: HpoConfig, cwd: Path | None = None, problems: list[Problem] | None = None, backend: str = "local"
+) -> dict[str, Any]:
     import optuna
 
     from hpo_flow.adapters.local import search
     from hpo_flow.adapters.local.warm import warm_start_note, warm_start_problems
 
-    problems = search.local_problems(spec) + warm_start_problems(spec)
+    if problems is None:
+        problems = search.local_problems(spec) + warm_start_problems(spec)
     if problems:
-        raise PlanError("local", problems)
+        raise PlanError(backend, problems)
     base = cwd or Path.cwd()
     paths = SweepPaths.for_spec(spec, base)
     slots = slots_for(spec.backends.local, spec.tuning.max_parallel_jobs)

@@ -180,12 +180,28 @@ def _die_with_parent(parent_pid: int) -> Any:
     return set_pdeathsig
 
 
-def launch(argv: list[str], cwd: str | Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+class TrialProcess(subprocess.Popen[bytes]):
+    """A trial's process on this machine, as the sweep loop handles every trial's (a Ray trial's too,
+    hpo_flow.adapters.ray.cluster.RayTrialProcess): signalled as a group, never lost."""
+
+    lost: str | None = None  # a trial on a node that died is lost; one here dies with the runner
+
+    def signal_group(self, sig: int) -> bool:
+        return signal_group(self.pid, sig)
+
+    def exited(self) -> bool:
+        return has_exited(self)
+
+    def where(self) -> dict[str, Any]:
+        return {"pid": self.pid, "pgid": self.pid}  # start_new_session: the trial leads its own group
+
+
+def launch(argv: list[str], cwd: str | Path, env: Mapping[str, str]) -> TrialProcess:
     """Start a trial in its own session, its stdout and stderr on two non-blocking pipes, set to be
     killed when the thread that started it (the runner's only one) dies."""
     prefix = _death_signal_prefix()
     preexec = _die_with_parent(os.getpid()) if not prefix and _libc is not None else None
-    proc = subprocess.Popen(
+    proc = TrialProcess(
         prefix + argv,
         cwd=str(cwd),
         env=dict(env),

@@ -1,6 +1,7 @@
 """The detached runner of one local sweep: `python -m hpo_flow.adapters.local.runner SWEEP_DIR`.
 
-`LocalAdapter.submit` starts it in its own session, so the sweep outlives the flow that started
+`LocalAdapter.submit` starts it in its own session (`--backend NAME` from an adapter that reuses
+the local runner and places its trials itself, such as Ray's), so the sweep outlives the flow that started
 it and a crashed flow can re-attach. It holds `runner.lock` for its whole life (the kernel drops
 the lock if it is killed, which is how everyone else knows it is gone), reads the spec from the
 sweep directory and runs the sweep loop. SIGTERM after a cancel (the STOP file exists) stops the
@@ -18,8 +19,11 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    backend = "local"
+    if len(args) == 3 and args[1] == "--backend":  # a backend that places this runner's trials (Ray)
+        args, backend = args[:1], args[2]
     if len(args) != 1:
-        print("usage: python -m hpo_flow.adapters.local.runner SWEEP_DIR", file=sys.stderr)
+        print("usage: python -m hpo_flow.adapters.local.runner SWEEP_DIR [--backend NAME]", file=sys.stderr)
         return 2
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr, force=True
@@ -37,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         os.chdir(cwd)
         from hpo_flow.adapters.local.loop import SweepLoop
 
-        loop = SweepLoop(spec, paths, cwd, role="runner")
+        loop = SweepLoop(spec, paths, cwd, role="runner", backend=backend)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, lambda n, _f: loop.request(n))
         status = loop.run()

@@ -10,7 +10,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from hpo_flow.adapters.errors import Problem
 from hpo_flow.adapters.spec import HpoConfig, LocalBackend
@@ -22,9 +23,13 @@ MAX_LOCAL_SLOTS = 256  # trials at once on one machine: each is a process with t
 class Slot:
     index: int
     gpus: tuple[int, ...] = ()  # empty: a CPU slot
+    name: str = ""  # a placement's own label for the slot (a Ray node's address), instead of cpu/gpu
+    node: dict[str, Any] | None = field(default=None, compare=False, hash=False)  # where a placement put it
 
     @property
     def label(self) -> str:
+        if self.name:
+            return self.name
         return "cpu" if not self.gpus else "gpu:" + ",".join(str(g) for g in self.gpus)
 
     @property
@@ -106,13 +111,17 @@ def slot_problems(spec: HpoConfig) -> list[Problem]:
 
 
 class SlotAllocator:
-    """Hands out free slots, lowest index first; a slot given out is unavailable until released."""
+    """Hands out free slots, lowest index first; a slot given out is unavailable until released.
+
+    A placement that finds slots as it goes (Ray placing them) adds them, and retires a slot that is
+    gone (its node died): a retired slot is never handed out again, even once its trial is released."""
 
     def __init__(self, slots: Sequence[Slot]) -> None:
         if not slots:
             raise ValueError("no slots to run trials on")
-        self._slots = list(slots)
-        self._free = set(range(len(self._slots)))
+        self._slots = {slot.index: slot for slot in slots}
+        self._free = set(self._slots)
+        self._retired: set[int] = set()
 
     @property
     def size(self) -> int:
@@ -134,6 +143,23 @@ class SlotAllocator:
         return self._slots[index]
 
     def release(self, slot: Slot) -> None:
-        if slot.index in self._free or slot.index >= len(self._slots) or self._slots[slot.index] != slot:
+        if slot.index in self._retired:
+            return
+        if slot.index in self._free or self._slots.get(slot.index) != slot:
             raise ValueError(f"slot {slot.index} ({slot.label}) was not given out by this allocator")
         self._free.add(slot.index)
+
+    def add(self, slot: Slot) -> None:
+        if slot.index in self._slots or slot.index in self._retired:
+            raise ValueError(f"slot {slot.index} ({slot.label}) is already known")
+        self._slots[slot.index] = slot
+        self._free.add(slot.index)
+
+    def retire(self, slot: Slot) -> None:
+        if self._slots.pop(slot.index, None) is not None:
+            self._free.discard(slot.index)
+            self._retired.add(slot.index)
+
+    @property
+    def labels(self) -> list[str]:
+        return [slot.label for slot in self._slots.values()]

@@ -21,11 +21,11 @@ from typing import IO, Any
 import optuna
 
 from hpo_flow.adapters.local.metrics import MetricReader
-from hpo_flow.adapters.local.process import kill_leftovers, launch, signal_group, trial_command, trial_environment
+from hpo_flow.adapters.local.process import kill_leftovers, launch, trial_command, trial_environment
 from hpo_flow.adapters.local.slots import Slot
 from hpo_flow.adapters.local.state import SweepPaths, trial_id
 from hpo_flow.adapters.spec import HpoConfig
-from hpo_flow.adapters.trial_tracking import TrialTracking
+from hpo_flow.adapters.trial_tracking import TrialRun, TrialTracking
 from hpo_flow.toolkit_env import folders
 
 _log = logging.getLogger("hpo_flow.local")
@@ -43,7 +43,7 @@ class RunningTrial:
     trial: optuna.trial.Trial
     params: dict[str, Any]
     slot: Slot
-    proc: Any  # subprocess.Popen[bytes]
+    proc: Any  # process.TrialProcess here, or a placement's (a Ray node's) with the same methods
     log: IO[bytes]
     model_dir: Path
     started: float  # monotonic
@@ -56,6 +56,7 @@ class RunningTrial:
     timed_out: bool = False
     stop_reason: str | None = None
     retry: bool = False  # stopped because its worker is leaving: run it again elsewhere
+    lost: str | None = None  # lost with its place (a Ray node) a second time: failed, not retried again
     kill_at: float | None = None
     live_written: float = 0.0
     live_dirty: bool = False
@@ -65,6 +66,37 @@ class RunningTrial:
     workdir: str = ""  # its working directory (`working_dir`)
     tracking_run: str | None = None  # its own MLflow run's id (hpo_flow.adapters.trial_tracking)
     next_tracking_read: float = 0.0  # monotonic: when to read that run's objective again
+
+    @classmethod
+    def begin(
+        cls,
+        spec: HpoConfig,
+        trial: optuna.trial.Trial,
+        params: dict[str, Any],
+        slot: Slot,
+        proc: Any,
+        log: IO[bytes],
+        model_dir: Path,
+        run: TrialRun | None,
+        workdir: Path,
+    ) -> RunningTrial:
+        """A trial whose process has just started: its clock, deadline, metric reader and log cap."""
+        timeout = spec.tuning.trial_timeout_seconds
+        now = time.monotonic()
+        return cls(
+            trial=trial,
+            params=params,
+            slot=slot,
+            proc=proc,
+            log=log,
+            model_dir=model_dir,
+            started=now,
+            timeout_at=now + timeout if timeout else None,
+            reader=MetricReader(spec.training.metric_definitions),
+            log_cap=spec.backends.local.output_log_mb * 2**20,
+            tracking_run=run.run_id if run is not None else None,
+            workdir=str(workdir),
+        )
 
     @property
     def number(self) -> int:
@@ -122,10 +154,14 @@ class RunningTrial:
             return
         self.log_bytes += len(data)
 
+    def signal(self, sig: int) -> bool:
+        """To the trial's whole process group, wherever it runs."""
+        return bool(self.proc.signal_group(sig))
+
     def stop_everything(self) -> None:
         """Kill the trial's process group and whatever else carries its model dir: a daemon it
         double-forked into a session of its own is in no group of the trial's."""
-        signal_group(self.proc.pid, signal.SIGKILL)
+        self.signal(signal.SIGKILL)
         kill_leftovers([str(self.model_dir)], grace=0)
 
     def drain(self, selector: selectors.BaseSelector) -> list[tuple[str, int, float]]:
@@ -220,22 +256,7 @@ def start_trial(
     except BaseException:
         handle.close()
         raise
-    timeout = spec.tuning.trial_timeout_seconds
-    now = time.monotonic()
-    return RunningTrial(
-        trial=trial,
-        params=params,
-        slot=slot,
-        proc=proc,
-        log=handle,
-        model_dir=model_dir,
-        started=now,
-        timeout_at=now + timeout if timeout else None,
-        reader=MetricReader(spec.training.metric_definitions),
-        log_cap=spec.backends.local.output_log_mb * 2**20,
-        tracking_run=run.run_id if run is not None else None,
-        workdir=str(workdir),
-    )
+    return RunningTrial.begin(spec, trial, params, slot, proc, handle, model_dir, run, workdir)
 
 
 def count_files(folder: Path) -> int:
