@@ -177,7 +177,7 @@ def test_an_empty_tracking_uri_is_refused_instead_of_recording_to_mlruns(
     assert not (tmp_path / "mlruns").exists()
 
 
-@pytest.mark.parametrize("backend", ["local", "sagemaker", "azure"])
+@pytest.mark.parametrize("backend", ["local", "ray", "sagemaker", "azure"])
 @pytest.mark.parametrize(
     "place",
     [
@@ -230,7 +230,7 @@ def test_a_url_password_in_any_value_is_masked_in_the_problem_and_its_fix(
     assert "cnry-pw-9d2b" not in err and "postgresql://u:***@h/db" in err
 
 
-@pytest.mark.parametrize("backend", ["local", "sagemaker", "azure"])
+@pytest.mark.parametrize("backend", ["local", "ray", "sagemaker", "azure"])
 @pytest.mark.parametrize("entry", ["../x.py", "/opt/code/train.py", "src/../../x.py"])
 def test_an_entry_point_outside_source_dir_is_refused_at_validate_on_every_backend(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], backend: str, entry: str

@@ -44,7 +44,7 @@ def test_the_installed_backend_is_found_and_offered_by_the_cli(tmp_path: Path) -
     assert registry.get("inmemory").extra == "hpo-flow-inmemory"
     shown = _hpo_flow("plan", "--help", cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
-    assert "{azure,inmemory,local,sagemaker}" in shown.stdout.replace("\n", "").replace(" ", "")
+    assert "{azure,inmemory,local,ray,sagemaker}" in shown.stdout.replace("\n", "").replace(" ", "")
 
     path = write_config(tmp_path / "config.yaml", config_dict({"tuning.backend": "inmemory"}))
     planned = _hpo_flow("plan", str(path), "--format", "json", cwd=tmp_path)
@@ -66,9 +66,8 @@ def test_without_the_distribution_the_backend_is_unknown_and_the_message_says_wh
         timeout=120,
     )
     assert done.returncode == 2
-    assert "tuning.backend: 'inmemory': is not an installed backend; installed backends: azure, local, sagemaker" in (
-        done.stderr
-    )
+    installed = "azure, local, ray, sagemaker"
+    assert f"tuning.backend: 'inmemory': is not an installed backend; installed backends: {installed}" in done.stderr
 
 
 def test_its_section_is_checked_by_its_own_model(tmp_path: Path) -> None:

@@ -120,7 +120,7 @@ def hpo_sweep(
 
     Args:
         config_path: the config.yaml to run; written back when tuning.update_config is true.
-        backend: local, sagemaker or azure; default: tuning.backend.
+        backend: local, ray, sagemaker, azure or another installed backend; default: tuning.backend.
         overrides: dotted keys applied before validation, {"tuning.max_jobs": 4} or ["tuning.max_jobs=4"].
         dry_run: compute the config diff write-back would make, without writing the config.
         new_sweep: start a new generation even if the latest sweep is still running or unrecorded.

@@ -306,13 +306,18 @@ class SweepLoop:
             try:
                 params = self.search.suggest_params(trial, self.spec)
                 started = self.placement.start(self.spec, self.paths, self.cwd, trial, params, slot, self.tracking)
-            except PlacementLost as exc:  # its place went, not its code: run it again in another slot
+            except PlacementLost as exc:  # its place went, not its code: run it again in another slot, once
                 self.allocator.retire(slot)
                 self.placement.lost(slot)
-                log.warning("trial %s: %s; retried as a new trial", trial.number, exc)
-                trial.set_user_attr(RESULT_ATTR, TrialRecord(reason=f"{exc}; retried as a new trial").to_attr())
+                again = RETRY_ATTR not in trial.user_attrs
+                reason = f"{exc}; " + (
+                    "retried as a new trial" if again else "it was already a retry: not retried again"
+                )
+                log.warning("trial %s: %s", trial.number, reason)
+                trial.set_user_attr(RESULT_ATTR, TrialRecord(reason=reason, counts=not again).to_attr())
                 self._tell(trial, TrialState.FAIL)
-                recovery.enqueue_retry(self.study, trial, params)
+                if again:
+                    recovery.enqueue_retry(self.study, trial, params)
             except Exception as exc:  # a trial that cannot start is a failed trial, not a dead sweep
                 self.allocator.release(slot)
                 reason = redact_text(f"could not start: {type(exc).__name__}: {exc}")
@@ -323,6 +328,18 @@ class SweepLoop:
                 self._register(started)
         self.no_work_until = 0.0
         return True
+
+    def _lost_before_start(self, trial: optuna.trial.Trial, params: dict[str, Any], slot: Slot, why: str) -> None:
+        """Run it again in another slot, once; a retry that loses its place too is a failure that counts."""
+        self.allocator.retire(slot)
+        self.placement.lost(slot)
+        again = RETRY_ATTR not in trial.user_attrs
+        reason = f"{why}; " + ("retried as a new trial" if again else "it was already a retry: not retried again")
+        log.warning("trial %s: %s", trial.number, reason)
+        trial.set_user_attr(RESULT_ATTR, TrialRecord(reason=reason, counts=not again).to_attr())
+        self._tell(trial, TrialState.FAIL)
+        if again:
+            recovery.enqueue_retry(self.study, trial, params)
 
     def _still_open(self, trials: list[FrozenTrial]) -> bool:
         """Whether the sweep still takes trials; notices ends, cancels and limits decided elsewhere."""
@@ -503,7 +520,12 @@ class SweepLoop:
 
     def _check_slots(self) -> None:
         """Take the slots a placement found since, and stop using those that went."""
-        for slot in self.placement.new_slots():
+        try:
+            found = self.placement.new_slots()
+        except PlacementFailed as exc:  # no slot will ever start a trial (Ray cannot build its environment)
+            self._begin_end(limits.Verdict(SweepStatus.FAILED, str(exc), "placement failed"))
+            return
+        for slot in found:
             self.allocator.add(slot)
             self.no_work_until = 0.0
         for slot in self.placement.take_retired():

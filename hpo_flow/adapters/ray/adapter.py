@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hpo_flow.adapters.errors import Problem
+from hpo_flow.adapters.errors import BackendError, Problem
 from hpo_flow.adapters.local.adapter import LocalAdapter
 from hpo_flow.adapters.port import SweepRef
 from hpo_flow.adapters.ray.settings import RAY_FILE, RayBackend, input_place, node_spec, ray_settings
@@ -58,6 +58,12 @@ class RayAdapter(LocalAdapter):
         first.pop("cwd_holds", None)
         first["log"] += " (the runner writes what the trial prints on its node, as it prints it)"
         return plan
+
+    def run_worker(self, spec: HpoConfig) -> int:
+        raise BackendError(
+            "a Ray sweep places its trials on every node of its Ray cluster itself; start no hpo-flow worker: "
+            "add the machine to the cluster (ray start --address HEAD:6379) instead"
+        )
 
     def submit(self, spec: HpoConfig) -> SweepRef:
         ref = super().submit(spec)

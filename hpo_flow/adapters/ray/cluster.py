@@ -74,16 +74,19 @@ class RayPlacement:
             "log_to_driver": False,  # a trial's output reaches its output.log, not the runner's
             "logging_level": logging.WARNING,
         }
-        if self.started_here:  # a Ray instance of this sweep's own on this machine, stopped with it
-            context = ray.init(
-                address="local",
-                include_dashboard=True,
-                dashboard_host="127.0.0.1",
-                dashboard_port=_free_port(),  # two sweeps on one machine each have their own
-                **init,
-            )
-        else:
-            context = ray.init(address=self.settings.address, **init)
+        try:
+            if self.started_here:  # a Ray instance of this sweep's own on this machine, stopped with it
+                context = ray.init(
+                    address="local",
+                    include_dashboard=True,
+                    dashboard_host="127.0.0.1",
+                    dashboard_port=_free_port(),  # two sweeps on one machine each have their own
+                    **init,
+                )
+            else:
+                context = ray.init(address=self.settings.address, **init)
+        except (ValueError, TypeError) as exc:  # what Ray refuses in the runtime env it was given
+            raise PlacementFailed(f"Ray refused backends.ray.runtime_env: {_first_line(exc)}") from None
         self.dashboard = f"http://{context.dashboard_url}" if context.dashboard_url else None
         self.address = context.address_info.get("gcs_address") or self.settings.address or "local"
         self.slot_class = ray.remote(TrialSlot).options(  # type: ignore[attr-defined]
@@ -145,6 +148,10 @@ class RayPlacement:
             try:
                 where = self.ray.get(ref)
             except self.ray.exceptions.RayError as exc:
+                if "RuntimeEnvSetupError" in f"{type(exc).__name__} {exc}":  # every slot would fail the same way
+                    raise PlacementFailed(
+                        f"Ray could not set up backends.ray.runtime_env on a node: {_first_line(exc)}"
+                    ) from None
                 log.warning("a Ray slot could not start: %s", _first_line(exc))
                 self.actors.pop(index, None)
                 continue
@@ -184,7 +191,7 @@ class RayPlacement:
             return
         actor = self.actors.pop(index, None)
         if actor is not None:
-            self.ray.kill(actor, no_restart=True)
+            _kill(self.ray, actor)
         self.holds = {r: i for r, i in self.holds.items() if i != index}
         self._top_up()
 
@@ -248,10 +255,7 @@ class RayPlacement:
     def close(self) -> None:
         """Every actor of the sweep goes, and with it every trial process (they die with their actor)."""
         for actor in self.actors.values():
-            try:
-                self.ray.kill(actor, no_restart=True)
-            except Exception as exc:
-                log.debug("Ray kill: %s", exc)
+            _kill(self.ray, actor)
         self.actors.clear()
         self.ray.shutdown()
 
@@ -358,6 +362,13 @@ class RayTrialProcess:
             return False
         self.actor.signal.remote(signum)  # fire and forget: the trial's end comes back through _pump
         return True
+
+
+def _kill(ray: Any, actor: Any) -> None:
+    try:
+        ray.kill(actor, no_restart=True)
+    except Exception as exc:  # an actor already gone, or a cluster that is: nothing left to kill
+        log.debug("Ray kill: %s", exc)
 
 
 def _free_port() -> int:

@@ -15,6 +15,21 @@ RAY_FILE = "ray.json"  # in the sweep's directory: the cluster's address and das
 # Set by hpo-flow itself: working_dir is training.source_dir (so one copy of the code is hashed,
 # shipped and run everywhere).
 OWN_RUNTIME_ENV_KEYS = ("working_dir",)
+# Ray 2.60's public runtime_env fields (ray.runtime_env.RuntimeEnv.known_fields) a config may set.
+RUNTIME_ENV_KEYS = (
+    "pip",
+    "uv",
+    "conda",
+    "env_vars",
+    "py_modules",
+    "py_executable",
+    "excludes",
+    "container",
+    "image_uri",
+    "config",
+    "worker_process_setup_hook",
+    "java_jars",
+)
 
 
 class RayBackend(Strict):
@@ -52,6 +67,11 @@ class RayBackend(Strict):
     @field_validator("runtime_env")
     @classmethod
     def _runtime_env(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(value) - set(RUNTIME_ENV_KEYS) - set(OWN_RUNTIME_ENV_KEYS))
+        if unknown:
+            raise ValueError(
+                f"{', '.join(unknown)} is not a field of Ray's runtime_env; use {', '.join(RUNTIME_ENV_KEYS)}"
+            )
         for key in OWN_RUNTIME_ENV_KEYS:
             if key in value:
                 raise ValueError(
