@@ -108,3 +108,17 @@ def test_a_trial_that_no_node_can_hold_fails_the_sweep_saying_what_it_asks_for(p
     assert state.status == SweepStatus.FAILED and not state.interrupted and not state.trials
     assert "no node of this machine's Ray instance can hold one trial" in (state.message or "")
     assert "'TPU': 1.0" in (state.message or "") and "backends.ray" in (state.message or "")
+
+
+def test_a_runtime_env_ray_cannot_build_fails_the_sweep_with_its_cause(project: Path) -> None:
+    """Every slot would fail the same way: the sweep ends FAILED at once, not retried, saying why."""
+    spec = ray_config(project, None, {"backends.ray.runtime_env": {"conda": "hpo-flow-no-such-env"}})
+    adapter = RayAdapter()
+    ref = adapter.submit(spec)
+    try:
+        state = finish(adapter, ref, timeout=120)
+    finally:
+        adapter.cancel(ref)
+    assert state.status == SweepStatus.FAILED and not state.interrupted and not state.trials
+    assert "Ray could not set up backends.ray.runtime_env on a node" in (state.message or "")
+    assert "conda" in (state.message or "").lower()  # the cause from the node, not Ray's first line

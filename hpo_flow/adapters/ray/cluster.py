@@ -150,7 +150,7 @@ class RayPlacement:
             except self.ray.exceptions.RayError as exc:
                 if "RuntimeEnvSetupError" in f"{type(exc).__name__} {exc}":  # every slot would fail the same way
                     raise PlacementFailed(
-                        f"Ray could not set up backends.ray.runtime_env on a node: {_first_line(exc)}"
+                        f"Ray could not set up backends.ray.runtime_env on a node: {_last_line(exc)}"
                     ) from None
                 log.warning("a Ray slot could not start: %s", _first_line(exc))
                 self.actors.pop(index, None)
@@ -382,6 +382,12 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
+
+
+def _last_line(exc: BaseException) -> str:
+    """The cause at the end of a traceback Ray carries over from a node."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[-1] if lines else type(exc).__name__)[:300]
 
 
 def _first_line(exc: BaseException) -> str:
