@@ -53,6 +53,10 @@ class TrialSlot:
         self._workdir: Path | None = None
         self._closed = threading.Event()
 
+    def __repr__(self) -> str:
+        # What the Ray dashboard shows for the actor, and the prefix of its log lines there.
+        return f"hpo-flow sweep {self.sweep_name}"
+
     def where(self) -> dict[str, Any]:
         """The node this slot was placed on, and what Ray gave it."""
         import ray
