@@ -39,6 +39,8 @@ READ_WAIT_S = 0.5  # how long one read of a trial's output waits at the node for
 UNAVAILABLE_GRACE_S = 60.0  # an actor Ray cannot reach for this long is counted as lost
 START_WAIT_S = 60.0  # a slot's start call (the trial's folder, its process) answers within this
 UPKEEP_S = 0.5  # how often the runner asks Ray which slots it placed and which it lost
+FIRST_SLOTS_QUIET_S = 0.5  # at the start, once one slot is placed, the others are waited for while Ray places
+FIRST_SLOTS_SETTLE_S = 3.0  # one at least this often, and this long at the most
 
 
 def runtime_env(spec: HpoConfig, settings: RayBackend, cwd: Path) -> dict[str, Any]:
@@ -130,6 +132,12 @@ class RayPlacement:
                 break
             if time.monotonic() >= deadline or (self.started_here and not self._feasible()):
                 raise NoRoom(self._no_room_message(limit))
+        # The others Ray is placing right now start with it, not one by one over the next seconds
+        # (each slot is a worker process to boot); a slot Ray cannot place yet is not waited for.
+        settle = time.monotonic() + FIRST_SLOTS_SETTLE_S
+        while self.pending and time.monotonic() < settle:
+            if not self.new_slots(wait=FIRST_SLOTS_QUIET_S):
+                break  # nothing placed for a while: the rest waits for room
         return list(self.placed.values())
 
     def new_slots(self, wait: float = 0.0) -> list[Slot]:
