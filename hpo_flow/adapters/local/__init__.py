@@ -1,7 +1,8 @@
 """The local backend: sweeps on this machine's GPUs (or CPU slots), searched by Optuna, kept in durable storage.
 
 Modules: `backend` (what the registry knows of it), `adapter` (the port), `plan`, `loop` (the sweep
-loop), `runner` (the detached process `submit` starts), `worker` (scale-out), `slots`, `process`,
+loop) and `stopping` (its stop decisions), `hosts` (where its trials run: this machine, or a
+backend's own placement), `runner` (the detached process `submit` starts), `worker` (scale-out), `slots`, `process`,
 `metrics`, `limits`, `storage`, `state`; `search` and `pruners` map the config's strategy, ranges and
 early stopping onto Optuna. Optuna is imported only when a sweep is planned, submitted or polled,
 and without redis. Importing this package imports neither: the registry reads `backend` on every
