@@ -67,3 +67,23 @@ def test_a_signal_reaches_the_trials_process_group_on_the_node(node: tuple[Trial
     _, code = _read_to_end(slot)
     assert code == -signal.SIGTERM and time.monotonic() - started < 10
     assert slot.collect() is None  # it saved nothing
+
+
+def test_a_trial_that_floods_its_output_waits_on_its_pipe_not_in_the_actors_memory(
+    node: tuple[TrialSlot, str, Path],
+) -> None:
+    from hpo_flow.adapters.ray.node import BUFFER_CAP
+
+    slot, spec_json, _ = node
+    (Path.cwd() / "flood.py").write_text("import sys\nfor _ in range(40):\n    sys.stdout.write('x' * 2**20)\n")
+    spec = json.loads(spec_json)
+    spec["training"]["entry_point"] = "flood.py"
+    slot.start(json.dumps(spec), 2, {"x": 0.5, "k": 2}, {})
+    deadline = time.monotonic() + 30
+    while len(slot._out["stdout"]) < BUFFER_CAP and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # nobody reads: a trial not held back would have printed all 40 MiB by now
+    assert BUFFER_CAP <= len(slot._out["stdout"]) <= BUFFER_CAP + 65536
+    assert slot._proc.poll() is None  # waiting on its pipe
+    out, code = _read_to_end(slot)
+    assert code == 0 and len(out) == 40 * 2**20

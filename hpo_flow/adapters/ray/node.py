@@ -28,6 +28,7 @@ from typing import Any
 from hpo_flow.adapters.spec import HpoConfig
 
 READ_CAP = 1 << 20  # bytes of output one read hands back: the rest waits for the next read
+BUFFER_CAP = 8 * READ_CAP  # output held for the runner per stream; past it the trial waits on its pipe
 LINGER_S = 0.05  # once output came, how long a read waits for more before answering
 NODE_ROOT_VAR = "HPO_FLOW_RAY_NODE_DIR"  # where a node keeps its trials' folders (default: the temp dir)
 
@@ -110,6 +111,9 @@ class TrialSlot:
         try:
             while chunk := os.read(stream.fileno(), 65536):
                 with self._lock:
+                    # A runner that reads slowly holds the trial back on its pipe, as a local one does,
+                    # instead of the actor holding its output in memory.
+                    self._lock.wait_for(lambda: len(self._out[name]) < BUFFER_CAP)
                     self._out[name] += chunk
                     self._lock.notify_all()
         except OSError:
@@ -129,6 +133,7 @@ class TrialSlot:
             got = {name: bytes(buf[:READ_CAP]) for name, buf in self._out.items()}
             for buf in self._out.values():
                 del buf[:READ_CAP]
+            self._lock.notify_all()  # room in the buffers again
             done = self._ended() and not any(self._out.values())
         code = self._proc.wait() if done and self._proc is not None else None
         return {**got, "exit": code}
