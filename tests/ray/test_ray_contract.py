@@ -45,6 +45,11 @@ def test_plan_refuses_what_ray_would_refuse_naming_the_key(tmp_path: Path) -> No
         RayAdapter().plan(nothing)
     assert [p.path for p in refused.value.problems] == ["backends.ray.cpus_per_trial"]
     assert "every trial of the sweep would start at once" in str(refused.value)
+    many = with_overrides(spec, {"tuning.max_parallel_jobs": 300, "tuning.max_jobs": 300})
+    with pytest.raises(PlanError) as refused:
+        RayAdapter().plan(many)
+    (problem,) = refused.value.problems
+    assert problem.path == "tuning.max_parallel_jobs" and "hpo-flow worker" not in problem.message
 
 
 @pytest.mark.unit

@@ -30,17 +30,12 @@ class RayAdapter(LocalAdapter):
         from hpo_flow.adapters.local.search import local_problems
         from hpo_flow.adapters.local.warm import warm_start_problems
 
-        checked = node_spec(spec, Path.cwd())
+        on_nodes = node_spec(spec, Path.cwd())
         # An input a node reads by URI is the script's to open; a path must be there, as locally.
-        uris = {name for name, data in checked.training.inputs.items() if data.local and "://" in data.local}
-        checked = checked.model_copy(
-            update={
-                "training": checked.training.model_copy(
-                    update={"inputs": {k: v for k, v in checked.training.inputs.items() if k not in uris}}
-                )
-            }
-        )
-        found = [_as_ray(p) for p in local_problems(checked) if not p.path.startswith("backends.local.gpus")]
+        paths = {k: v for k, v in on_nodes.training.inputs.items() if "://" not in (v.local or "")}
+        checked = on_nodes.model_copy(update={"training": on_nodes.training.model_copy(update={"inputs": paths})})
+        # The local runner's own limit on trials at once is said below in Ray's words (no `hpo-flow worker`).
+        found = [_as_ray(p) for p in local_problems(checked) if p.path != "tuning.max_parallel_jobs"]
         return found + ray_problems(spec) + warm_start_problems(spec)
 
     def plan(self, spec: HpoConfig) -> dict[str, Any]:
@@ -95,6 +90,8 @@ def _as_ray(problem: Problem) -> Problem:
 
 def ray_problems(spec: HpoConfig) -> list[Problem]:
     """What Ray itself would refuse, said before anything is submitted."""
+    from hpo_flow.adapters.local.slots import MAX_LOCAL_SLOTS
+
     settings = ray_settings(spec)
     found = []
     if importlib.util.find_spec("ray") is None:
@@ -113,6 +110,15 @@ def ray_problems(spec: HpoConfig) -> list[Problem]:
                     "set 0 to run trials on CPUs, or set backends.ray.address to a cluster that has GPUs",
                 )
             )
+    if spec.tuning.max_parallel_jobs > MAX_LOCAL_SLOTS:
+        found.append(
+            Problem(
+                "tuning.max_parallel_jobs",
+                spec.tuning.max_parallel_jobs,
+                f"one runner reads the output of at most {MAX_LOCAL_SLOTS} trials at once; set {MAX_LOCAL_SLOTS} "
+                "or less (Ray still spreads them over every node)",
+            )
+        )
     if settings.gpus_per_trial == 0 and settings.cpus_per_trial == 0 and not settings.resources:
         found.append(
             Problem(
