@@ -226,6 +226,16 @@ def working_dir(source_dir: Path, trial_dir: Path, sweep_root: Path) -> Path:
     return code
 
 
+def make_trial_dir(tdir: Path) -> Path:
+    """A trial's folder with its empty model folder (what the trial saves there is its model) and the
+    toolkit's SM_OUTPUT_DATA_DIR & co. (a script writes there unasked); returns the model folder."""
+    model_dir = tdir / "model"
+    model_dir.mkdir(parents=True, exist_ok=True)
+    for folder in folders(tdir).values():
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    return model_dir
+
+
 def start_trial(
     spec: HpoConfig,
     paths: SweepPaths,
@@ -239,10 +249,7 @@ def start_trial(
     MLflow run of its own where `tracking` gives one."""
     number = trial.number
     tdir = paths.trial_dir(number)
-    model_dir = tdir / "model"
-    model_dir.mkdir(parents=True, exist_ok=True)  # created empty: what the trial saves is its model
-    for folder in folders(tdir).values():  # the toolkit's SM_OUTPUT_DATA_DIR & co.: a script writes there unasked
-        Path(folder).mkdir(parents=True, exist_ok=True)
+    model_dir = make_trial_dir(tdir)
     argv = trial_command(spec, params)
     env = trial_environment(spec, trial_id(number), model_dir, slot.cuda_visible_devices, params=params)
     run = tracking.open(spec.sweep_name(), trial_id(number)) if tracking is not None else None

@@ -76,8 +76,7 @@ class TrialSlot:
         """Launch trial `number`; returns its pid on this node."""
         from hpo_flow.adapters.local.process import launch, trial_command, trial_environment
         from hpo_flow.adapters.local.state import trial_id
-        from hpo_flow.adapters.local.trial_io import working_dir
-        from hpo_flow.toolkit_env import folders
+        from hpo_flow.adapters.local.trial_io import make_trial_dir, working_dir
 
         with self._lock:
             if self._proc is not None and self._open:
@@ -87,10 +86,7 @@ class TrialSlot:
         training = spec.training.model_copy(update={"source_dir": str(self.code)})
         spec = spec.model_copy(update={"training": training})
         tdir = self.root / trial_id(number)
-        model_dir = tdir / "model"
-        model_dir.mkdir(parents=True, exist_ok=True)
-        for folder in folders(tdir).values():
-            Path(folder).mkdir(parents=True, exist_ok=True)
+        model_dir = make_trial_dir(tdir)
         argv = trial_command(spec, params, python=spec.training.python or sys.executable)
         gpus = os.environ.get("CUDA_VISIBLE_DEVICES", "")  # Ray's choice of GPU(s) for this slot
         full_env = {**trial_environment(spec, trial_id(number), model_dir, gpus, params=params), **env}
