@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from hpo_flow.adapters.local.hosts import ThisMachine
+from hpo_flow.adapters.local.hosts import PlacementLost, ThisMachine
 from hpo_flow.adapters.local.loop import SweepLoop
 from hpo_flow.adapters.local.slots import Slot
-from hpo_flow.adapters.local.state import RESULT_ATTR, RETRY_ATTR, SweepPaths, write_spec
+from hpo_flow.adapters.local.state import RESULT_ATTR, RETRY_ATTR, SweepPaths, to_trial, write_spec
 from hpo_flow.adapters.local.trial_io import RunningTrial, start_trial
 from hpo_flow.adapters.port import SweepStatus
 from hpo_flow.adapters.registry import registered
@@ -74,3 +74,34 @@ def test_a_lost_trial_runs_once_more_and_a_lost_retry_counts_as_failed(
         record = trial.user_attrs[RESULT_ATTR]
         assert record["reason"] == "failed: its test node died, and it was already a retry: not retried again"
         assert record["counts"]
+
+
+class LosesTheFirstStart(LosesEveryPlace):
+    """The first start finds its place gone after its MLflow run was opened; later ones run as usual."""
+
+    def start(self, *args: Any, **kwargs: Any) -> RunningTrial:  # type: ignore[override]
+        if not self.replacements and next(self.indexes) == 100:
+            raise PlacementLost("test slot is gone", tracking_run="run-of-trial-0")
+        return start_trial(*args, **kwargs)
+
+
+def test_a_trial_whose_place_went_before_it_started_is_retried_and_its_opened_run_goes_to_recording(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_trial_script(tmp_path)
+    spec = local_config(tmp_path, {"tuning.max_jobs": 1, "tuning.max_parallel_jobs": 1})
+    paths = SweepPaths.for_spec(spec, tmp_path)
+    paths.root.mkdir(parents=True)
+    write_spec(paths, spec, tmp_path)
+    info = dataclasses.replace(
+        in_process_backend("lossy", object()), trial_placement=lambda spec, _paths, _cwd: LosesTheFirstStart(spec)
+    )
+    with registered(info):
+        loop = SweepLoop(spec, paths, tmp_path, role="runner", backend="lossy")
+        assert loop.run() == SweepStatus.COMPLETED
+    first, retry = loop.study.get_trials(deepcopy=False)
+    assert first.user_attrs[RESULT_ATTR]["reason"] == "test slot is gone; retried as a new trial"
+    # The run opened for it is handed to recording, which closes it with this failed trial.
+    assert to_trial(first, spec.tuning.objective_metric).tracking_run_id == "run-of-trial-0"
+    assert retry.user_attrs[RETRY_ATTR] == 0 and retry.state.name == "COMPLETE"

@@ -22,7 +22,12 @@ from hpo_flow.adapters.trial_tracking import TrialTracking
 
 class PlacementLost(RuntimeError):
     """A slot's place went away (a Ray node died) before its trial could start: the trial is retried,
-    and does not count as a failure of the training code."""
+    and does not count as a failure of the training code. `tracking_run` is the MLflow run already
+    opened for it, which recording then closes with the failed trial instead of leaving it RUNNING."""
+
+    def __init__(self, message: str, tracking_run: str | None = None) -> None:
+        super().__init__(message)
+        self.tracking_run = tracking_run
 
 
 class PlacementFailed(RuntimeError):

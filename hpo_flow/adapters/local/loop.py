@@ -283,18 +283,8 @@ class SweepLoop(Stopping):
             try:
                 params = self.search.suggest_params(trial, self.spec)
                 started = self.placement.start(self.spec, self.paths, self.cwd, trial, params, slot, self.tracking)
-            except PlacementLost as exc:  # its place went, not its code: run it again in another slot, once
-                self.allocator.retire(slot)
-                self.placement.lost(slot)
-                again = RETRY_ATTR not in trial.user_attrs
-                reason = f"{exc}; " + (
-                    "retried as a new trial" if again else "it was already a retry: not retried again"
-                )
-                log.warning("trial %s: %s", trial.number, reason)
-                trial.set_user_attr(RESULT_ATTR, TrialRecord(reason=reason, counts=not again).to_attr())
-                self._tell(trial, TrialState.FAIL)
-                if again:
-                    recovery.enqueue_retry(self.study, trial, params)
+            except PlacementLost as exc:  # its place went, not its code
+                self._lost_before_start(trial, params, slot, exc)
             except Exception as exc:  # a trial that cannot start is a failed trial, not a dead sweep
                 self.allocator.release(slot)
                 reason = redact_text(f"could not start: {type(exc).__name__}: {exc}")
@@ -306,12 +296,16 @@ class SweepLoop(Stopping):
         self.no_work_until = 0.0
         return True
 
-    def _lost_before_start(self, trial: optuna.trial.Trial, params: dict[str, Any], slot: Slot, why: str) -> None:
+    def _lost_before_start(
+        self, trial: optuna.trial.Trial, params: dict[str, Any], slot: Slot, lost: PlacementLost
+    ) -> None:
         """Run it again in another slot, once; a retry that loses its place too is a failure that counts."""
         self.allocator.retire(slot)
         self.placement.lost(slot)
+        if lost.tracking_run is not None:  # recording adopts it as this failed trial's run, and closes it
+            trial.set_user_attr(RUN_ATTR, {"params": params, "tracking_run": lost.tracking_run})
         again = RETRY_ATTR not in trial.user_attrs
-        reason = f"{why}; " + ("retried as a new trial" if again else "it was already a retry: not retried again")
+        reason = f"{lost}; " + ("retried as a new trial" if again else "it was already a retry: not retried again")
         log.warning("trial %s: %s", trial.number, reason)
         trial.set_user_attr(RESULT_ATTR, TrialRecord(reason=reason, counts=not again).to_attr())
         self._tell(trial, TrialState.FAIL)

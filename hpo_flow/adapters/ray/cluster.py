@@ -26,7 +26,7 @@ from hpo_flow.adapters.code import CODE_IGNORE
 from hpo_flow.adapters.local.hosts import PlacementFailed, PlacementLost
 from hpo_flow.adapters.local.slots import Slot
 from hpo_flow.adapters.local.state import SweepPaths, trial_id
-from hpo_flow.adapters.local.trial_io import RunningTrial
+from hpo_flow.adapters.local.trial_io import RunningTrial, make_trial_dir
 from hpo_flow.adapters.ray.node import TrialSlot, unpack_model
 from hpo_flow.adapters.ray.settings import RAY_FILE, RayBackend, node_spec, ray_settings
 from hpo_flow.adapters.spec import HpoConfig
@@ -241,19 +241,17 @@ class RayPlacement:
     ) -> RunningTrial:
         number = trial.number
         tdir = paths.trial_dir(number)
-        model_dir = tdir / "model"
-        model_dir.mkdir(parents=True, exist_ok=True)
-        env: dict[str, str] = {}
-        run = tracking.open(spec.sweep_name(), trial_id(number)) if tracking is not None else None
-        if run is not None:
-            env.update(run.env)
+        model_dir = make_trial_dir(tdir)
         actor = self.actors.get(slot.index)
         if actor is None:
             raise PlacementLost(f"Ray slot {slot.label} is gone")
+        run = tracking.open(spec.sweep_name(), trial_id(number)) if tracking is not None else None
+        env = dict(run.env) if run is not None else {}
         try:
             pid = self.ray.get(actor.start.remote(self.node_spec_json, number, params, env), timeout=START_WAIT_S)
         except (self.ray.exceptions.RayActorError, self.ray.exceptions.GetTimeoutError) as exc:
-            raise PlacementLost(f"Ray slot {slot.label} did not answer: {_first_line(exc)}") from None
+            lost = f"Ray slot {slot.label} did not answer: {_first_line(exc)}"
+            raise PlacementLost(lost, tracking_run=run.run_id if run is not None else None) from None
         proc = RayTrialProcess(self.ray, actor, pid, slot, model_dir)
         handle = open(tdir / "output.log", "ab", buffering=0)  # noqa: SIM115 - closed when the trial ends
         # Where a node that shares the sweep's folder ran it (./outputs/model is then the model there);
