@@ -48,21 +48,28 @@ class LosesEveryPlace(ThisMachine):
         return found
 
 
-def test_a_lost_trial_runs_once_more_and_a_lost_retry_counts_as_failed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def run_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, placement: type[LosesEveryPlace], jobs: int
+) -> tuple[SweepLoop, SweepStatus | None]:
+    """A sweep of `jobs` trials, all at once, run here by the runner's loop with `placement`."""
     monkeypatch.chdir(tmp_path)
     write_trial_script(tmp_path)
-    spec = local_config(tmp_path, {"tuning.max_jobs": 2, "tuning.max_parallel_jobs": 2})
+    spec = local_config(tmp_path, {"tuning.max_jobs": jobs, "tuning.max_parallel_jobs": jobs})
     paths = SweepPaths.for_spec(spec, tmp_path)
     paths.root.mkdir(parents=True)
     write_spec(paths, spec, tmp_path)
     info = dataclasses.replace(
-        in_process_backend("lossy", object()), trial_placement=lambda spec, _paths, _cwd: LosesEveryPlace(spec)
+        in_process_backend("lossy", object()), trial_placement=lambda spec, _paths, _cwd: placement(spec)
     )
     with registered(info):
         loop = SweepLoop(spec, paths, tmp_path, role="runner", backend="lossy")
-        status = loop.run()
+        return loop, loop.run()
+
+
+def test_a_lost_trial_runs_once_more_and_a_lost_retry_counts_as_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop, status = run_loop(tmp_path, monkeypatch, LosesEveryPlace, jobs=2)
     trials = loop.study.get_trials(deepcopy=False)
     assert status is not None and status != SweepStatus.STOPPED
     first, retries = trials[:2], trials[2:]
@@ -88,20 +95,10 @@ class LosesTheFirstStart(LosesEveryPlace):
 def test_a_trial_whose_place_went_before_it_started_is_retried_and_its_opened_run_goes_to_recording(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    write_trial_script(tmp_path)
-    spec = local_config(tmp_path, {"tuning.max_jobs": 1, "tuning.max_parallel_jobs": 1})
-    paths = SweepPaths.for_spec(spec, tmp_path)
-    paths.root.mkdir(parents=True)
-    write_spec(paths, spec, tmp_path)
-    info = dataclasses.replace(
-        in_process_backend("lossy", object()), trial_placement=lambda spec, _paths, _cwd: LosesTheFirstStart(spec)
-    )
-    with registered(info):
-        loop = SweepLoop(spec, paths, tmp_path, role="runner", backend="lossy")
-        assert loop.run() == SweepStatus.COMPLETED
+    loop, status = run_loop(tmp_path, monkeypatch, LosesTheFirstStart, jobs=1)
+    assert status == SweepStatus.COMPLETED
     first, retry = loop.study.get_trials(deepcopy=False)
     assert first.user_attrs[RESULT_ATTR]["reason"] == "test slot is gone; retried as a new trial"
     # The run opened for it is handed to recording, which closes it with this failed trial.
-    assert to_trial(first, spec.tuning.objective_metric).tracking_run_id == "run-of-trial-0"
+    assert to_trial(first, loop.spec.tuning.objective_metric).tracking_run_id == "run-of-trial-0"
     assert retry.user_attrs[RETRY_ATTR] == 0 and retry.state.name == "COMPLETE"

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from hpo_flow.adapters.local.state import RUN_ATTR, SweepPaths
-from hpo_flow.adapters.port import SweepRef
+from hpo_flow.adapters.port import SweepRef, SweepState
 from hpo_flow.adapters.ray.adapter import RayAdapter
 from hpo_flow.adapters.spec import HpoConfig, parse_config
 from tests.helpers import config_dict
+from tests.local.sweep_helpers import finish
 from tests.ray.cluster import LocalRayCluster
 
 # Prints its accuracy step by step over --seconds, then saves where and when it ran as its model.
@@ -62,6 +63,17 @@ def ray_config(source_dir: Path, cluster: LocalRayCluster | None, overrides: dic
     }
     base.update(overrides or {})
     return parse_config(config_dict(base))
+
+
+def run_to_end(spec: HpoConfig, timeout: float = 240) -> tuple[RayAdapter, SweepRef, SweepState]:
+    """Submit `spec` on Ray and wait for its end; whatever happens, nothing of it is left running."""
+    adapter = RayAdapter()
+    ref = adapter.submit(spec)
+    try:
+        state = finish(adapter, ref, timeout=timeout)
+    finally:
+        adapter.cancel(ref)
+    return adapter, ref, state
 
 
 def run_records(adapter: RayAdapter, ref: SweepRef, spec: HpoConfig) -> dict[int, dict[str, Any]]:

@@ -16,8 +16,7 @@ from hpo_flow.adapters.port import SweepStatus, TrialStatus
 from hpo_flow.adapters.ray.adapter import RayAdapter
 from hpo_flow.report import MODEL_DIR_VAR
 from tests.local.sweep_helpers import finish, wait_for
-from tests.ray.cluster import ray_env
-from tests.ray.sweeps import ray_config, write_script
+from tests.ray.sweeps import ray_config, run_to_end
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -56,16 +55,6 @@ def _gone(pids: set[int], timeout: float) -> set[int]:
     return alive
 
 
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for key, value in ray_env().items():
-        if key.startswith("RAY_"):
-            monkeypatch.setenv(key, value)
-    write_script(tmp_path)
-    return tmp_path
-
-
 def test_a_sweep_on_its_own_ray_instance_completes_and_takes_the_instance_with_it(project: Path) -> None:
     spec = ray_config(project, None, {"tuning.max_jobs": 4, "tuning.max_parallel_jobs": 2})
     adapter = RayAdapter()
@@ -99,12 +88,7 @@ def test_the_runner_killed_with_sigkill_takes_its_ray_instance_and_trials_with_i
 
 def test_a_trial_that_no_node_can_hold_fails_the_sweep_saying_what_it_asks_for(project: Path) -> None:
     spec = ray_config(project, None, {"backends.ray.resources": {"TPU": 1}})
-    adapter = RayAdapter()
-    ref = adapter.submit(spec)
-    try:
-        state = finish(adapter, ref, timeout=120)
-    finally:
-        adapter.cancel(ref)
+    *_, state = run_to_end(spec, timeout=120)
     assert state.status == SweepStatus.FAILED and not state.interrupted and not state.trials
     assert "no node of this machine's Ray instance can hold one trial" in (state.message or "")
     assert "'TPU': 1.0" in (state.message or "") and "backends.ray" in (state.message or "")
@@ -113,12 +97,7 @@ def test_a_trial_that_no_node_can_hold_fails_the_sweep_saying_what_it_asks_for(p
 def test_a_runtime_env_ray_cannot_build_fails_the_sweep_with_its_cause(project: Path) -> None:
     """Every slot would fail the same way: the sweep ends FAILED at once, not retried, saying why."""
     spec = ray_config(project, None, {"backends.ray.runtime_env": {"conda": "hpo-flow-no-such-env"}})
-    adapter = RayAdapter()
-    ref = adapter.submit(spec)
-    try:
-        state = finish(adapter, ref, timeout=120)
-    finally:
-        adapter.cancel(ref)
+    *_, state = run_to_end(spec, timeout=120)
     assert state.status == SweepStatus.FAILED and not state.interrupted and not state.trials
     assert "Ray could not set up backends.ray.runtime_env on a node" in (state.message or "")
     assert "conda" in (state.message or "").lower()  # the cause from the node, not Ray's first line

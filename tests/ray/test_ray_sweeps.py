@@ -17,16 +17,9 @@ from hpo_flow.adapters.ray.adapter import RayAdapter
 from hpo_flow.report import MODEL_DIR_VAR
 from tests.local.sweep_helpers import finish, wait_for
 from tests.ray.cluster import LocalRayCluster
-from tests.ray.sweeps import most_at_once, ray_config, run_records, trial_seen, write_script
+from tests.ray.sweeps import most_at_once, ray_config, run_records, run_to_end, trial_seen
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
-
-
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    write_script(tmp_path)
-    return tmp_path
 
 
 def _live_slots(cluster: LocalRayCluster) -> list[dict]:
@@ -43,12 +36,7 @@ def test_twelve_trials_run_on_both_nodes_never_more_at_once_than_the_gpus_hold(
     """Check 1: 0.5 GPU per trial on two nodes of one GPU each is 4 trials at once, 2 per node, even
     with 8 allowed by max_parallel_jobs; all 12 are recorded, each with its model back in the sweep's folder."""
     spec = ray_config(project, ray_cluster, {"tuning.max_jobs": 12, "tuning.max_parallel_jobs": 8})
-    adapter = RayAdapter()
-    ref = adapter.submit(spec)
-    try:
-        state = finish(adapter, ref, timeout=240)
-    finally:
-        adapter.cancel(ref)
+    adapter, ref, state = run_to_end(spec, timeout=240)
     assert state.status == SweepStatus.COMPLETED, state.message
     assert [t.status for t in state.trials] == [TrialStatus.COMPLETED] * 12
     assert ref.url == ray_cluster.dashboard  # where to look, printed with the sweep
@@ -167,12 +155,7 @@ def test_a_local_config_run_with_backend_ray_places_its_trials_on_ray(
     """`--backend ray` on a config that says `tuning.backend: local`: the adapter that submits the
     sweep decides where its runner places the trials, not the key the flag overrides."""
     spec = ray_config(project, ray_cluster, {"tuning.backend": "local", "tuning.max_jobs": 2})
-    adapter = RayAdapter()
-    ref = adapter.submit(spec)
-    try:
-        state = finish(adapter, ref, timeout=120)
-    finally:
-        adapter.cancel(ref)
+    adapter, ref, state = run_to_end(spec, timeout=120)
     assert state.status == SweepStatus.COMPLETED, state.message
     nodes = {n["node_id"] for n in ray_cluster.nodes()}
     assert all(r["run"].get("node_id") in nodes for r in run_records(adapter, ref, spec).values())
